@@ -9,5 +9,6 @@ void bind_common(pybind11::module_& m);   // ISA selection, thread count (common
 void bind_gguf(pybind11::module_& m);     // GGUF reader (gguf_bindings.cpp)
 void bind_quant(pybind11::module_& m);    // block formats: dequantize / quantize (quant_bindings.cpp)
 void bind_kernels(pybind11::module_& m);  // dense matvec (kernels_bindings.cpp)
-void bind_sparse(pybind11::module_& m);   // selection, repacking, sparse matvecs (sparse_bindings.cpp)
+void bind_select(pybind11::module_& m);   // top-p / top-k / max-p / threshold selection (select_bindings.cpp)
+void bind_sparse(pybind11::module_& m);   // input-major repacking, sparse matvecs (sparse_bindings.cpp)
 }  // namespace pysparse::python

@@ -27,5 +27,6 @@ PYBIND11_MODULE(_core, m) {
     pysparse::python::bind_gguf(m);
     pysparse::python::bind_quant(m);
     pysparse::python::bind_kernels(m);
+    pysparse::python::bind_select(m);
     pysparse::python::bind_sparse(m);
 }
