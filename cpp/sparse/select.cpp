@@ -118,20 +118,29 @@ bool topp_tbits_fast(const float* x, int64_t d, double p, const double* hist, ui
     const uint32_t base = (uint32_t)B << kBucketShift;
     int64_t m = K.collect(x, d, base, base | ((1u << kBucketShift) - 1), vals);
 
-    // Level 2 (large boundary buckets): the next 10 bits, so that only a few values need sorting.
-    if (m > 64) {
-        double h2[1024] = {0.0};
-        for (int64_t j = 0; j < m; ++j) h2[(abs_bits(vals[j]) >> 10) & 1023] += vals[j];
+    // Levels 2 and 3 (large boundary buckets): the next 10 bits, then the last 10. After level 3 every value left
+    // has the same bit pattern, so the sort below is never more than a small one, whatever the data.
+    for (int shift : {10, 0}) {
+        if (m <= 64) break;
+        // Four interleaved histograms: values of one bucket in a row would otherwise chain every add through a
+        // store-to-load forward (narrow-band data: ~10 cycles a value). Any summation order is exact enough.
+        double h4[4][1024] = {};
+        int64_t j = 0;
+        for (; j + 4 <= m; j += 4)
+            for (int u = 0; u < 4; ++u) h4[u][(abs_bits(vals[j + u]) >> shift) & 1023] += vals[j + u];
+        for (; j < m; ++j) h4[0][(abs_bits(vals[j]) >> shift) & 1023] += vals[j];
+        double h2[1024];
+        for (int c = 0; c < 1024; ++c) h2[c] = (h4[0][c] + h4[1][c]) + (h4[2][c] + h4[3][c]);
         int C = 1023;
         for (; C >= 0; --C) {
             if (above + h2[C] >= theta) break;
             above += h2[C];
         }
         if (C < 0 || !(above < lo)) return false;
-        int64_t m2 = 0;
+        int64_t kept = 0;
         for (int64_t j = 0; j < m; ++j)
-            if ((int)((abs_bits(vals[j]) >> 10) & 1023) == C) vals[m2++] = vals[j];
-        m = m2;
+            if ((int)((abs_bits(vals[j]) >> shift) & 1023) == C) vals[kept++] = vals[j];
+        m = kept;
     }
 
     // Exact resolution: walk the sorted boundary values. Positions before jlo are surely below theta in the

@@ -22,7 +22,7 @@
 // How top-p is exact yet fast (no full sort per token). The float64 sorted-order running sum is the definition,
 // and its rounding depends on the order of additions, so a bucketed pass cannot reproduce it bit for bit. It does
 // not have to: any float64 summation of n non-negative terms is within a relative n*2^-53 (to first order) of the
-// exact sum. The fast path buckets the scores by their float bits (11 then 10 bits), finds the boundary bucket
+// exact sum. The fast path buckets the scores by their float bits (11, then 10 and 10 more), finds the boundary bucket
 // from float64 bucket sums, sorts only the boundary sub-bucket, and accepts the threshold only if the decision is
 // unambiguous with a margin of 8 (d + 1) 2^-53 relative around p * total: every position whose estimated prefix
 // lies below the margin has a literal prefix below p * total, and the first position above the margin has a
