@@ -124,24 +124,34 @@ bool topp_tbits_fast(const float* x, int64_t d, double p, const double* hist, ui
     // has the same bit pattern, so the sort below is never more than a small one, whatever the data.
     for (int shift : {10, 0}) {
         if (m <= 64) break;
-        // Four interleaved histograms: values of one bucket in a row would otherwise chain every add through a
-        // store-to-load forward (narrow-band data: ~10 cycles a value). Any summation order is exact enough.
-        double h4[4][1024] = {};
-        int64_t j = 0;
-        for (; j + 4 <= m; j += 4)
-            for (int u = 0; u < 4; ++u) h4[u][(abs_bits(vals[j + u]) >> shift) & 1023] += vals[j + u];
-        for (; j < m; ++j) h4[0][(abs_bits(vals[j]) >> shift) & 1023] += vals[j];
-        double h2[1024];
-        for (int c = 0; c < 1024; ++c) h2[c] = (h4[0][c] + h4[1][c]) + (h4[2][c] + h4[3][c]);
+        // Large buckets: four interleaved histograms, since values of one bucket in a row would otherwise chain
+        // every add through a store-to-load forward (narrow-band data: ~10 cycles a value). Small ones: one
+        // histogram, as zeroing four costs more than it saves. Any summation order is exact enough (select.h).
+        double h2[1024] = {};
+        if (m > 4096) {
+            double h4[3][1024] = {};
+            int64_t j = 0;
+            for (; j + 4 <= m; j += 4) {
+                h2[(abs_bits(vals[j]) >> shift) & 1023] += vals[j];
+                for (int u = 0; u < 3; ++u) h4[u][(abs_bits(vals[j + 1 + u]) >> shift) & 1023] += vals[j + 1 + u];
+            }
+            for (; j < m; ++j) h2[(abs_bits(vals[j]) >> shift) & 1023] += vals[j];
+            for (int c = 0; c < 1024; ++c) h2[c] = (h2[c] + h4[0][c]) + (h4[1][c] + h4[2][c]);
+        } else {
+            for (int64_t j = 0; j < m; ++j) h2[(abs_bits(vals[j]) >> shift) & 1023] += vals[j];
+        }
         int C = 1023;
         for (; C >= 0; --C) {
+            if (h2[C] == 0.0) continue;  // most sub-buckets are empty: skip them off the add chain
             if (above + h2[C] >= theta) break;
             above += h2[C];
         }
         if (C < 0 || !(above < lo)) return false;
         int64_t kept = 0;
-        for (int64_t j = 0; j < m; ++j)
-            if ((int)((abs_bits(vals[j]) >> shift) & 1023) == C) vals[kept++] = vals[j];
+        for (int64_t j = 0; j < m; ++j) {
+            vals[kept] = vals[j];  // branch-free filter (kept <= j)
+            kept += (int)((abs_bits(vals[j]) >> shift) & 1023) == C;
+        }
         m = kept;
     }
 
