@@ -14,7 +14,7 @@ P_GRID = [1.00, 0.995, 0.99, 0.985, 0.98, 0.975, 0.97, 0.96, 0.95, 0.94, 0.93, 0
           0.75, 0.70, 0.65, 0.60, 0.50, 0.40, 0.30, 0.20, 0.10, 0.00]
 P_EXTRA = [1e-9, 0.333, 0.999999]
 DIMS = [1, 2, 3, 7, 8, 9, 31, 100, 1000, 4096, 20000]
-KINDS = ["normal", "heavy", "ties", "zeros", "dups", "negative", "tiny", "huge", "wide"]
+KINDS = ["normal", "heavy", "ties", "zeros", "dups", "negative", "tiny", "huge", "wide", "narrow"]
 
 
 def make(kind: str, d: int, rng: np.random.Generator) -> np.ndarray:
@@ -34,8 +34,10 @@ def make(kind: str, d: int, rng: np.random.Generator) -> np.ndarray:
         v = rng.standard_normal(d) * 1e-40
     elif kind == "huge":
         v = rng.standard_normal(d) * 1e18  # its square still fits float32
-    else:  # magnitudes spread over 2^-60 .. 2^60
+    elif kind == "wide":  # magnitudes spread over 2^-60 .. 2^60
         v = rng.standard_normal(d) * np.exp2(rng.uniform(-60, 60, d))
+    else:  # all within 2^-13 of 1: one level-1 bucket, the boundary resolved by levels 2 and 3
+        v = 1 + rng.random(d) * 2.0**-13
     return v.astype(np.float32)
 
 
