@@ -320,3 +320,51 @@ def test_real_models_match_gguf_py(name):
 
     path = real_model_path(name)
     assert cross_check(path) > 0
+
+
+# ---- pysparse inspect -----------------------------------------------------------------------------------------------
+
+def test_inspect_json_summarises_smollm2(smollm2_path, capsys):
+    import json
+
+    from pysparse.cli import main
+
+    assert main(["inspect", str(smollm2_path), "--json", "--tensors"]) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert (s["version"], s["architecture"], s["alignment"], s["file_type"]) == (3, "llama", 32, "Q4_1")
+    hp = s["hyperparameters"]
+    assert (hp["block_count"], hp["embedding_length"], hp["feed_forward_length"]) == (30, 576, 1536)
+    tok = s["tokenizer"]
+    assert (tok["model"], tok["vocab_size"], tok["merges"]) == ("gpt2", 49152, 48900)
+    assert tok["special_tokens"]["eos"] == {"id": 2, "token": "<|im_end|>"}
+    # per type: 7 quantised matrices and 2 norms per layer, plus the Q8_0 tied embedding and the output norm
+    types = s["tensor_types"]
+    assert types["Q4_1"]["count"] == 30 * 7 and types["F32"]["count"] == 30 * 2 + 1 and types["Q8_0"]["count"] == 1
+    assert sum(t["bytes"] for t in types.values()) == sum(t["nbytes"] for t in s["tensors"])
+    assert types["Q8_0"]["bytes"] == 49152 * 576 // 32 * 34
+    assert len(s["tensors"]) == s["n_tensors"] == 272
+    # arrays are summarised, never dumped
+    tokens = s["metadata"]["tokenizer.ggml.tokens"]
+    assert tokens["type"] == "array[string]" and tokens["length"] == 49152 and len(tokens["first"]) == 5
+    assert s["metadata"]["llama.block_count"] == {"type": "uint32", "value": 30}
+
+
+def test_inspect_text_and_key_filter(smollm2_path, capsys):
+    from pysparse.cli import main
+
+    assert main(["inspect", "smollm2-135m", "--keys", "llama.attention.*"]) == 0  # a registry name works too
+    out = capsys.readouterr().out
+    assert "GGUF v3" in out and "49,152 tokens" in out and "Q4_1" in out
+    assert "metadata matching 'llama.attention.*' (3 keys)" in out
+    assert "llama.attention.head_count_kv" in out and "tokenizer.ggml.merges  " not in out
+    assert len(out.splitlines()) < 60  # a summary, not a dump of the vocabulary
+
+
+def test_inspect_reports_bad_files_in_one_line(tmp_path, capsys):
+    from pysparse.cli import main
+
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"GGUF\x01\x00\x00\x00" + bytes(32))
+    assert main(["inspect", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "version 1 is not supported" in err and "Traceback" not in err
