@@ -249,6 +249,30 @@ def test_missing_file_and_missing_names(tmp_path, smollm2_path):
             f.tensor("blk.0.ffn_down.weight")
 
 
+def _rss_file_bytes() -> int | None:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("RssFile:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def test_opening_maps_but_does_not_read_tensor_data(smollm2_path):
+    """Only the header pages are touched: resident file-backed memory grows by about the header, not the file."""
+    before = _rss_file_bytes()
+    if before is None:
+        pytest.skip("no /proc/self/status RssFile on this system")
+    f = GGUFFile(smollm2_path)
+    _ = f.tensors, f.architecture
+    grown = _rss_file_bytes() - before
+    assert grown <= f.data_offset + (1 << 20), (grown, f.data_offset)
+    assert f.file_size > 20 * (f.data_offset + (1 << 20))  # so the bound above means something
+    f.close()
+
+
 def test_opening_is_fast_and_lazy(smollm2_path):
     """Opening parses the header only: far less than reading the 98 MB file (a loose bound; this is not a benchmark)."""
     import time
