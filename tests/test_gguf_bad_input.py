@@ -327,6 +327,8 @@ def test_unknown_type_id_fails_only_when_used(small, tmp_path, capsys):
             info.nbytes
         with pytest.raises(GGUFError, match="tensor 'i8.t' has unknown GGML type id 77"):
             f.tensor_bytes("i8.t")
+        with pytest.raises(GGUFError, match="tensor 'i8.t' has unknown GGML type id 77"):
+            f.tensor("i8.t")
         assert f.tensor("f32.matrix").shape == (3, 5)  # other tensors are unaffected
     # inspect still describes the file
     from pysparse.cli import main

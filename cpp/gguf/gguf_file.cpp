@@ -45,6 +45,11 @@ std::string quoted(std::string_view s) {
 
 std::string num(uint64_t v) { return std::to_string(v); }
 
+// Counts are checked against the bytes left, but a corrupt count can still be large; reserve at most this much up
+// front and let real entries (each backed by file bytes) grow the vectors beyond it.
+constexpr uint64_t kMaxReserve = uint64_t{1} << 20;
+size_t reserve_size(uint64_t n) { return static_cast<size_t>(n < kMaxReserve ? n : kMaxReserve); }
+
 }  // namespace
 
 bool is_valid_utf8(std::string_view s) {
@@ -174,8 +179,8 @@ void GGUFFile::parse() {
                at);
 
     // Metadata.
-    kv_.reserve(n_kv);
-    kv_index_.reserve(n_kv);
+    kv_.reserve(reserve_size(n_kv));
+    kv_index_.reserve(reserve_size(n_kv));
     for (uint64_t i = 0; i < n_kv; ++i) {
         c.set_context("metadata entry " + num(i) + " of " + num(n_kv));
         uint64_t key_at = c.pos();
@@ -201,8 +206,8 @@ void GGUFFile::parse() {
     }
 
     // Tensor table.
-    tensors_.reserve(n_tensors);
-    tensor_index_.reserve(n_tensors);
+    tensors_.reserve(reserve_size(n_tensors));
+    tensor_index_.reserve(reserve_size(n_tensors));
     for (uint64_t i = 0; i < n_tensors; ++i) {
         c.set_context("tensor entry " + num(i) + " of " + num(n_tensors));
         GGUFTensorInfo t;
@@ -282,10 +287,10 @@ GGUFValue GGUFFile::read_value(ByteCursor& c, uint32_t type_raw, uint64_t type_a
                             c.fail("bool element " + num(k) + " is " + num(arr->raw[k]) + ", must be 0 or 1", c.pos() + k);
                 c.skip(arr->count * scalar, "array data");
             } else if (arr->elem_type == GGUFValueType::STRING) {
-                arr->strings.reserve(arr->count);
+                arr->strings.reserve(reserve_size(arr->count));
                 for (uint64_t k = 0; k < arr->count; ++k) arr->strings.push_back(c.str("string array element"));
             } else {
-                arr->arrays.reserve(arr->count);
+                arr->arrays.reserve(reserve_size(arr->count));
                 for (uint64_t k = 0; k < arr->count; ++k)
                     arr->arrays.push_back(read_value(c, static_cast<uint32_t>(GGUFValueType::ARRAY), c.pos(), depth + 1));
             }

@@ -193,9 +193,11 @@ class GGUFFile:
         info = self.tensors[name] if name in self.tensors else None
         if info is None:
             raise KeyError(name)
+        if not info.type_known:
+            info.nbytes  # raises GGUFError naming the tensor and its unknown type id
         dtype = NUMPY_DTYPES.get(info.type)
         if dtype is None:
-            raise ValueError(f"tensor {name!r} is {info.type}, a block format numpy cannot view; decode it with "
+            raise ValueError(f"tensor {name!r} is {info.type}, which has no numpy dtype; decode it with "
                              f"pysparse.engine.quant (dequantize) or read its raw bytes with tensor_bytes()")
         return self.tensor_bytes(name).view(dtype).reshape(info.shape)
 
