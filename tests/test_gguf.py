@@ -28,7 +28,8 @@ SCALARS = [
     ("test.i16", -30000, VT.INT16), ("test.u32", 4_000_000_000, VT.UINT32), ("test.i32", -2_000_000_000, VT.INT32),
     ("test.f32", 1.5, VT.FLOAT32), ("test.u64", 2**64 - 1, VT.UINT64), ("test.i64", -(2**63), VT.INT64),
     ("test.f64", math.pi, VT.FLOAT64), ("test.true", True, VT.BOOL), ("test.false", False, VT.BOOL),
-    ("test.str", "héllo ✓ 日本", VT.STRING), ("test.str_empty_bytes", "x" * 1000, VT.STRING),
+    ("test.str", "héllo ✓ 日本", VT.STRING), ("test.str_long", "x" * 1000, VT.STRING),
+    ("test.str_empty", "", VT.STRING),
 ]
 TYPED_ARRAYS = [  # (key, values, element type, numpy dtype)
     ("test.arr_u8", [0, 1, 255], VT.UINT8, np.uint8), ("test.arr_i8", [-128, 0, 127], VT.INT8, np.int8),
