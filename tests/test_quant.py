@@ -1,7 +1,7 @@
 """Block formats against the outside oracle gguf.quants (gguf-py, numpy): decode and encode bit for bit.
 
 Random blocks of every type, every real tensor of SmolLM2 (Q4_1, Q8_0, F32), and in --runslow the tensors of
-the three other real models (Q5_0, Q4_K, Q6_K, Q8_0, F32). Comparisons are on the float32 bit patterns, so -0.0 vs
+the three other real models (Q5_0, Q4_K, Q6_K, Q8_0, F32; the 1.5B holds only F32, Q4_K, Q6_K). Comparisons are on the float32 bit patterns, so -0.0 vs
 0.0 and NaN payloads count.
 """
 
@@ -371,7 +371,7 @@ def test_real_smollm2_every_tensor(smollm2_path):
 @pytest.mark.parametrize("model, types", [
     ("gemma3-270m", {"F32", "Q8_0", "Q5_0", "Q4_K", "Q6_K"}),
     ("qwen2.5-coder-0.5b", {"F32", "Q8_0", "Q5_0", "Q4_K", "Q6_K"}),
-    ("qwen2.5-coder-1.5b", {"F32", "Q8_0", "Q5_0", "Q4_K", "Q6_K"}),
+    ("qwen2.5-coder-1.5b", {"F32", "Q4_K", "Q6_K"}),
 ])
 def test_real_model_tensors(model, types):
     # Up to 12 tensors of each type (in file order: embeddings first, then layer by layer) keeps this minutes short.

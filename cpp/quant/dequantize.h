@@ -1,6 +1,8 @@
 // Decoding GGUF tensors to float32, bit for bit as gguf-py's `gguf.quants.dequantize` (numpy float32 math) and
-// ggml's reference dequantize_row_* compute it: fp16 scales widened exactly, every product rounded to float
-// (no FMA), in the same order (for the K formats: (d * sc) * q - (dmin * m)).
+// ggml's reference dequantize_row_* compute it: fp16 scales widened exactly, products in the same order (for the K
+// formats: (d * sc) * q - (dmin * m)). Every product here has at most 11 + 8 + 6 significant bits, so it is exact in
+// float and a fused multiply-add could not change the result; only Q6_K's (d * sc) * q can round, and it is a
+// single product. Exactness was checked bit for bit against gguf-py on every real tensor of the four models.
 #pragma once
 #include <cstdint>
 
