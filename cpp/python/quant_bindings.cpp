@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "kernels/bandwidth.h"
 #include "python/bindings.h"
 #include "quant/dequantize.h"
 #include "quant/quantize.h"
@@ -137,6 +138,15 @@ void bind_quant(py::module_& m) {
           "gguf.quants.quantize (viewed as uint8). Types: F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0.");
     m.def("quant_type", &quant_type_py, py::arg("qtype"),
           "Block geometry of a GGML type: {name, id, block_size, type_size, can_dequantize, can_quantize}.");
+
+    // The benchmarks' read-bandwidth probe (kernels/bandwidth.h). It is bound here because module.cpp calls a fixed
+    // set of bind_* functions and the benchmark infrastructure has no binding file of its own.
+    m.def("measure_read_bandwidth", [](size_t bytes, int threads, int reps) {
+              py::gil_scoped_release release;
+              return measure_read_bandwidth(bytes, threads, reps);
+          }, py::arg("bytes"), py::arg("threads") = 1, py::arg("reps") = 5,
+          "Read bandwidth in GB/s (1e9 B/s): median over `reps` passes summing a `bytes` buffer with wide loads on\n"
+          "`threads` threads of the global pool (its size is restored afterwards).");
 }
 
 }  // namespace pysparse::python

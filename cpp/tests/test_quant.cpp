@@ -365,3 +365,26 @@ TEST(rows_are_independent_of_thread_count) {
     CHECK(std::memcmp(a.data(), b.data(), a.size() * 4) == 0);
     CHECK(q1 == q3);
 }
+
+// The bandwidth probe lives with the benchmark infrastructure; its kernels must sum correctly (or the probe could
+// be timing a loop the compiler shortened) and it must reject bad arguments.
+#include "kernels/bandwidth.h"
+
+TEST(bandwidth_probe_sums_and_checks) {
+    std::vector<uint64_t, std::allocator<uint64_t>> v(4096 + 8);
+    uint64_t* p = v.data();
+    while (reinterpret_cast<uintptr_t>(p) % 32) ++p;  // 32-byte aligned view of 4096 words
+    uint64_t want = 0;
+    for (size_t i = 0; i < 4096; ++i) want += (p[i] = i * 0x9E3779B97F4A7C15ull);
+    CHECK(sum_words_generic(p, 4096) == want);
+#if defined(PYSPARSE_X86)
+    if (__builtin_cpu_supports("avx2")) CHECK(sum_words_avx2(p, 4096) == want);
+#endif
+    const int before = ThreadPool::global().num_threads();
+    const double gbps = measure_read_bandwidth(1 << 20, 2, 3);
+    CHECK(gbps > 0.01 && gbps < 10000);
+    CHECK(ThreadPool::global().num_threads() == before);
+    CHECK_THROWS(measure_read_bandwidth(100, 1, 1));
+    CHECK_THROWS(measure_read_bandwidth(1 << 20, 0, 1));
+    CHECK_THROWS(measure_read_bandwidth(1 << 20, 1, 0));
+}
