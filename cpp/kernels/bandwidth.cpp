@@ -84,8 +84,7 @@ double measure_read_bandwidth(size_t bytes, int threads, int reps) {
     // The sums must be used, or the loads could be optimised away.
     uint64_t total = 0;
     for (uint64_t s : sinks) total += s;
-    static volatile uint64_t g_sink;
-    g_sink = total;
+    asm volatile("" : : "r"(total) : "memory");
 
     std::sort(seconds.begin(), seconds.end());
     const size_t m = seconds.size();
