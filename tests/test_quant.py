@@ -119,6 +119,7 @@ def test_dequantize_shapes_and_typed_views(name):
     assert_same_bits(quant.dequantize(raw.reshape(-1), name, shape=(2, 3, 4 * bs)), want)  # flat bytes + shape
     assert_same_bits(quant.dequantize(raw, T[name]), want)                                  # gguf enum
     assert_same_bits(quant.dequantize(raw, int(T[name])), want)                             # id
+    assert_same_bits(quant.dequantize(raw, np.int64(T[name])), want)                        # numpy int
     assert_same_bits(_core.dequantize(raw, name, [6, 4 * bs]), want.reshape(6, -1))
     if name == "F16":  # GGUFReader hands F16 tensors over as float16 arrays
         assert_same_bits(quant.dequantize(raw.view(np.float16), "F16"), want)

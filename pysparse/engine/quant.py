@@ -8,6 +8,7 @@ id, or a `gguf.GGMLQuantizationType`.
 
 from __future__ import annotations
 
+import operator
 from typing import Sequence
 
 import numpy as np
@@ -27,8 +28,13 @@ def type_info(qtype) -> dict:
 
 
 def _as_qtype(qtype):
-    # gguf.GGMLQuantizationType is an IntEnum: pass its value; names and ints go through unchanged.
-    return int(qtype) if isinstance(qtype, int) and not isinstance(qtype, bool) else qtype
+    # gguf.GGMLQuantizationType (an IntEnum) and numpy integers become plain ints; names go through unchanged.
+    if isinstance(qtype, (str, bool)):
+        return qtype
+    try:
+        return operator.index(qtype)
+    except TypeError:
+        return qtype  # _core names the bad type in its ValueError
 
 
 def dequantize(data: np.ndarray, qtype, shape: Sequence[int] | None = None) -> np.ndarray:
