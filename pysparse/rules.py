@@ -66,8 +66,9 @@ class TopP(Rule):
     """Keep the smallest set of largest |v|^q entries holding at least a fraction p of the token's mass.
 
     Exactly PAPER.md §1: descending sort, float64 running sum, k* = first position where the running sum
-    reaches p * total, t = sorted[k*], keep a >= t (ties kept). p = 1 keeps all, p = 0 keeps the maximum
-    and its ties, an all-zero vector keeps all (t = 0).
+    reaches p * total, t = sorted[k*], keep a >= t (ties kept). p = 0 keeps the maximum and its ties, an
+    all-zero vector keeps all (t = 0). p = 1 is dense by definition: the mask is all True (the plain
+    algorithm would stop at the last nonzero and mark exact zeros dropped, which changes no value).
     """
 
     name = "top_p"
@@ -106,7 +107,8 @@ class TopP(Rule):
 
 
 class TopK(Rule):
-    """Keep a fixed fraction of entries per token: the round(keep * d) largest |v| (ties broken by torch.topk)."""
+    """Keep a fixed fraction of entries per token: the k = floor(keep * d + 0.5) largest |v| (ties broken by
+    torch.topk, so exactly k entries are kept)."""
 
     name = "top_k"
 
@@ -115,7 +117,7 @@ class TopK(Rule):
         self.value = self.keep
 
     def k_for(self, d: int) -> int:
-        return min(d, max(0, int(round(self.keep * d))))
+        return min(d, max(0, int(math.floor(self.keep * d + 0.5))))
 
     def mask(self, v: torch.Tensor, key=None) -> torch.Tensor:
         a = _scores(v)
