@@ -6,8 +6,6 @@ where the site says; it must equal what the hooked model's W_down produced, and 
 equal the counts.
 """
 
-import functools
-
 import numpy as np
 import pytest
 import torch
@@ -15,14 +13,13 @@ from torch import nn
 
 from pysparse.rules import MaxP, TopK, TopP
 from pysparse.sites import SITE_TENSORS, SITES, Sparsifier, find_ffns, supported_architectures
-from tiny_models import GLU_ARCHS, LAYERS, MLP_ARCHS, MOE_ARCHS, TINY_ARCHS, build_tiny, tiny_batch
+from tiny_models import GLU_ARCHS, LAYERS, MLP_ARCHS, MOE_ARCHS, TINY_ARCHS, build_tiny, tiny_batch, tiny_model
 
 torch.set_grad_enabled(False)
 
 
-@functools.lru_cache(maxsize=None)
 def model_of(arch):
-    return build_tiny(arch)
+    return tiny_model(arch)
 
 
 def sites_of(arch):
