@@ -7,6 +7,9 @@ import torch
 from pysparse.calibrate import _LogHistogram, calibrate_thresholds
 from pysparse.rules import Threshold
 from pysparse.sites import Sparsifier
+# Tiny tensors: intra-op threads only add synchronisation cost (and stall on a busy shared machine).
+torch.set_num_threads(1)
+
 from tiny_models import tiny_batch, tiny_model
 
 

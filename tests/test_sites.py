@@ -13,6 +13,9 @@ from torch import nn
 
 from pysparse.rules import MaxP, TopK, TopP
 from pysparse.sites import SITE_TENSORS, SITES, Sparsifier, find_ffns, supported_architectures
+# Tiny tensors: intra-op threads only add synchronisation cost (and stall on a busy shared machine).
+torch.set_num_threads(1)
+
 from tiny_models import GLU_ARCHS, LAYERS, MLP_ARCHS, MOE_ARCHS, TINY_ARCHS, build_tiny, tiny_batch, tiny_model
 
 torch.set_grad_enabled(False)
