@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 # The paper's p grid for dense models (PAPER.md §1), descending from dense to the most aggressive.
@@ -42,6 +43,24 @@ def _scores(v: torch.Tensor, power: float = 1.0) -> torch.Tensor:
     if power != 1.0:
         a = a.pow(power)
     return a
+
+
+_CHUNK = 1 << 22  # entries per numpy chunk: bounds the float64 running-sum buffer to 32 MB
+
+
+def _top_p_threshold_np(a: np.ndarray, p: float) -> np.ndarray:
+    """top-p thresholds of scores a[..., d] on the CPU: numpy sorts values without indices, ~8x faster
+    than torch.sort here. Same arithmetic as the torch path: descending values, sequential float64 cumsum."""
+    d = a.shape[-1]
+    flat = a.reshape(-1, d)
+    out = np.empty((flat.shape[0], 1), dtype=a.dtype)
+    step = max(1, _CHUNK // d)
+    for i in range(0, flat.shape[0], step):
+        s = np.sort(flat[i:i + step], axis=-1)[:, ::-1]
+        c = np.cumsum(s, axis=-1, dtype=np.float64)
+        k = np.minimum((c < c[:, -1:] * p).sum(axis=-1, keepdims=True), d - 1)
+        out[i:i + step] = np.take_along_axis(s, k, axis=-1)
+    return out.reshape(a.shape[:-1] + (1,))
 
 
 class Rule:
@@ -85,22 +104,23 @@ class TopP(Rule):
         self.value = self.p
 
     def threshold(self, v: torch.Tensor) -> torch.Tensor:
-        """Per-token threshold t on the score scale (|v|^q), shape v.shape[:-1] + (1,)."""
+        """Per-token threshold t on the score scale (|v|^q), shape v.shape[:-1] + (1,), float32/64."""
         a = _scores(v, self.power)
         if self.p == 1.0:  # dense; skip the sort (t = the minimum keeps everything)
             return a.amin(dim=-1, keepdim=True)
+        if a.device.type == "cpu":
+            return torch.from_numpy(_top_p_threshold_np(a.detach().numpy(), self.p))
         s, _ = torch.sort(a, dim=-1, descending=True)
         c = torch.cumsum(s, dim=-1, dtype=torch.float64)
-        target = c[..., -1:] * self.p
         # Number of positions whose running sum is still below the target = first index reaching it.
-        k = (c < target).sum(dim=-1, keepdim=True).clamp_(max=a.shape[-1] - 1)
+        k = (c < c[..., -1:] * self.p).sum(dim=-1, keepdim=True).clamp_(max=a.shape[-1] - 1)
         return s.gather(-1, k)
 
     def mask(self, v: torch.Tensor, key=None) -> torch.Tensor:
         if self.p == 1.0:
             _scores(v)  # argument checks only
             return torch.ones_like(v, dtype=torch.bool)
-        return _scores(v, self.power) >= self.threshold(v)
+        return _scores(v, self.power) >= self.threshold(v).to(v.device)
 
     def __repr__(self):
         return f"TopP({self.p!r})" if self.power == 1.0 else f"TopP({self.p!r}, power={self.power!r})"
@@ -125,8 +145,14 @@ class TopK(Rule):
         k = self.k_for(d)
         if k >= d:
             return torch.ones_like(v, dtype=torch.bool)
-        m = torch.zeros_like(a, dtype=torch.bool)
+        m = torch.zeros(a.shape, dtype=torch.bool, device=a.device)  # contiguous: written through numpy
         if k == 0:
+            return m
+        if a.device.type == "cpu":  # argpartition: linear-time selection, faster than torch.topk on CPU
+            an = a.detach().numpy().reshape(-1, d)
+            idx = np.argpartition(-an, k - 1, axis=-1)[:, :k]
+            mn = m.numpy().reshape(-1, d)
+            np.put_along_axis(mn, idx, True, axis=-1)
             return m
         idx = torch.topk(a, k, dim=-1, largest=True, sorted=False).indices
         return m.scatter_(-1, idx, True)

@@ -104,6 +104,29 @@ def test_batched_equals_per_row():
         assert torch.equal(full.reshape(14, 300), rule.mask(v.reshape(14, 300)))
 
 
+def test_noncontiguous_chunked_and_torch_paths_agree(monkeypatch):
+    import pysparse.rules as rules
+    g = torch.Generator().manual_seed(6)
+    v = torch.randn(50, 3, 40, generator=g).transpose(0, 1)  # non-contiguous
+    ref = {r: r.mask(v.contiguous()) for r in (TopP(0.7), TopK(0.3), MaxP(0.3))}
+    monkeypatch.setattr(rules, "_CHUNK", 100)  # several rows per chunk, many chunks
+    for r, m in ref.items():
+        assert torch.equal(r.mask(v), m), r
+        assert torch.equal(r(v), torch.where(m, v, torch.zeros(()))), r
+    # the torch (non-CPU) top-p path gives the same thresholds as the numpy one
+    a = v.abs().contiguous()
+    s, _ = torch.sort(a, dim=-1, descending=True)
+    c = torch.cumsum(s, dim=-1, dtype=torch.float64)
+    k = (c < c[..., -1:] * 0.7).sum(-1, keepdim=True).clamp_(max=39)
+    assert torch.equal(TopP(0.7).threshold(v), s.gather(-1, k))
+
+
+def test_rules_work_under_autograd():
+    v = torch.randn(4, 16, requires_grad=True)
+    for r in (TopP(0.5), TopK(0.5), MaxP(0.5), Threshold(0.5)):
+        r(v).sum().backward()
+
+
 def test_top_k_counts_and_values():
     g = torch.Generator().manual_seed(4)
     v = torch.randn(5, 40, generator=g)
