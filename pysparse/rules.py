@@ -105,9 +105,11 @@ class TopP(Rule):
 
     def threshold(self, v: torch.Tensor) -> torch.Tensor:
         """Per-token threshold t on the score scale (|v|^q), shape v.shape[:-1] + (1,), float32/64."""
-        a = _scores(v, self.power)
-        if self.p == 1.0:  # dense; skip the sort (t = the minimum keeps everything)
-            return a.amin(dim=-1, keepdim=True)
+        return self._threshold(_scores(v, self.power))
+
+    def _threshold(self, a: torch.Tensor) -> torch.Tensor:
+        if self.p == 1.0 or a.numel() == 0:  # dense; skip the sort (t = the minimum keeps everything)
+            return a.amin(dim=-1, keepdim=True) if a.numel() else a[..., :1]
         if a.device.type == "cpu":
             return torch.from_numpy(_top_p_threshold_np(a.detach().numpy(), self.p))
         s, _ = torch.sort(a, dim=-1, descending=True)
@@ -117,10 +119,10 @@ class TopP(Rule):
         return s.gather(-1, k)
 
     def mask(self, v: torch.Tensor, key=None) -> torch.Tensor:
-        if self.p == 1.0:
-            _scores(v)  # argument checks only
+        a = _scores(v, self.power)
+        if self.p == 1.0 or a.numel() == 0:
             return torch.ones_like(v, dtype=torch.bool)
-        return _scores(v, self.power) >= self.threshold(v).to(v.device)
+        return a >= self._threshold(a).to(a.device)
 
     def __repr__(self):
         return f"TopP({self.p!r})" if self.power == 1.0 else f"TopP({self.p!r}, power={self.power!r})"
@@ -143,7 +145,7 @@ class TopK(Rule):
         a = _scores(v)
         d = a.shape[-1]
         k = self.k_for(d)
-        if k >= d:
+        if k >= d or a.numel() == 0:
             return torch.ones_like(v, dtype=torch.bool)
         m = torch.zeros(a.shape, dtype=torch.bool, device=a.device)  # contiguous: written through numpy
         if k == 0:
@@ -169,6 +171,8 @@ class MaxP(Rule):
 
     def mask(self, v: torch.Tensor, key=None) -> torch.Tensor:
         a = _scores(v)
+        if a.numel() == 0:
+            return torch.ones_like(v, dtype=torch.bool)
         return a >= a.amax(dim=-1, keepdim=True) * self.p
 
 

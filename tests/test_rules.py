@@ -121,6 +121,17 @@ def test_noncontiguous_chunked_and_torch_paths_agree(monkeypatch):
     assert torch.equal(TopP(0.7).threshold(v), s.gather(-1, k))
 
 
+def test_empty_inputs():
+    for r in (TopP(0.5), TopK(0.5), MaxP(0.5), Threshold(0.5)):
+        for shape in ((0, 8), (3, 0)):
+            v = torch.zeros(shape)
+            assert r(v).shape == shape and r.mask(v).dtype == torch.bool
+    with pytest.raises(ValueError, match="dimension"):
+        TopP(0.5)(torch.tensor(1.0))
+    with pytest.raises(TypeError):
+        TopP(0.5)([1.0, 2.0])
+
+
 def test_rules_work_under_autograd():
     v = torch.randn(4, 16, requires_grad=True)
     for r in (TopP(0.5), TopK(0.5), MaxP(0.5), Threshold(0.5)):
