@@ -18,7 +18,12 @@ torch.set_num_threads(1)
 
 from tiny_models import GLU_ARCHS, LAYERS, MLP_ARCHS, MOE_ARCHS, TINY_ARCHS, build_tiny, tiny_batch, tiny_model
 
-torch.set_grad_enabled(False)
+
+
+@pytest.fixture(autouse=True)
+def _no_grad():
+    with torch.no_grad():
+        yield
 
 
 def model_of(arch):
