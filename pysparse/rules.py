@@ -33,15 +33,18 @@ def _check_unit(rule: str, what: str, x) -> float:
 
 
 def _scores(v: torch.Tensor, power: float = 1.0) -> torch.Tensor:
-    """|v|^power in float32 (float64 for float64 input)."""
+    """|v|^power in float32 (float64 for float64 input), as the engine defines it (cpp/sparse/select.h):
+    power 1: |v| exactly; 2: float32(v * v), one rounding; other: float32(|v| ** power computed in float64)."""
     if not torch.is_tensor(v):
         raise TypeError(f"expected a torch.Tensor, got {type(v).__name__}")
     if v.dim() == 0:
         raise ValueError("a rule needs at least one dimension (the activation vector)")
     a = v.abs()
     a = a.to(torch.float64) if v.dtype == torch.float64 else a.to(torch.float32)
-    if power != 1.0:
-        a = a.pow(power)
+    if power == 2.0:
+        a = a * a
+    elif power != 1.0:
+        a = a.to(torch.float64).pow(power).to(a.dtype)
     return a
 
 
@@ -129,8 +132,10 @@ class TopP(Rule):
 
 
 class TopK(Rule):
-    """Keep a fixed fraction of entries per token: the k = floor(keep * d + 0.5) largest |v| (ties broken by
-    torch.topk, so exactly k entries are kept)."""
+    """Keep a fixed fraction of entries per token: exactly k = ceil(keep * d - 1e-9) (clamped to [0, d]) of
+    them, the first k of a stable descending sort of |v| (ties at the boundary: lowest indices first). The same
+    definition as the engine's top-k (cpp/sparse/select.h); the 1e-9 absorbs representation error, so
+    0.07 * 100 keeps 7."""
 
     name = "top_k"
 
@@ -139,7 +144,7 @@ class TopK(Rule):
         self.value = self.keep
 
     def k_for(self, d: int) -> int:
-        return min(d, max(0, int(math.floor(self.keep * d + 0.5))))
+        return min(d, max(0, int(math.ceil(self.keep * d - 1e-9))))
 
     def mask(self, v: torch.Tensor, key=None) -> torch.Tensor:
         a = _scores(v)
@@ -147,21 +152,22 @@ class TopK(Rule):
         k = self.k_for(d)
         if k >= d or a.numel() == 0:
             return torch.ones_like(v, dtype=torch.bool)
-        m = torch.zeros(a.shape, dtype=torch.bool, device=a.device)  # contiguous: written through numpy
         if k == 0:
-            return m
-        if a.device.type == "cpu":  # argpartition: linear-time selection, faster than torch.topk on CPU
-            an = a.detach().numpy().reshape(-1, d)
-            idx = np.argpartition(-an, k - 1, axis=-1)[:, :k]
-            mn = m.numpy().reshape(-1, d)
-            np.put_along_axis(mn, idx, True, axis=-1)
-            return m
-        idx = torch.topk(a, k, dim=-1, largest=True, sorted=False).indices
-        return m.scatter_(-1, idx, True)
+            return torch.zeros_like(v, dtype=torch.bool)
+        if a.device.type == "cpu":  # np.partition: linear-time selection, faster than torch on CPU
+            an = a.detach().numpy()
+            kth = torch.from_numpy(np.partition(an, d - k, axis=-1)[..., d - k:d - k + 1])
+        else:
+            kth = torch.kthvalue(a, d - k + 1, dim=-1, keepdim=True).values
+        gt = a > kth
+        eq = a == kth
+        need = k - gt.sum(dim=-1, keepdim=True)
+        return gt | (eq & (torch.cumsum(eq, dim=-1) <= need))
 
 
 class MaxP(Rule):
-    """Keep entries with |v| >= p * max|v| (per token). p = 0 keeps all, p = 1 keeps the maximum and ties."""
+    """Keep entries with |v| >= p * max|v| (per token, compared in float64). p = 0 keeps all, p = 1 keeps the
+    maximum and ties, an all-zero vector keeps all."""
 
     name = "max_p"
 
@@ -173,11 +179,13 @@ class MaxP(Rule):
         a = _scores(v)
         if a.numel() == 0:
             return torch.ones_like(v, dtype=torch.bool)
-        return a >= a.amax(dim=-1, keepdim=True) * self.p
+        # compared in float64, as the engine does (a [.., 1] float64 tensor promotes the comparison)
+        return a >= a.amax(dim=-1, keepdim=True).to(torch.float64) * self.p
 
 
 class Threshold(Rule):
-    """Fixed magnitude thresholds (TEAL/CATS): keep |v| >= t, with t for the tensor's (layer, tensor_name).
+    """Fixed magnitude thresholds (TEAL/CATS): keep |v| >= t (float64 compare; ties kept like top-p, TEAL writes
+    >, which differs only for entries exactly at t), with t for the tensor's (layer, tensor_name).
 
     `thresholds` is one float for every tensor, or a dict {(layer, tensor_name): t}. `target` is the
     sparsity the thresholds were calibrated for (reported as the rule's value).
@@ -220,7 +228,9 @@ class Threshold(Rule):
         return self.thresholds[key]
 
     def mask(self, v: torch.Tensor, key=None) -> torch.Tensor:
-        return _scores(v) >= self.threshold_for(key)
+        a = _scores(v)
+        # compared in float64 (a 1-element float64 tensor promotes; a Python float would round to float32)
+        return a >= torch.tensor([self.threshold_for(key)], dtype=torch.float64, device=a.device)
 
     def to_dict(self) -> dict:
         th = self.thresholds

@@ -1,5 +1,7 @@
-"""Rules against a plain per-vector numpy reference written straight from PAPER.md §1."""
+"""Rules against a plain per-vector numpy reference written straight from PAPER.md §1 (and the engine's
+definitions in cpp/sparse/select.h for top-k ties, float64 comparisons and powers)."""
 
+import math
 import numpy as np
 import pytest
 import torch
@@ -28,8 +30,16 @@ def ref_top_p(v, p, q=1.0):
 
 
 def ref_max_p(v, p):
+    a = np.abs(np.asarray(v, dtype=np.float32)).astype(np.float64)
+    return a >= p * a.max()
+
+
+def ref_top_k(v, keep):
     a = np.abs(np.asarray(v, dtype=np.float32))
-    return a >= np.float32(p) * a.max()
+    k = min(len(a), max(0, math.ceil(keep * len(a) - 1e-9)))
+    m = np.zeros(len(a), dtype=bool)
+    m[np.argsort(-a, kind="stable")[:k]] = True
+    return m
 
 
 def test_grid_is_papers():
@@ -148,8 +158,19 @@ def test_top_k_counts_and_values():
     dropped_max = torch.where(m, torch.zeros_like(a), a).amax(-1)
     assert torch.all(kept_min >= dropped_max)
     assert TopK(1.0).mask(v).all() and not TopK(0.0).mask(v).any()
-    assert TopK(0.5).mask(torch.tensor([3.0])).tolist() == [True]  # k = round half up
+    assert TopK(0.5).mask(torch.tensor([3.0])).tolist() == [True]  # k = ceil
     assert [TopK(0.5).k_for(d) for d in (1, 2, 3, 5)] == [1, 1, 2, 3]
+    assert TopK(0.07).k_for(100) == 7 and TopK(0.01).k_for(10) == 1
+
+
+@pytest.mark.parametrize("keep", [0.0, 0.1, 0.25, 0.5, 0.07, 0.99, 1.0])
+def test_top_k_matches_stable_sort_reference_with_ties(keep):
+    g = torch.Generator().manual_seed(7)
+    v = torch.randint(-3, 4, (20, 31), generator=g).float()  # many ties
+    v[0] = 0.0
+    m = TopK(keep).mask(v)
+    for i in range(20):
+        assert np.array_equal(m[i].numpy(), ref_top_k(v[i].numpy(), keep)), (keep, i)
 
 
 def test_max_p_reference():
@@ -160,6 +181,22 @@ def test_max_p_reference():
         for i in range(6):
             assert np.array_equal(m[i].numpy(), ref_max_p(v[i].numpy(), p))
     assert MaxP(0.0).mask(v).all()
+
+
+def test_float64_comparisons_and_powers():
+    # 0.1 is not a float32: a value equal to float32(0.1) > 0.1 is kept by a float64 compare
+    x = float(np.float32(0.1))
+    assert x > 0.1
+    v = torch.tensor([[x, 0.05]])
+    assert Threshold(0.1).mask(v).tolist() == [[True, False]]
+    assert Threshold(x + 1e-12).mask(v).tolist() == [[False, False]]  # a float32 compare would keep it
+    w = torch.tensor([[1.0, x]])
+    assert MaxP(0.1).mask(w).tolist() == [[True, True]]
+    # power 3: float32(|v| ** 3 in float64)
+    u = torch.randn(50, 17)
+    a = TopP(0.0, power=3.0)
+    ref = (u.abs().double() ** 3).float()
+    assert torch.equal(a.mask(u), ref >= ref.amax(-1, keepdim=True))
 
 
 def test_threshold_per_tensor():
