@@ -148,6 +148,25 @@ def test_rules_work_under_autograd():
         r(v).sum().backward()
 
 
+def test_engine_path_equals_torch_path(monkeypatch):
+    """When pysparse._core is built, top-p / top-k run in the C++ engine; the result must be bit-identical."""
+    import pysparse.rules as rules
+    if rules._engine_select_rows() is None:
+        pytest.skip("pysparse._core not built")
+    g = torch.Generator().manual_seed(8)
+    v = torch.randn(6, 50, 257, generator=g)
+    v[0, 0] = 0.0
+    v[1, 1, :100] = 0.0
+    v[2] = torch.randint(-3, 4, (50, 257), generator=g).float()  # ties
+    cases = [(TopP(p, power=q), v) for p in (0.0, 0.3, 0.9, 0.99) for q in (1.0, 2.0, 1.5)]
+    cases += [(TopK(k), v) for k in (0.1, 0.5, 0.07)]
+    cases += [(TopP(0.7), v.bfloat16()), (TopP(0.5), torch.randn(9, 1)), (TopK(0.3), v.half())]
+    engine = [(r, x, r.mask(x)) for r, x in cases]
+    monkeypatch.setenv("PYSPARSE_RULES_ENGINE", "0")
+    for r, x, m in engine:
+        assert torch.equal(m, r.mask(x)), r
+
+
 def test_top_k_counts_and_values():
     g = torch.Generator().manual_seed(4)
     v = torch.randn(5, 40, generator=g)
