@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from .rules import Threshold, _check_unit
-from .sites import Sparsifier
+from .sites import SITE_TENSORS, Sparsifier
 
 _LO, _HI, _NBINS = -48.0, 16.0, 4096  # log2 range covered: 2^-48 .. 2^16
 
@@ -53,14 +53,23 @@ class _LogHistogram:
         return float(2.0 ** (lo + frac * width))
 
 
-def calibrate_thresholds(model, site: str, batches: Iterable[dict], target_sparsity: float,
-                         layers=None) -> Threshold:
-    """Fit per-(layer, tensor) thresholds for `site` so that about `target_sparsity` of entries fall below.
+class Calibration:
+    """|v| histograms per (layer, tensor) from one pass over calibration data; thresholds for any target."""
 
-    `batches` are dicts passed as model(**batch) (input_ids, attention_mask, ...); padding positions
-    (attention_mask == 0) are not counted.
-    """
-    target_sparsity = _check_unit("threshold", "target sparsity", target_sparsity)
+    def __init__(self, hists: dict, site: str, n_vectors: int):
+        # n_vectors: calibration vectors seen for the first tensor (a token counts once per layer and expert)
+        self.hists, self.site, self.n_vectors = hists, site, n_vectors
+
+    def thresholds(self, target_sparsity: float) -> Threshold:
+        target_sparsity = _check_unit("threshold", "target sparsity", target_sparsity)
+        return Threshold({k: h.quantile(target_sparsity) for k, h in sorted(self.hists.items())},
+                         target=target_sparsity)
+
+
+def collect_calibration(model, site: str, batches: Iterable[dict], layers=None) -> Calibration:
+    """Run the dense model over `batches` (dicts for model(**batch); attention_mask == 0 excluded) once and
+    keep the |v| distribution of every hooked (layer, tensor) of `site`. MoE: all experts of a layer (and a
+    shared expert) share one distribution, hence one threshold per (layer, tensor)."""
     hists: dict[tuple[int, str], _LogHistogram] = {}
 
     def observe(layer, tensor, v, token_mask):
@@ -80,5 +89,17 @@ def calibrate_thresholds(model, site: str, batches: Iterable[dict], target_spars
             n_batches += 1
     if n_batches == 0 or not hists:
         raise ValueError("calibrate_thresholds: no calibration batches (need at least one batch of text)")
-    thresholds = {k: h.quantile(target_sparsity) for k, h in sorted(hists.items())}
-    return Threshold(thresholds, target=target_sparsity)
+    first = SITE_TENSORS[site][0]
+    return Calibration(hists, site, sp.stats.n_tokens(first))
+
+
+def calibrate_thresholds(model, site: str, batches: Iterable[dict], target_sparsity: float,
+                         layers=None) -> Threshold:
+    """Fit per-(layer, tensor) thresholds for `site` so that about `target_sparsity` of entries fall below.
+
+    `batches` are dicts passed as model(**batch) (input_ids, attention_mask, ...); padding positions
+    (attention_mask == 0) are not counted. For several targets, collect_calibration(...) once and call
+    .thresholds(target) for each: one pass over the data instead of one per target.
+    """
+    target_sparsity = _check_unit("threshold", "target sparsity", target_sparsity)
+    return collect_calibration(model, site, batches, layers).thresholds(target_sparsity)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from pysparse.calibrate import _LogHistogram, calibrate_thresholds
+from pysparse.calibrate import _LogHistogram, calibrate_thresholds, collect_calibration
 from pysparse.rules import Threshold
 from pysparse.sites import Sparsifier
 # Tiny tensors: intra-op threads only add synchronisation cost (and stall on a busy shared machine).
@@ -51,3 +51,22 @@ def test_bad_calibration_input():
         calibrate_thresholds(model, "input", [], 0.5)
     with pytest.raises(ValueError, match="target sparsity"):
         calibrate_thresholds(model, "input", [tiny_batch()], 1.5)
+
+
+def test_one_collection_many_targets():
+    model = tiny_model("qwen2_moe")
+    batches = [tiny_batch(batch=2, seq=16, left_pad=(0, 5), seed=s) for s in range(2)]
+    cal = collect_calibration(model, "intermediate", batches)
+    assert cal.n_vectors == 2 * (32 - 5) * 2 * (2 + 1)  # tokens x layers x (top-2 experts + shared expert)
+    prev = -1.0
+    for target in (0.2, 0.5, 0.8):
+        rule = cal.thresholds(target)
+        assert rule.thresholds == calibrate_thresholds(model, "intermediate", batches, target).thresholds
+        t = rule.thresholds[(1, "intermediate")]
+        assert t > prev
+        prev = t
+        with Sparsifier(model, "intermediate", rule) as sp:
+            for b in batches:
+                sp.set_tokens(b["attention_mask"])
+                model(**b)
+        assert abs(sp.stats.overall() - target) < 0.02
