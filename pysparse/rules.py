@@ -80,13 +80,16 @@ def _engine_select_rows():
     return getattr(_core, "select_rows", None)
 
 
+_ENGINE_MIN = 1 << 16  # below this many entries the thread-pool hand-off costs more than numpy's sort
+
+
 def _engine_mask(rule: str, v: torch.Tensor, param: float, power: float = 1.0):
     """Bool mask of v's shape from the engine, or None (no engine, not a CPU float32/16 tensor, non-finite v)."""
     if not torch.is_tensor(v) or v.dim() == 0 or v.device.type != "cpu" or \
             v.dtype not in (torch.float32, torch.bfloat16, torch.float16):
         return None  # the torch path checks the argument
     select_rows = _engine_select_rows()
-    if select_rows is None or v.numel() == 0:
+    if select_rows is None or v.numel() == 0 or v.numel() < _ENGINE_MIN:
         return None
     d = v.shape[-1]
     x = v.detach().to(torch.float32).reshape(-1, d).contiguous().numpy()  # bf16/fp16 -> float32 is exact
