@@ -12,7 +12,11 @@ namespace pysparse {
 
 const VecDotTable& vec_dot_table(Isa isa) {
     switch (isa) {
-//@ISA_CASES@
+#if defined(PYSPARSE_X86)
+        case Isa::avx2: return kVecDotAvx2;
+        case Isa::avx512: return kVecDotAvx2;  // until matvec_avx512.cpp: AVX2 code runs on AVX-512 CPUs
+#endif
+//@NEON_CASE@
         default: return kVecDotGeneric;
     }
 }
