@@ -16,7 +16,9 @@ const VecDotTable& vec_dot_table(Isa isa) {
         case Isa::avx2: return kVecDotAvx2;
         case Isa::avx512: return kVecDotAvx2;  // until matvec_avx512.cpp: AVX2 code runs on AVX-512 CPUs
 #endif
-//@NEON_CASE@
+#if defined(PYSPARSE_ARM)
+        case Isa::neon: return kVecDotNeon;
+#endif
         default: return kVecDotGeneric;
     }
 }
