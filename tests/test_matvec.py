@@ -131,7 +131,7 @@ def check_product(Y, W, X, qtype):
 
 # ---------------------------------------------------------------- tests
 
-def test_quantize_act_q8_0_matches_gguf():
+def test_quantize_act_q8_0_matches_gguf(isa):
     rng = np.random.default_rng(1)
     x = (rng.standard_normal(32 * 40) * rng.uniform(0.01, 100, 32 * 40)).astype(np.float32)
     x[64:96] = 0  # an all-zero block: d = 0, q = 0
@@ -142,7 +142,7 @@ def test_quantize_act_q8_0_matches_gguf():
 
 
 @pytest.mark.parametrize("qtype", ["Q4_1", "Q4_K"])
-def test_quantize_act_q8_1_q8_K(qtype):
+def test_quantize_act_q8_1_q8_K(isa, qtype):
     rng = np.random.default_rng(2)
     x = rng.standard_normal(1024).astype(np.float32) * 3
     x[256:512] = 0
