@@ -21,7 +21,12 @@ inline int32x4_t dot_s8(int32x4_t acc, int8x16_t a, int8x16_t b) {
 #endif
 }
 
-inline float f16(fp16_t h) { return fp16_to_fp32(h); }
+// Hardware half -> float (FCVT), exact like fp16_to_fp32.
+inline float f16(fp16_t h) {
+    __fp16 v;
+    std::memcpy(&v, &h, 2);
+    return static_cast<float>(v);
+}
 
 // ---------------------------------------------------------------- float weights
 
@@ -102,76 +107,78 @@ inline int32x4_t dot_block(uint8x16_t lo, uint8x16_t hi, int8x16_t off, const in
     return dot_s8(p, vsubq_s8(vreinterpretq_s8_u8(hi), off), vld1q_s8(y + 16));
 }
 
+// Sum over blocks with two accumulators (even / odd blocks) so consecutive blocks' FMAs do not wait on each other.
+template <class Step>
+inline float sum_blocks2(int64_t nb, Step step) {
+    float32x4_t a0 = vdupq_n_f32(0), a1 = vdupq_n_f32(0);
+    float m0 = 0.0f, m1 = 0.0f;
+    int64_t b = 0;
+    for (; b + 1 < nb; b += 2) {
+        step(b, a0, m0);
+        step(b + 1, a1, m1);
+    }
+    if (b < nb) step(b, a0, m0);
+    return vaddvq_f32(vaddq_f32(a0, a1)) + (m0 + m1);
+}
+
 float vec_dot_q4_0_q8_0_neon(int64_t n, const void* vw, const void* vx) {
     const block_q4_0* w = static_cast<const block_q4_0*>(vw);
     const block_q8_0* x = static_cast<const block_q8_0*>(vx);
-    float32x4_t acc = vdupq_n_f32(0);
     const int8x16_t off = vdupq_n_s8(8);
-    for (int64_t b = 0; b < n / QK4_0; ++b) {
+    return sum_blocks2(n / QK4_0, [&](int64_t b, float32x4_t& acc, float&) {
         uint8x16_t lo, hi;
         nibbles(w[b].qs, &lo, &hi);
         acc = vfmaq_n_f32(acc, vcvtq_f32_s32(dot_block(lo, hi, off, x[b].qs)), f16(w[b].d) * f16(x[b].d));
-    }
-    return vaddvq_f32(acc);
+    });
 }
 
 float vec_dot_q4_1_q8_1_neon(int64_t n, const void* vw, const void* vx) {
     const block_q4_1* w = static_cast<const block_q4_1*>(vw);
     const block_q8_1* x = static_cast<const block_q8_1*>(vx);
-    float32x4_t acc = vdupq_n_f32(0);
-    float summs = 0.0f;
     const int8x16_t off = vdupq_n_s8(0);
-    for (int64_t b = 0; b < n / QK4_1; ++b) {
+    return sum_blocks2(n / QK4_1, [&](int64_t b, float32x4_t& acc, float& summ) {
         uint8x16_t lo, hi;
         nibbles(w[b].qs, &lo, &hi);
-        summs += f16(w[b].m) * x[b].s;
+        summ += f16(w[b].m) * x[b].s;
         acc = vfmaq_n_f32(acc, vcvtq_f32_s32(dot_block(lo, hi, off, x[b].qs)), f16(w[b].d) * x[b].d);
-    }
-    return vaddvq_f32(acc) + summs;
+    });
 }
 
 float vec_dot_q5_0_q8_0_neon(int64_t n, const void* vw, const void* vx) {
     const block_q5_0* w = static_cast<const block_q5_0*>(vw);
     const block_q8_0* x = static_cast<const block_q8_0*>(vx);
-    float32x4_t acc = vdupq_n_f32(0);
     const int8x16_t off = vdupq_n_s8(16);
-    for (int64_t b = 0; b < n / QK5_0; ++b) {
+    return sum_blocks2(n / QK5_0, [&](int64_t b, float32x4_t& acc, float&) {
         uint8x16_t lo, hi, hlo, hhi;
         nibbles(w[b].qs, &lo, &hi);
         fifth_bits(w[b].qh, &hlo, &hhi);
         const int32x4_t p = dot_block(vorrq_u8(lo, hlo), vorrq_u8(hi, hhi), off, x[b].qs);
         acc = vfmaq_n_f32(acc, vcvtq_f32_s32(p), f16(w[b].d) * f16(x[b].d));
-    }
-    return vaddvq_f32(acc);
+    });
 }
 
 float vec_dot_q5_1_q8_1_neon(int64_t n, const void* vw, const void* vx) {
     const block_q5_1* w = static_cast<const block_q5_1*>(vw);
     const block_q8_1* x = static_cast<const block_q8_1*>(vx);
-    float32x4_t acc = vdupq_n_f32(0);
-    float summs = 0.0f;
     const int8x16_t off = vdupq_n_s8(0);
-    for (int64_t b = 0; b < n / QK5_1; ++b) {
+    return sum_blocks2(n / QK5_1, [&](int64_t b, float32x4_t& acc, float& summ) {
         uint8x16_t lo, hi, hlo, hhi;
         nibbles(w[b].qs, &lo, &hi);
         fifth_bits(w[b].qh, &hlo, &hhi);
-        summs += f16(w[b].m) * x[b].s;
+        summ += f16(w[b].m) * x[b].s;
         const int32x4_t p = dot_block(vorrq_u8(lo, hlo), vorrq_u8(hi, hhi), off, x[b].qs);
         acc = vfmaq_n_f32(acc, vcvtq_f32_s32(p), f16(w[b].d) * x[b].d);
-    }
-    return vaddvq_f32(acc) + summs;
+    });
 }
 
 float vec_dot_q8_0_q8_0_neon(int64_t n, const void* vw, const void* vx) {
     const block_q8_0* w = static_cast<const block_q8_0*>(vw);
     const block_q8_0* x = static_cast<const block_q8_0*>(vx);
-    float32x4_t acc = vdupq_n_f32(0);
-    for (int64_t b = 0; b < n / QK8_0; ++b) {
+    return sum_blocks2(n / QK8_0, [&](int64_t b, float32x4_t& acc, float&) {
         int32x4_t p = dot_s8(vdupq_n_s32(0), vld1q_s8(w[b].qs), vld1q_s8(x[b].qs));
         p = dot_s8(p, vld1q_s8(w[b].qs + 16), vld1q_s8(x[b].qs + 16));
         acc = vfmaq_n_f32(acc, vcvtq_f32_s32(p), f16(w[b].d) * f16(x[b].d));
-    }
-    return vaddvq_f32(acc);
+    });
 }
 
 // ---------------------------------------------------------------- K formats
