@@ -5,10 +5,12 @@
 # CMake globs do not recurse here). Usage: cpp/kernels/avx512_emulated/run.sh
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"; ROOT="$HERE/../../.."
-OUT="${TMPDIR:-/tmp}/pysparse_avx512_emulated"; mkdir -p "$OUT"
+OUT="${TMPDIR:-/tmp}/pysparse_avx512_emulated"; rm -rf "$OUT"; mkdir -p "$OUT"
 FL="-O2 -std=c++17 -I$ROOT/cpp -DPYSPARSE_X86=1"
 g++ $FL -mavx2 -mfma -mf16c -mbmi2 -include "$HERE/simde_shim.h" -c "$ROOT/cpp/kernels/matvec_avx512.cpp" -o "$OUT/avx512.o" 2>/dev/null
-g++ $FL -mavx2 -mfma -mf16c -mbmi2 -c "$ROOT/cpp/kernels/matvec_avx2.cpp" -o "$OUT/avx2.o"
+for f in matvec_avx2 quantize_act_avx2; do
+  g++ $FL -mavx2 -mfma -mf16c -mbmi2 -c "$ROOT/cpp/kernels/$f.cpp" -o "$OUT/$f.o"
+done
 for f in kernels/matvec_generic kernels/quantize_act quant/types common/cpu; do
   g++ $FL -c "$ROOT/cpp/$f.cpp" -o "$OUT/$(basename $f).o"
 done
