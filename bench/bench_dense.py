@@ -1,15 +1,18 @@
 """Dense matvec benchmark: y = W x for every GGUF type the kernels support, at FFN shapes, 1 and 2 threads.
 
-Prints a table and saves bench/results/dense.json (atomic write). Per case: median time over repeats, achieved
-GB/s (weight bytes / median time; `best` = bytes / fastest repeat, a hint of the unloaded speed on a shared
-machine), and that as a fraction of the machine's read bandwidth measured by this script in the same run (numpy
-reductions over a 256 MiB buffer, the fastest of sum / max / bitwise_or; per thread count). numpy's reductions
-are partly compute-bound, so this underestimates the true bandwidth: a kernel can show more than 100%. Where bench/common.py or
-_core.measure_read_bandwidth exist (branch `quant`), they are used instead; where bench/llama_cpp.py can time
-llama.cpp's own kernel on the same shape and type, the ratio ours / llama.cpp is added.
+Prints a table and saves bench/results/dense.json (atomic write). Per shape and thread count, all types are timed
+interleaved (bench.common.compare: rounds in rotated order, median of samples), so the drift of this shared machine
+hits them alike. Per case: median time, achieved GB/s (weight bytes / time), and that as a fraction of the
+machine's read bandwidth measured in the same run by _core.measure_read_bandwidth: at 256 MiB (DRAM; `%dram`) and
+at the smallest probed size holding the weights (`%bw`: 2, 32 or 256 MiB, so cache-resident shapes are judged
+against cache bandwidth). `best` is bytes / fastest sample, a hint of the unloaded speed.
+
+llama.cpp side by side: with LLAMA_CPP_TEST_BACKEND_OPS (or --llama-cpp-bin) pointing at ggml's test-backend-ops,
+bench/llama_cpp.py times ggml's own MUL_MAT (n = 1) for the same type and shape, and the table adds `vs ggml` =
+ggml time / our time (> 1: ours is faster). Types or shapes it cannot run are marked n/a.
 
 Shapes (rows x cols): 576x1536 (SmolLM2-135M gate/up), 1536x8960 (Qwen2.5-1.5B gate/up), 4096x11008 (Llama-7B
-gate/up) and 11008x4096 (its down projection). The small shapes fit in cache, so they can exceed DRAM bandwidth.
+gate/up) and 11008x4096 (its down projection).
 
     PYTHONPATH=. python bench/bench_dense.py [--types Q4_0,Q4_K] [--shapes 4096x11008] [--threads 1,2] [--quick]
 """
@@ -17,27 +20,25 @@ gate/up) and 11008x4096 (its down projection). The small shapes fit in cache, so
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
+
+from common import MiB, bandwidth_lookup, compare, format_table, machine_bandwidth, save_json  # noqa: E402
 
 from pysparse import _core  # noqa: E402
 from pysparse.engine import kernels  # noqa: E402
 
 TYPES = ["F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q4_K", "Q5_K", "Q6_K"]
 SHAPES = [(576, 1536), (1536, 8960), (4096, 11008), (11008, 4096)]
-# (elements per block, bytes per block, byte offsets of fp16 scales to set to sane values)
+# (elements per block, bytes per block, byte offsets of the fp16 scales set to sane values)
 LAYOUT = {
-    "F32": (1, 4, ()), "F16": (1, 2, ()), "BF16": (1, 2, ()),
     "Q4_0": (32, 18, (0,)), "Q4_1": (32, 20, (0, 2)), "Q5_0": (32, 22, (0,)), "Q5_1": (32, 24, (0, 2)),
     "Q8_0": (32, 34, (0,)), "Q4_K": (256, 144, (0, 2)), "Q5_K": (256, 176, (0, 2)), "Q6_K": (256, 210, (208,)),
 }
@@ -61,80 +62,24 @@ def make_weights(qtype, rows, cols, rng):
     return blocks.reshape(rows, -1)
 
 
-def numpy_read_bandwidth(nthreads, mib=256, repeats=5):
-    """GB/s of numpy reductions over a `mib` MiB buffer split over `nthreads` Python threads (numpy releases the
-    GIL in reductions): the median over repeats of each of sum / max / bitwise_or, the fastest of the three."""
-    buf = np.ones(mib * (1 << 20) // 4, dtype=np.float32)
-    parts = np.array_split(buf, nthreads)
-    probes = [np.sum, np.max, lambda a: np.bitwise_or.reduce(a.view(np.uint32))]
-    best = 0.0
-    for probe in probes:
-        times = []
-        for _ in range(repeats + 1):
-            t0 = time.perf_counter()
-            if nthreads == 1:
-                probe(parts[0])
-            else:
-                ts = [threading.Thread(target=probe, args=(p,)) for p in parts]
-                for t in ts:
-                    t.start()
-                for t in ts:
-                    t.join()
-            times.append(time.perf_counter() - t0)
-        best = max(best, buf.nbytes / float(np.median(times[1:])) / 1e9)
-    return best
+def llama_cpp_times(binary, types, shapes, thread_counts):
+    """{(type, rows, cols, threads): seconds} from ggml's test-backend-ops, and its build info; ({}, None) if no
+    binary. Types ggml's script does not know are left out (n/a in the table)."""
+    if not binary or not Path(binary).is_file():
+        return {}, None
+    import llama_cpp
 
-
-def read_bandwidth(nthreads):
-    """(GB/s, method) for the machine's read bandwidth at 256 MiB, preferring the engine's own probe if present."""
-    try:
-        from bench import common  # branch `quant`
-
-        if hasattr(common, "read_bandwidth"):
-            return float(common.read_bandwidth(nthreads)), "bench.common.read_bandwidth"
-    except Exception:
-        pass
-    if hasattr(_core, "measure_read_bandwidth"):
-        before = _core.num_threads()
+    cases = [(t, r, c) for r, c in shapes for t in types if t in llama_cpp.GGML_TYPES]
+    out = {}
+    for th in thread_counts:
         try:
-            _core.set_num_threads(nthreads)
-            return float(_core.measure_read_bandwidth(256 << 20)), "_core.measure_read_bandwidth"
-        except Exception:
-            pass
-        finally:
-            _core.set_num_threads(before)
-    return numpy_read_bandwidth(nthreads), "numpy reductions (fastest of sum/max/or), 256 MiB"
-
-
-def llama_cpp_timer():
-    """bench/llama_cpp.py's timing function if it exists here (branch `quant`), else None."""
-    try:
-        from bench import llama_cpp  # noqa: F401
-
-        return getattr(llama_cpp, "time_matvec", None)
-    except Exception:
-        return None
-
-
-def time_matvec(w, qtype, shape, x, out, min_time=0.25, min_reps=5, max_reps=200):
-    kernels.matvec(w, qtype, shape, x, out=out)  # warm up: page in, wake threads
-    times = []
-    t_start = time.perf_counter()
-    while len(times) < min_reps or (time.perf_counter() - t_start < min_time and len(times) < max_reps):
-        t0 = time.perf_counter()
-        kernels.matvec(w, qtype, shape, x, out=out)
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times)), float(np.min(times)), len(times)
-
-
-def atomic_write_json(path: Path, data):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+            res = llama_cpp.matvec_perf(binary, cases, th)
+        except Exception as e:  # a failing comparison must not lose our own figures
+            print(f"llama.cpp comparison failed at {th} threads: {e}")
+            continue
+        for (t, r, c), v in res.items():
+            out[(t, r, c, th)] = v["us"] * 1e-6
+    return out, llama_cpp.build_info(binary)
 
 
 def main(argv=None):
@@ -142,67 +87,65 @@ def main(argv=None):
     ap.add_argument("--types", default=",".join(TYPES))
     ap.add_argument("--shapes", default=",".join(f"{r}x{c}" for r, c in SHAPES))
     ap.add_argument("--threads", default="1,2")
-    ap.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run)")
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "dense.json"))
+    ap.add_argument("--quick", action="store_true", help="fewer, shorter samples (a smoke run)")
+    ap.add_argument("--llama-cpp-bin", default=os.environ.get("LLAMA_CPP_TEST_BACKEND_OPS"),
+                    help="ggml's test-backend-ops for the side-by-side ratio (default $LLAMA_CPP_TEST_BACKEND_OPS)")
+    ap.add_argument("--out", default=None, help="results directory (default bench/results)")
     args = ap.parse_args(argv)
     types = [t.strip() for t in args.types.split(",") if t.strip()]
     shapes = [tuple(int(v) for v in s.lower().split("x")) for s in args.shapes.split(",")]
     thread_counts = [int(t) for t in args.threads.split(",")]
-    min_time = 0.05 if args.quick else 0.25
+    min_time, repeats = (0.01, 3) if args.quick else (0.03, 7)
 
     rng = np.random.default_rng(0)
-    llama = llama_cpp_timer()
     before_threads = _core.num_threads()
-    bw = {}
-    for nth in thread_counts:
-        bw[nth] = read_bandwidth(nth)
-    results = []
-    header = f"{'type':5s} {'shape':>11s} {'thr':>3s} {'MiB':>7s} {'ms':>8s} {'GB/s':>7s} {'%bw':>5s}" + \
-             (f" {'llama.cpp ratio':>15s}" if llama else "")
-    print(f"ISA path: {_core.active_isa()}   read bandwidth (256 MiB): " +
-          ", ".join(f"{n} thr {v[0]:.1f} GB/s" for n, v in bw.items()) + f"   [{bw[thread_counts[0]][1]}]")
-    print(header)
+    bw_table = machine_bandwidth(sizes=(2 * MiB, 32 * MiB, 256 * MiB), threads=thread_counts,
+                                 reps=3 if args.quick else 5)
+    print(f"ISA path: {_core.active_isa()}; read bandwidth (_core.measure_read_bandwidth, GB/s): " +
+          ", ".join(f"{r['mib']:.0f} MiB x{r['threads']} thr {r['gbps']:.1f}" for r in bw_table))
+    llama, llama_build = llama_cpp_times(args.llama_cpp_bin, types, shapes, thread_counts)
+    if llama_build:
+        print(f"llama.cpp (ggml test-backend-ops): {llama_build.get('build_info') or llama_build.get('commit')}")
+
+    rows_out = []
     try:
         for rows, cols in shapes:
             x = rng.standard_normal(cols, dtype=np.float32)
             out = np.empty(rows, np.float32)
-            for qtype in types:
-                w = make_weights(qtype, rows, cols, rng)
-                for nth in thread_counts:
-                    _core.set_num_threads(nth)
-                    t, tmin, reps = time_matvec(w, qtype, (rows, cols), x, out, min_time=min_time)
-                    gbs = w.nbytes / t / 1e9
-                    row = {"type": qtype, "rows": rows, "cols": cols, "threads": nth, "bytes": int(w.nbytes),
-                           "median_s": t, "min_s": tmin, "repeats": reps, "gb_per_s": gbs,
-                           "best_gb_per_s": w.nbytes / tmin / 1e9, "read_bw_gb_per_s": bw[nth][0],
-                           "fraction_of_bw": gbs / bw[nth][0]}
-                    line = (f"{qtype:5s} {rows:>5d}x{cols:<5d} {nth:>3d} {w.nbytes / 2**20:7.2f} {t * 1e3:8.3f} "
-                            f"{gbs:7.2f} {100 * gbs / bw[nth][0]:4.0f}% {w.nbytes / tmin / 1e9:7.2f}")
+            weights = {t: make_weights(t, rows, cols, rng) for t in types}
+            for nth in thread_counts:
+                _core.set_num_threads(nth)
+                fns = {t: (lambda t=t: kernels.matvec(weights[t], t, (rows, cols), x, out=out)) for t in types}
+                med = compare(fns, min_time=min_time, repeats=repeats)
+                best = compare(fns, min_time=min_time, repeats=3)  # a second interleaved pass; min of both below
+                for t in types:
+                    nbytes = int(weights[t].nbytes)
+                    bw_size = bandwidth_lookup(bw_table, nbytes, nth)
+                    bw_dram = bandwidth_lookup(bw_table, 256 * MiB, nth)
+                    tmin = min(med[t], best[t])
+                    row = {"type": t, "rows": rows, "cols": cols, "threads": nth, "MiB": nbytes / MiB,
+                           "ms": med[t] * 1e3, "GB/s": nbytes / med[t] / 1e9, "%bw": 100 * nbytes / med[t] / 1e9 / bw_size,
+                           "%dram": 100 * nbytes / med[t] / 1e9 / bw_dram, "best GB/s": nbytes / tmin / 1e9,
+                           "bw_at_size_gbps": bw_size, "bw_dram_gbps": bw_dram}
                     if llama:
-                        try:
-                            tl = float(llama(qtype, rows, cols, nth))
-                            row["llama_cpp_s"] = tl
-                            row["ratio_vs_llama_cpp"] = tl / t  # > 1: we are faster
-                            line += f" {tl / t:15.2f}"
-                        except Exception as e:  # not every type/shape may be available there
-                            line += f" {'n/a':>15s}"
-                            row["llama_cpp_error"] = str(e)[:200]
-                    print(line, flush=True)
-                    results.append(row)
-                del w
+                        tl = llama.get((t, rows, cols, nth))
+                        row["ggml ms"] = tl * 1e3 if tl else None
+                        row["vs ggml"] = tl / med[t] if tl else None
+                    rows_out.append(row)
+            del weights
     finally:
         _core.set_num_threads(before_threads)
-    data = {
-        "benchmark": "dense matvec y = W x (GGUF row-major weights, float32 x)",
-        "isa": _core.active_isa(),
-        "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
-        "read_bandwidth_gb_per_s": {str(n): v[0] for n, v in bw.items()},
-        "read_bandwidth_method": bw[thread_counts[0]][1],
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "results": results,
-    }
-    atomic_write_json(Path(args.out), data)
-    print(f"saved {args.out}")
+
+    cols_shown = ["type", "rows", "cols", "threads", "MiB", "ms", "GB/s", "%bw", "%dram", "best GB/s"]
+    if llama:
+        cols_shown += ["ggml ms", "vs ggml"]
+    print(format_table(rows_out, cols_shown))
+    extra = {"isa": _core.active_isa(), "read_bandwidth": bw_table,
+             "note": "per shape and thread count, types timed interleaved (median of samples); best = fastest sample"}
+    if llama_build:
+        extra["llama_cpp_build"] = llama_build
+    path = save_json("dense", rows_out, args.out, extra=extra)
+    print(f"saved {path}")
 
 
 if __name__ == "__main__":
