@@ -1,0 +1,50 @@
+// Internal to cpp/sparse: the per-ISA tile kernels of the input-sparse matvec and what they share.
+// A tile kernel computes the `tile` outputs of one row tile from the active columns (the ActiveSet, built once
+// per call by axpy.cpp) into yt[0, tile). Threads run tile kernels on disjoint tiles.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "common/cpu.h"
+#include "sparse/sparse_matrix.h"
+
+namespace pysparse {
+namespace sparse_detail {
+
+// The layout variants a kernel specialises on.
+enum class Kind { q4_0, q4_1, q5_0, q5_1, q8_0, q4_k, q5_k, q6_k, f16, f32, requant_q8_0 };
+Kind kind_of(const SparseMatrix& m);
+
+// A run of active entries [begin, end) of one scale group g (plain float and requant layouts, which have no
+// groups: runs of up to 32 active entries, g = -1). xsum = sum of their x values, added in index order.
+struct ActiveGroup {
+    int32_t g, begin, end;
+    float xsum;
+};
+
+// The active columns of one call: col[k] ascending with x values xv[k] = x[col[k]], cut into groups.
+struct ActiveSet {
+    std::vector<ActiveGroup> groups;
+    std::vector<int32_t> col;
+    std::vector<float> xv;
+};
+
+using TileKernel = void (*)(const SparseMatrix& m, int64_t tile, const ActiveSet& a, float* yt);
+
+// Per-ISA tables: the kernel for a layout kind, or nullptr if that ISA has none (then generic is used).
+TileKernel tile_kernel_generic(Kind k);
+#if defined(PYSPARSE_X86)
+TileKernel tile_kernel_avx2(Kind k);
+TileKernel tile_kernel_avx512(Kind k);
+#endif
+#if defined(PYSPARSE_ARM)
+TileKernel tile_kernel_neon(Kind k);
+#endif
+
+// The offset a symmetric format's raw values carry (value = d * (q - offset)), 0 for the others.
+inline int quant_offset(Kind k) {
+    return k == Kind::q4_0 ? 8 : k == Kind::q5_0 ? 16 : k == Kind::q6_k ? 32 : 0;
+}
+
+}  // namespace sparse_detail
+}  // namespace pysparse

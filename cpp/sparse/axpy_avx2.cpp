@@ -1,0 +1,161 @@
+// AVX2 + FMA + F16C tile kernels of the input-sparse matvec (same algorithm as axpy_generic.cpp).
+// The outputs of a tile are processed in halves of 64 rows (8 ymm accumulators): per touched group, per half,
+// acc += float(q[:, j]) * x_j over the group's active columns, then the group's scale panel is applied once to
+// y (kept in a 512-byte tile buffer in L1). Group-outer, half-inner, so a group's active lines (<= 2 KiB) are
+// still in L1 when the second half reads them.
+// Unpacking (see sparse_matrix.h): 8 quant bytes -> 8 int32 (vpmovzxbd) give 8 rows from the low nibbles and 8
+// rows (32 further) from the high nibbles; the 5/6-bit high planes give 8 rows' bits from one byte / one u16.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "sparse/axpy.h"
+
+namespace pysparse {
+namespace sparse_detail {
+
+namespace {
+
+constexpr int bits_of(Kind k) {
+    return (k == Kind::q4_0 || k == Kind::q4_1 || k == Kind::q4_k) ? 4
+           : (k == Kind::q5_0 || k == Kind::q5_1 || k == Kind::q5_k) ? 5
+           : k == Kind::q6_k ? 6 : k == Kind::q8_0 ? 8 : k == Kind::f16 ? 16 : 32;
+}
+
+// acc[a] (rows 64h + 8a .. +7) += float(q) * x for one column slice of a 4/5/6-bit format, half h.
+template <int BITS>
+inline void column_half(const uint8_t* lo, const uint8_t* hi, int h, __m256 xb, __m256* acc) {
+    const __m256i m15 = _mm256_set1_epi32(15);
+    for (int kk = 0; kk < 4; ++kk) {
+        __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(lo + 32 * h + 8 * kk)));
+        __m256i l = _mm256_and_si256(v, m15);
+        __m256i u = _mm256_srli_epi32(v, 4);
+        if constexpr (BITS == 5) {  // bit i of hi[block] is bit 4 of row 8 * block + i
+            const __m256i sh = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), c16 = _mm256_set1_epi32(16);
+            const int bl = 8 * h + kk, bu = bl + 4;
+            l = _mm256_or_si256(l, _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(hi[bl] << 4), sh), c16));
+            u = _mm256_or_si256(u, _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(hi[bu] << 4), sh), c16));
+        } else if constexpr (BITS == 6) {  // bits 2i, 2i+1 of the u16 at hi[2 * block] are bits 4-5 of row 8 * block + i
+            const __m256i sh = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14), c48 = _mm256_set1_epi32(0x30);
+            const int bl = 8 * h + kk, bu = bl + 4;
+            uint16_t hl, hu;
+            std::memcpy(&hl, hi + 2 * bl, 2);
+            std::memcpy(&hu, hi + 2 * bu, 2);
+            l = _mm256_or_si256(l, _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)hl << 4), sh), c48));
+            u = _mm256_or_si256(u, _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)hu << 4), sh), c48));
+        }
+        acc[kk] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(l), xb, acc[kk]);
+        acc[kk + 4] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(u), xb, acc[kk + 4]);
+    }
+}
+
+// acc[a] (rows 8a .. 8a+7) += q * x for one 64-row column slice of Q8_0 / F16 / F32.
+template <Kind K>
+inline void column_wide(const uint8_t* lo, __m256 xb, __m256* acc) {
+    for (int a = 0; a < 8; ++a) {
+        __m256 w;
+        if constexpr (K == Kind::q8_0)
+            w = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(lo + 8 * a))));
+        else if constexpr (K == Kind::f16)
+            w = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(lo + 16 * a)));
+        else
+            w = _mm256_loadu_ps(reinterpret_cast<const float*>(lo + 32 * a));
+        acc[a] = _mm256_fmadd_ps(w, xb, acc[a]);
+    }
+}
+
+inline __m256 load_h8(const uint8_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+
+// yt[64h + 8a ..] += the group's contribution (see axpy_generic.cpp apply_panel).
+template <Kind K>
+inline void apply_panel(const SparseMatrix& m, int64_t t, const ActiveGroup& ag, int h, const __m256* acc,
+                        float* yt) {
+    const int T = m.tile;
+    float* y = yt + 64 * h;
+    if constexpr (K == Kind::f16 || K == Kind::f32) {
+        for (int a = 0; a < 8; ++a) _mm256_store_ps(y + 8 * a, _mm256_add_ps(_mm256_load_ps(y + 8 * a), acc[a]));
+        return;
+    } else {
+        const size_t at = ((size_t)t * m.n_groups + ag.g) * T + 64 * h;
+        const __m256 xs = _mm256_set1_ps(ag.xsum);
+        const __m256 xo = _mm256_set1_ps(-(float)quant_offset(K) * ag.xsum);
+        if constexpr (K == Kind::q4_k || K == Kind::q5_k || K == Kind::q6_k) {
+            const int64_t n_super = m.n_groups / m.groups_per_super;
+            const size_t as = ((size_t)t * n_super + ag.g / m.groups_per_super) * T + 64 * h;
+            for (int a = 0; a < 8; ++a) {
+                const __m256 d = load_h8(m.sd.data() + (as + 8 * a) * 2);
+                const __m128i scb = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(m.gs.data() + at + 8 * a));
+                __m256 yv = _mm256_load_ps(y + 8 * a);
+                if constexpr (K == Kind::q6_k) {
+                    const __m256 s = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(scb)));
+                    yv = _mm256_fmadd_ps(s, _mm256_add_ps(acc[a], xo), yv);
+                } else {
+                    const __m256 s = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(scb)));
+                    const __m128i mnb = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(m.gm.data() + at + 8 * a));
+                    const __m256 dm = _mm256_mul_ps(load_h8(m.sm.data() + (as + 8 * a) * 2),
+                                                    _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(mnb)));
+                    yv = _mm256_fnmadd_ps(dm, xs, _mm256_fmadd_ps(s, acc[a], yv));
+                }
+                _mm256_store_ps(y + 8 * a, yv);
+            }
+        } else {
+            for (int a = 0; a < 8; ++a) {
+                const __m256 d = load_h8(m.gs.data() + (at + 8 * a) * 2);
+                __m256 yv = _mm256_load_ps(y + 8 * a);
+                if constexpr (K == Kind::q4_1 || K == Kind::q5_1)
+                    yv = _mm256_fmadd_ps(load_h8(m.gm.data() + (at + 8 * a) * 2), xs, _mm256_fmadd_ps(d, acc[a], yv));
+                else if constexpr (K == Kind::q8_0)
+                    yv = _mm256_fmadd_ps(d, acc[a], yv);
+                else
+                    yv = _mm256_fmadd_ps(d, _mm256_add_ps(acc[a], xo), yv);
+                _mm256_store_ps(y + 8 * a, yv);
+            }
+        }
+    }
+}
+
+template <Kind K>
+void tile_avx2(const SparseMatrix& m, int64_t t, const ActiveSet& a, float* yt) {
+    constexpr int BITS = bits_of(K);
+    constexpr int NH = BITS <= 6 ? 2 : 1;  // 64-row halves per tile
+    for (int r = 0; r < 64 * NH; r += 8) _mm256_store_ps(yt + r, _mm256_setzero_ps());
+    const int64_t LB = m.lo_bytes, HB = m.hi_bytes;
+    const uint8_t* lo_t = m.lo.data() + (size_t)t * m.cols * LB;
+    const uint8_t* hi_t = HB ? m.hi.data() + (size_t)t * m.cols * HB : nullptr;
+    const int32_t* col = a.col.data();
+    const float* xv = a.xv.data();
+    for (const ActiveGroup& ag : a.groups) {
+        for (int h = 0; h < NH; ++h) {
+            __m256 acc[8];
+            for (int i = 0; i < 8; ++i) acc[i] = _mm256_setzero_ps();
+            for (int32_t k = ag.begin; k < ag.end; ++k) {
+                const int64_t j = col[k];
+                const __m256 xb = _mm256_set1_ps(xv[k]);
+                if constexpr (BITS <= 6) column_half<BITS>(lo_t + j * LB, hi_t ? hi_t + j * HB : nullptr, h, xb, acc);
+                else column_wide<K>(lo_t + j * LB, xb, acc);
+            }
+            apply_panel<K>(m, t, ag, h, acc, yt);
+        }
+    }
+}
+
+}  // namespace
+
+TileKernel tile_kernel_avx2(Kind k) {
+    switch (k) {
+        case Kind::q4_0: return tile_avx2<Kind::q4_0>;
+        case Kind::q4_1: return tile_avx2<Kind::q4_1>;
+        case Kind::q5_0: return tile_avx2<Kind::q5_0>;
+        case Kind::q5_1: return tile_avx2<Kind::q5_1>;
+        case Kind::q8_0: return tile_avx2<Kind::q8_0>;
+        case Kind::q4_k: return tile_avx2<Kind::q4_k>;
+        case Kind::q5_k: return tile_avx2<Kind::q5_k>;
+        case Kind::q6_k: return tile_avx2<Kind::q6_k>;
+        case Kind::f16: return tile_avx2<Kind::f16>;
+        case Kind::f32: return tile_avx2<Kind::f32>;
+        default: return nullptr;  // requant reference: generic only
+    }
+}
+
+}  // namespace sparse_detail
+}  // namespace pysparse
