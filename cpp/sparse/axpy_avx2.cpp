@@ -114,6 +114,8 @@ inline void apply_panel(const SparseMatrix& m, int64_t t, const ActiveGroup& ag,
     }
 }
 
+constexpr int64_t kPrefetch = 32;
+
 template <Kind K>
 void tile_avx2(const SparseMatrix& m, int64_t t, const ActiveSet& a, float* yt) {
     constexpr int BITS = bits_of(K);
@@ -124,11 +126,33 @@ void tile_avx2(const SparseMatrix& m, int64_t t, const ActiveSet& a, float* yt) 
     const uint8_t* hi_t = HB ? m.hi.data() + (size_t)t * m.cols * HB : nullptr;
     const int32_t* col = a.col.data();
     const float* xv = a.xv.data();
+    // The active lines are scattered, so the hardware prefetcher cannot follow them: prefetch the line of the
+    // active column kPrefetch entries ahead (running on into the next tile), once per column (in half 0).
+    const int64_t n = (int64_t)a.col.size();
+    const bool next_tile = t + 1 < m.n_tiles;
+    auto prefetch = [&](int64_t k) {
+        k += kPrefetch;
+        const uint8_t* base = lo_t;
+        const uint8_t* hbase = hi_t;
+        if (k >= n) {
+            if (!next_tile) return;
+            k -= n;
+            if (k >= n) return;
+            base += m.cols * LB;
+            if (hbase) hbase += m.cols * HB;
+        }
+        const int64_t j = col[k];
+        _mm_prefetch(reinterpret_cast<const char*>(base + j * LB), _MM_HINT_T0);
+        if constexpr (BITS == 8 || BITS == 16) _mm_prefetch(reinterpret_cast<const char*>(base + j * LB + 63), _MM_HINT_T0);
+        if constexpr (BITS == 32) for (int l = 64; l < 256; l += 64) _mm_prefetch(reinterpret_cast<const char*>(base + j * LB + l), _MM_HINT_T0);
+        if (hbase) _mm_prefetch(reinterpret_cast<const char*>(hbase + j * HB), _MM_HINT_T0);
+    };
     for (const ActiveGroup& ag : a.groups) {
         for (int h = 0; h < NH; ++h) {
             __m256 acc[8];
             for (int i = 0; i < 8; ++i) acc[i] = _mm256_setzero_ps();
             for (int32_t k = ag.begin; k < ag.end; ++k) {
+                if (h == 0) prefetch(k);
                 const int64_t j = col[k];
                 const __m256 xb = _mm256_set1_ps(xv[k]);
                 if constexpr (BITS <= 6) column_half<BITS>(lo_t + j * LB, hi_t ? hi_t + j * HB : nullptr, h, xb, acc);
