@@ -1,11 +1,14 @@
 // Row-skip matvec over a row-major GGUF matrix: only the listed rows are computed (W_up under gate-site
-// sparsity: rows whose gate output was dropped are never read). Each listed row is decoded exactly
-// (sparse_decode_row) into a per-thread buffer and dotted with x; threads split the list of rows.
+// sparsity: rows whose gate output was dropped are never read). It uses the dense kernels' row dot product
+// (cpp/kernels: x quantised once to the type's activation format, then dot_row per listed row on the active ISA),
+// so a listed row's output is bitwise the dense matvec's, and the error bound is the dense one
+// (kernels/matvec.h). Threads split the list of rows.
 #include <string>
 #include <vector>
 
 #include "common/error.h"
 #include "common/thread_pool.h"
+#include "kernels/matvec.h"
 #include "sparse/sparse_matrix.h"
 
 namespace pysparse {
@@ -29,20 +32,14 @@ void row_skip_matvec(GGMLType type, const void* data, int64_t rows, int64_t cols
     }
     for (int64_t r = 0; r < rows; ++r) y[r] = 0.f;
     const uint8_t* src = static_cast<const uint8_t*>(data);
+    std::vector<uint8_t> xq(act_bytes(type, cols));
+    quantize_act(type, x, cols, xq.data());
     ThreadPool::global().run([&](int tid, int nth) {
         int64_t b, e;
         split_range(n, tid, nth, 1, &b, &e);
-        std::vector<float> w(cols);
         for (int64_t k = b; k < e; ++k) {
             const int64_t r = rows_idx[k];
-            sparse_decode_row(type, src + r * rb, cols, w.data());
-            // 8 partial sums: vectorisable, and a fixed order so results do not depend on the thread count.
-            float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-            int64_t j = 0;
-            for (; j + 8 <= cols; j += 8)
-                for (int l = 0; l < 8; ++l) acc[l] += w[j + l] * x[j + l];
-            for (; j < cols; ++j) acc[0] += w[j] * x[j];
-            y[r] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+            y[r] = dot_row(type, cols, src + r * rb, xq.data());
         }
     });
 }

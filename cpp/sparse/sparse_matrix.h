@@ -97,7 +97,8 @@ void fused_gate_up(const SparseMatrix& gate, const SparseMatrix& up, const float
                    float* y_gate, float* y_up);
 
 // Row-skip over a row-major GGUF matrix: y[r] = dot(W[r, :], x) for r in rows_idx (ascending, unique, < rows;
-// checked), y[r] = 0 for the other rows. Threads split the listed rows.
+// checked), y[r] = 0 for the other rows. Uses the dense kernels' dot_row (x quantised once as kernels/matvec.h
+// says), so a listed row is bitwise the dense matvec's output. Threads split the listed rows.
 void row_skip_matvec(GGMLType type, const void* data, int64_t rows, int64_t cols, const float* x,
                      const int32_t* rows_idx, int64_t n, float* y);
 

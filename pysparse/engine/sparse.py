@@ -145,7 +145,11 @@ def fused_gate_up(gate: SparseMatrix, up: SparseMatrix, x, active_idx) -> tuple[
 
 
 def row_skip_matvec(w, qtype, shape, x, rows_idx) -> np.ndarray:
-    """y[r] = W[r, :] @ x for r in rows_idx, 0 for the other rows; W is the row-major GGUF bytes of ``shape``."""
+    """y[r] = W[r, :] @ x for r in rows_idx, 0 for the other rows; W is the row-major GGUF bytes of ``shape``.
+
+    Listed rows are bitwise the dense ``kernels.matvec`` output (same row dot product, x quantised once to the
+    type's activation format), so their error bound is the dense kernels' one.
+    """
     rows, cols = (int(s) for s in shape)
     return _core.sparse_row_skip_matvec(_weight_bytes(w), _qtype_name(qtype), rows, cols, _x_array(x, cols),
                                         _index_array(rows_idx, rows, "rows_idx"))
