@@ -38,6 +38,7 @@ void build_active_set(const SparseMatrix& m, const float* x, const int32_t* idx,
     a.groups.clear();
     a.col.resize(n);
     a.xv.resize(n);
+    a.cs0.resize(n);
     int32_t prev = -1;
     for (int64_t k = 0; k < n; ++k) {
         const int32_t j = idx[k];
@@ -50,6 +51,7 @@ void build_active_set(const SparseMatrix& m, const float* x, const int32_t* idx,
         prev = j;
         a.col[k] = j;
         a.xv[k] = x[j];
+        a.cs0[k] = m.layout == SparseLayout::lossless ? (int64_t)m.col_slice(0, j) : 0;
     }
     const bool grouped = m.layout == SparseLayout::lossless && m.group > 1;
     int64_t k = 0;
@@ -87,13 +89,15 @@ void run_tiles(const SparseMatrix* const* ms, float* const* ys, int count, const
     ThreadPool::global().run([&](int tid, int nth) {
         int64_t tb, te;
         split_range(m0.n_tiles, tid, nth, 1, &tb, &te);
-        alignas(64) float yt[128];
-        for (int64_t t = tb; t < te; ++t) {
-            const int64_t r0 = t * T, nr = std::min<int64_t>(T, m0.rows - r0);
-            for (int i = 0; i < count; ++i) {  // fused: both matrices' active columns of this tile, one pass
-                kern[i](*ms[i], t, a, yt);
-                std::memcpy(ys[i] + r0, yt, nr * sizeof(float));
-            }
+        if (tb >= te) return;
+        static thread_local AlignedBytes buf;  // the thread's y tiles (L1/L2 resident while the groups stream by)
+        const size_t need = (size_t)(te - tb) * T * sizeof(float);
+        if (buf.size() < need) buf = AlignedBytes(need);
+        float* yb = reinterpret_cast<float*>(buf.data());
+        const int64_t r0 = tb * T, nr = std::min<int64_t>(te * T, m0.rows) - r0;
+        for (int i = 0; i < count; ++i) {  // fused: the same active set, gate's then up's columns of these tiles
+            kern[i](*ms[i], tb, te, a, yb);
+            std::memcpy(ys[i] + r0, yb, nr * sizeof(float));
         }
     });
 }

@@ -1,6 +1,7 @@
-// Internal to cpp/sparse: the per-ISA tile kernels of the input-sparse matvec and what they share.
-// A tile kernel computes the `tile` outputs of one row tile from the active columns (the ActiveSet, built once
-// per call by axpy.cpp) into yt[0, tile). Threads run tile kernels on disjoint tiles.
+// Internal to cpp/sparse: the per-ISA kernels of the input-sparse matvec and what they share.
+// A range kernel computes the outputs of row tiles [tb, te) from the active columns (the ActiveSet, built once
+// per call by axpy.cpp) into y[0, (te - tb) * tile) (padding rows included). It walks the touched groups in order
+// and, inside a group, the tiles in order (the layout is group-major). Threads run it on disjoint tile ranges.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -27,9 +28,10 @@ struct ActiveSet {
     std::vector<ActiveGroup> groups;
     std::vector<int32_t> col;
     std::vector<float> xv;
+    std::vector<int64_t> cs0;  // m.col_slice(0, col[k]); column k's slice in tile t is cs0[k] + t * m.group
 };
 
-using TileKernel = void (*)(const SparseMatrix& m, int64_t tile, const ActiveSet& a, float* yt);
+using TileKernel = void (*)(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet& a, float* y);
 
 // Per-ISA tables: the kernel for a layout kind, or nullptr if that ISA has none (then generic is used).
 TileKernel tile_kernel_generic(Kind k);

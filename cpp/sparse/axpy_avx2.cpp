@@ -1,8 +1,8 @@
 // AVX2 + FMA + F16C tile kernels of the input-sparse matvec (same algorithm as axpy_generic.cpp).
-// The outputs of a tile are processed in halves of 64 rows (8 ymm accumulators): per touched group, per half,
-// acc += float(q[:, j]) * x_j over the group's active columns, then the group's scale panel is applied once to
-// y (kept in a 512-byte tile buffer in L1). Group-outer, half-inner, so a group's active lines (<= 2 KiB) are
-// still in L1 when the second half reads them.
+// Per touched group, per tile of the thread's range (group-major layout: a group's tiles are consecutive blocks
+// of group * 64 bytes), per half of 64 rows (8 ymm accumulators): acc += float(q[:, j]) * x_j over the group's
+// active columns, then the group's scale panel is applied once to y (the thread's tiles, in L1/L2). The active
+// lines of the tile kPrefetchTiles ahead are at a fixed stride from the current ones and are prefetched exactly.
 // Unpacking (see sparse_matrix.h): 8 quant bytes -> 8 int32 (vpmovzxbd) give 8 rows from the low nibbles and 8
 // rows (32 further) from the high nibbles; the 5/6-bit high planes give 8 rows' bits from one byte / one u16.
 #include <immintrin.h>
@@ -71,17 +71,16 @@ template <Kind K>
 inline void apply_panel(const SparseMatrix& m, int64_t t, const ActiveGroup& ag, int h, const __m256* acc,
                         float* yt) {
     const int T = m.tile;
-    float* y = yt + 64 * h;
+    float* y = yt + 64 * h;  // this tile's rows of the thread's y (32-byte aligned)
     if constexpr (K == Kind::f16 || K == Kind::f32) {
         for (int a = 0; a < 8; ++a) _mm256_store_ps(y + 8 * a, _mm256_add_ps(_mm256_load_ps(y + 8 * a), acc[a]));
         return;
     } else {
-        const size_t at = ((size_t)t * m.n_groups + ag.g) * T + 64 * h;
+        const size_t at = m.panel(t, ag.g) * T + 64 * h;
         const __m256 xs = _mm256_set1_ps(ag.xsum);
         const __m256 xo = _mm256_set1_ps(-(float)quant_offset(K) * ag.xsum);
         if constexpr (K == Kind::q4_k || K == Kind::q5_k || K == Kind::q6_k) {
-            const int64_t n_super = m.n_groups / m.groups_per_super;
-            const size_t as = ((size_t)t * n_super + ag.g / m.groups_per_super) * T + 64 * h;
+            const size_t as = m.panel(t, ag.g / m.groups_per_super) * T + 64 * h;
             for (int a = 0; a < 8; ++a) {
                 const __m256 d = load_h8(m.sd.data() + (as + 8 * a) * 2);
                 const __m128i scb = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(m.gs.data() + at + 8 * a));
@@ -114,51 +113,52 @@ inline void apply_panel(const SparseMatrix& m, int64_t t, const ActiveGroup& ag,
     }
 }
 
-constexpr int64_t kPrefetch = 32;
+constexpr int64_t kPrefetchTiles = 4;
+
+template <int LINES>
+inline void prefetch_lines(const uint8_t* p) {
+    for (int l = 0; l < LINES; ++l) _mm_prefetch(reinterpret_cast<const char*>(p + 64 * l), _MM_HINT_T0);
+}
 
 template <Kind K>
-void tile_avx2(const SparseMatrix& m, int64_t t, const ActiveSet& a, float* yt) {
+void tile_avx2(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet& a, float* y) {
     constexpr int BITS = bits_of(K);
     constexpr int NH = BITS <= 6 ? 2 : 1;  // 64-row halves per tile
-    for (int r = 0; r < 64 * NH; r += 8) _mm256_store_ps(yt + r, _mm256_setzero_ps());
+    constexpr int LINES = BITS == 32 ? 4 : BITS == 16 ? 2 : 1;
+    const int T = m.tile;
+    for (int64_t r = 0; r < (te - tb) * T; r += 8) _mm256_store_ps(y + r, _mm256_setzero_ps());
     const int64_t LB = m.lo_bytes, HB = m.hi_bytes;
-    const uint8_t* lo_t = m.lo.data() + (size_t)t * m.cols * LB;
-    const uint8_t* hi_t = HB ? m.hi.data() + (size_t)t * m.cols * HB : nullptr;
-    const int32_t* col = a.col.data();
+    const int64_t G = m.group;  // a column's slice moves by G slices from one tile to the next
+    const uint8_t* lo = m.lo.data();
+    const uint8_t* hi = m.hi.data();
+    const int64_t* cs0 = a.cs0.data();
     const float* xv = a.xv.data();
-    // The active lines are scattered, so the hardware prefetcher cannot follow them: prefetch the line of the
-    // active column kPrefetch entries ahead (running on into the next tile), once per column (in half 0).
-    const int64_t n = (int64_t)a.col.size();
-    const bool next_tile = t + 1 < m.n_tiles;
-    auto prefetch = [&](int64_t k) {
-        k += kPrefetch;
-        const uint8_t* base = lo_t;
-        const uint8_t* hbase = hi_t;
-        if (k >= n) {
-            if (!next_tile) return;
-            k -= n;
-            if (k >= n) return;
-            base += m.cols * LB;
-            if (hbase) hbase += m.cols * HB;
+    const size_t ng = a.groups.size();
+    auto prefetch = [&](const ActiveGroup& ag, int64_t t) {
+        for (int32_t k = ag.begin; k < ag.end; ++k) {
+            const int64_t cs = cs0[k] + t * G;
+            prefetch_lines<LINES>(lo + cs * LB);
+            if (HB) _mm_prefetch(reinterpret_cast<const char*>(hi + cs * HB), _MM_HINT_T0);
         }
-        const int64_t j = col[k];
-        _mm_prefetch(reinterpret_cast<const char*>(base + j * LB), _MM_HINT_T0);
-        if constexpr (BITS == 8 || BITS == 16) _mm_prefetch(reinterpret_cast<const char*>(base + j * LB + 63), _MM_HINT_T0);
-        if constexpr (BITS == 32) for (int l = 64; l < 256; l += 64) _mm_prefetch(reinterpret_cast<const char*>(base + j * LB + l), _MM_HINT_T0);
-        if (hbase) _mm_prefetch(reinterpret_cast<const char*>(hbase + j * HB), _MM_HINT_T0);
     };
-    for (const ActiveGroup& ag : a.groups) {
-        for (int h = 0; h < NH; ++h) {
-            __m256 acc[8];
-            for (int i = 0; i < 8; ++i) acc[i] = _mm256_setzero_ps();
-            for (int32_t k = ag.begin; k < ag.end; ++k) {
-                if (h == 0) prefetch(k);
-                const int64_t j = col[k];
-                const __m256 xb = _mm256_set1_ps(xv[k]);
-                if constexpr (BITS <= 6) column_half<BITS>(lo_t + j * LB, hi_t ? hi_t + j * HB : nullptr, h, xb, acc);
-                else column_wide<K>(lo_t + j * LB, xb, acc);
+    for (size_t gi = 0; gi < ng; ++gi) {
+        const ActiveGroup& ag = a.groups[gi];
+        for (int64_t t = tb; t < te; ++t) {
+            // Prefetch this group's active lines kPrefetchTiles tiles ahead, or the next group's first tiles.
+            const int64_t tp = t + kPrefetchTiles;
+            if (tp < te) prefetch(ag, tp);
+            else if (gi + 1 < ng && tb + (tp - te) < te) prefetch(a.groups[gi + 1], tb + (tp - te));
+            for (int h = 0; h < NH; ++h) {
+                __m256 acc[8];
+                for (int i = 0; i < 8; ++i) acc[i] = _mm256_setzero_ps();
+                for (int32_t k = ag.begin; k < ag.end; ++k) {
+                    const int64_t cs = cs0[k] + t * G;
+                    const __m256 xb = _mm256_set1_ps(xv[k]);
+                    if constexpr (BITS <= 6) column_half<BITS>(lo + cs * LB, hi + cs * HB, h, xb, acc);
+                    else column_wide<K>(lo + cs * LB, xb, acc);
+                }
+                apply_panel<K>(m, t, ag, h, acc, y + (t - tb) * T);
             }
-            apply_panel<K>(m, t, ag, h, acc, yt);
         }
     }
 }

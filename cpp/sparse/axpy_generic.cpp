@@ -45,11 +45,10 @@ inline void apply_panel(const SparseMatrix& m, int64_t t, const ActiveGroup& ag,
         for (int r = 0; r < T; ++r) yt[r] += acc[r];
         return;
     } else {
-        const size_t at = ((size_t)t * m.n_groups + ag.g) * T;
+        const size_t at = m.panel(t, ag.g) * T;
         const float xo = -(float)quant_offset(K) * ag.xsum;
         if constexpr (K == Kind::q4_k || K == Kind::q5_k || K == Kind::q6_k) {
-            const int64_t n_super = m.n_groups / m.groups_per_super;
-            const size_t as = ((size_t)t * n_super + ag.g / m.groups_per_super) * T;
+            const size_t as = m.panel(t, ag.g / m.groups_per_super) * T;
             for (int r = 0; r < T; ++r) {
                 const float d = h2f(m.sd.data() + (as + r) * 2);
                 if constexpr (K == Kind::q6_k) {
@@ -74,32 +73,36 @@ inline void apply_panel(const SparseMatrix& m, int64_t t, const ActiveGroup& ag,
 }
 
 template <Kind K>
-void tile_generic(const SparseMatrix& m, int64_t t, const ActiveSet& a, float* yt) {
+void tile_generic(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet& a, float* y) {
     const int T = m.tile;
     float acc[128], col[128];
-    for (int r = 0; r < T; ++r) yt[r] = 0.f;
-    const uint8_t* lo_t = m.lo.data() + (size_t)t * m.cols * m.lo_bytes;
-    const uint8_t* hi_t = m.hi_bytes ? m.hi.data() + (size_t)t * m.cols * m.hi_bytes : nullptr;
+    for (int64_t r = 0; r < (te - tb) * T; ++r) y[r] = 0.f;
     for (const ActiveGroup& ag : a.groups) {
-        for (int r = 0; r < T; ++r) acc[r] = 0.f;
-        for (int32_t k = ag.begin; k < ag.end; ++k) {
-            const int64_t j = a.col[k];
-            unpack_column<K>(lo_t + j * m.lo_bytes, hi_t ? hi_t + j * m.hi_bytes : nullptr, T, col);
-            const float x = a.xv[k];
-            for (int r = 0; r < T; ++r) acc[r] += col[r] * x;
+        for (int64_t t = tb; t < te; ++t) {
+            for (int r = 0; r < T; ++r) acc[r] = 0.f;
+            for (int32_t k = ag.begin; k < ag.end; ++k) {
+                const size_t cs = m.col_slice(t, a.col[k]);
+                unpack_column<K>(m.lo.data() + cs * m.lo_bytes, m.hi_bytes ? m.hi.data() + cs * m.hi_bytes : nullptr,
+                                 T, col);
+                const float x = a.xv[k];
+                for (int r = 0; r < T; ++r) acc[r] += col[r] * x;
+            }
+            apply_panel<K>(m, t, ag, acc, y + (t - tb) * T);
         }
-        apply_panel<K>(m, t, ag, acc, yt);
     }
 }
 
-// Re-quantised Q8_0 reference layout: tiles of 32 rows; each column block has its own fp16 scale.
-void tile_requant(const SparseMatrix& m, int64_t t, const ActiveSet& a, float* yt) {
-    for (int r = 0; r < 32; ++r) yt[r] = 0.f;
+// Re-quantised Q8_0 reference layout: column-major, tiles of 32 rows; each column block has its own fp16 scale.
+void tile_requant(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet& a, float* y) {
+    for (int64_t r = 0; r < (te - tb) * 32; ++r) y[r] = 0.f;
     for (size_t k = 0; k < a.col.size(); ++k) {
         const int64_t j = a.col[k];
-        const float xd = a.xv[k] * h2f(m.gs.data() + ((size_t)j * m.n_tiles + t) * 2);
-        const int8_t* q = reinterpret_cast<const int8_t*>(m.lo.data() + (size_t)j * m.lo_bytes + t * 32);
-        for (int r = 0; r < 32; ++r) yt[r] += (float)q[r] * xd;
+        for (int64_t t = tb; t < te; ++t) {
+            const float xd = a.xv[k] * h2f(m.gs.data() + ((size_t)j * m.n_tiles + t) * 2);
+            const int8_t* q = reinterpret_cast<const int8_t*>(m.lo.data() + (size_t)j * m.lo_bytes + t * 32);
+            float* yt = y + (t - tb) * 32;
+            for (int r = 0; r < 32; ++r) yt[r] += (float)q[r] * xd;
+        }
     }
 }
 

@@ -72,7 +72,7 @@ void decode(const SparseMatrix& m, float* out) {
     if (m.type == GGMLType::F32 || m.type == GGMLType::F16) {
         for (int64_t r = 0; r < m.rows; ++r)
             for (int64_t j = 0; j < m.cols; ++j) {
-                const uint8_t* p = m.lo.data() + ((size_t)(r / T) * m.cols + j) * m.lo_bytes;
+                const uint8_t* p = m.lo.data() + m.col_slice(r / T, j) * m.lo_bytes;
                 if (m.type == GGMLType::F32) std::memcpy(&out[r * m.cols + j], p + (r % T) * 4, 4);
                 else {
                     uint16_t h;
@@ -89,16 +89,17 @@ void decode(const SparseMatrix& m, float* out) {
         const int rr = (int)(r % T);
         for (int64_t j = 0; j < m.cols; ++j) {
             const int64_t g = j / m.group;
-            const uint8_t* lo = m.lo.data() + ((size_t)t * m.cols + j) * m.lo_bytes;
-            const uint8_t* hi = m.hi_bytes ? m.hi.data() + ((size_t)t * m.cols + j) * m.hi_bytes : nullptr;
-            const size_t at = ((size_t)t * m.n_groups + g) * T + rr;
+            const size_t cs = m.col_slice(t, j);
+            const uint8_t* lo = m.lo.data() + cs * m.lo_bytes;
+            const uint8_t* hi = m.hi_bytes ? m.hi.data() + cs * m.hi_bytes : nullptr;
+            const size_t at = m.panel(t, g) * T + rr;
             uint16_t gs = 0, gm = 0, sd = 0, sm = 0;
             if (m.gs_elem == 2) std::memcpy(&gs, m.gs.data() + at * 2, 2);
             else gs = m.gs.data()[at];
             if (m.gm_elem == 2) std::memcpy(&gm, m.gm.data() + at * 2, 2);
             else if (m.gm_elem == 1) gm = m.gm.data()[at];
             if (n_super) {
-                const size_t as = ((size_t)t * n_super + g / m.groups_per_super) * T + rr;
+                const size_t as = m.panel(t, g / m.groups_per_super) * T + rr;
                 std::memcpy(&sd, m.sd.data() + as * 2, 2);
                 if (m.sm.size()) std::memcpy(&sm, m.sm.data() + as * 2, 2);
             }

@@ -100,8 +100,8 @@ SparseMatrix repack_input_major(GGMLType type, const void* data, int64_t rows, i
         for (int64_t r = 0; r < rows; ++r) {
             const int64_t t = r / T, rr = r % T;
             const uint8_t* row = src + r * rb;
-            uint8_t* base = m.lo.data() + (size_t)t * cols * m.lo_bytes + rr * es;
-            for (int64_t j = 0; j < cols; ++j) std::memcpy(base + j * m.lo_bytes, row + j * es, es);
+            for (int64_t j = 0; j < cols; ++j)
+                std::memcpy(m.lo.data() + m.col_slice(t, j) * m.lo_bytes + rr * es, row + j * es, es);
         }
         return m;
     }
@@ -134,19 +134,20 @@ SparseMatrix repack_input_major(GGMLType type, const void* data, int64_t rows, i
         unpack_row(type, src + r * rb, cols, f);
         const int64_t t = r / T;
         const int rr = (int)(r % T);
-        uint8_t* lo_t = m.lo.data() + (size_t)t * cols * m.lo_bytes;
-        uint8_t* hi_t = m.hi_bytes ? m.hi.data() + (size_t)t * cols * m.hi_bytes : nullptr;
-        for (int64_t j = 0; j < cols; ++j)
-            put_quant(lo_t + j * m.lo_bytes, hi_t ? hi_t + j * m.hi_bytes : nullptr, bits, rr, f.q[j]);
+        for (int64_t j = 0; j < cols; ++j) {
+            const size_t cs = m.col_slice(t, j);
+            put_quant(m.lo.data() + cs * m.lo_bytes, m.hi_bytes ? m.hi.data() + cs * m.hi_bytes : nullptr, bits, rr,
+                      f.q[j]);
+        }
         for (int64_t g = 0; g < m.n_groups; ++g) {
-            const size_t at = ((size_t)t * m.n_groups + g) * T + rr;
+            const size_t at = m.panel(t, g) * T + rr;
             if (m.gs_elem == 2) std::memcpy(m.gs.data() + at * 2, &f.gs[g], 2);
             else m.gs.data()[at] = (uint8_t)f.gs[g];
             if (m.gm_elem == 2) std::memcpy(m.gm.data() + at * 2, &f.gm[g], 2);
             else if (m.gm_elem == 1) m.gm.data()[at] = (uint8_t)f.gm[g];
         }
         for (int64_t s = 0; s < n_super; ++s) {
-            const size_t at = ((size_t)t * n_super + s) * T + rr;
+            const size_t at = m.panel(t, s) * T + rr;
             std::memcpy(m.sd.data() + at * 2, &f.sd[s], 2);
             if (has_min) std::memcpy(m.sm.data() + at * 2, &f.sm[s], 2);
         }
