@@ -7,7 +7,9 @@ row-major matvec (pysparse.engine.kernels) of the same matrix, interleaved in on
   ratio  = median(sparse time) / median(dense time)      (also the ratio of the minima, less noise-sensitive)
   ideal  = bytes the sparse kernel must read at s / bytes of the dense matrix
   GB/s   = bytes read / time, for both, next to a measured read bandwidth (numpy, 1 thread, 256 MiB)
-  select = time of the C++ top-p selection (p = 0.5 on a Laplace vector of length cols) over the sparse time.
+  select = time of the C++ top-p selection (p = 0.5 on a Laplace vector of length cols) as a share of
+           selection + sparse matvec.
+Timing: 1-thread runs use the calling thread's CPU time (the work runs there), 2-thread runs wall time.
 Writes bench/results/sparse.json (atomically), prints a table and plots bench/results/sparse_ratio.png.
 
     PYTHONPATH=$PWD python bench/bench_sparse.py            # full run (~10 min on 2 cores)
@@ -41,6 +43,7 @@ SHAPES = [  # (name, rows, cols)
 ]
 TYPES = ["Q4_0", "Q4_K", "Q5_0", "Q6_K", "Q8_0"]
 SPARSITIES = [0.0, 0.25, 0.5, 0.7, 0.8, 0.9]
+CLOCK = "cpu"
 BLOCK = {"Q4_0": (32, 18, (0,)), "Q5_0": (32, 22, (0,)), "Q8_0": (32, 34, (0,)),
          "Q4_K": (256, 144, (0, 2)), "Q6_K": (256, 210, (208,))}
 
@@ -65,33 +68,37 @@ def read_bandwidth(nbytes=256 << 20, reps=5):
     return nbytes / min(ts) / 1e9
 
 
-def time_calls(fns, reps):
+def time_calls(fns, reps, clock=time.perf_counter):
     """Interleaved timing: each rep calls every fn once; returns per-fn lists of seconds."""
     out = [[] for _ in fns]
     for _ in range(reps):
         for i, f in enumerate(fns):
-            t = time.perf_counter()
+            t = clock()
             f()
-            out[i].append(time.perf_counter() - t)
+            out[i].append(clock() - t)
     return out
 
 
-def bench_one(name, rows, cols, qtype, threads, reps, rng, select_fn):
-    w = random_gguf_bytes(qtype, rows, cols, rng)
-    M = SparseMatrix.from_gguf_bytes(w, qtype, (rows, cols))
+def bench_one(name, rows, cols, qtype, threads, reps, rng, select_fn, M=None, w=None):
+    if M is None:
+        w = random_gguf_bytes(qtype, rows, cols, rng)
+        M = SparseMatrix.from_gguf_bytes(w, qtype, (rows, cols))
     x = rng.standard_normal(cols).astype(np.float32)
     idxs = [np.sort(rng.choice(cols, int(round((1 - s) * cols)), replace=False)).astype(np.int32) for s in SPARSITIES]
     _core.set_num_threads(threads)
+    # CPU time of the calling thread when it does all the work (1 thread): immune to being descheduled on a
+    # shared machine; wall time with 2 threads (the pool's workers run outside this thread).
+    clock = time.thread_time if threads == 1 and CLOCK == "cpu" else time.perf_counter
     dense = lambda: kernels.matvec(w, qtype, (rows, cols), x)  # noqa: E731
     sparse = [lambda idx=idx: M._m.matvec(x, idx) for idx in idxs]
     for f in [dense, *sparse]:  # warm up (pages, pool threads)
         f()
-    ts = time_calls([dense, *sparse], reps)
+    ts = time_calls([dense, *sparse], reps, clock)
     td_med, td_min = float(np.median(ts[0])), float(np.min(ts[0]))
     t_sel = None
     if select_fn is not None:
         v = rng.laplace(size=cols).astype(np.float32)
-        tsel = time_calls([lambda: select_fn(v)], reps)[0]
+        tsel = time_calls([lambda: select_fn(v)], reps, clock)[0]
         t_sel = float(np.median(tsel))
     rows_out = []
     for s, idx, t in zip(SPARSITIES, idxs, ts[1:]):
@@ -104,6 +111,7 @@ def bench_one(name, rows, cols, qtype, threads, reps, rng, select_fn):
             "ideal": touched / M.source_nbytes, "bytes_touched": int(touched),
             "dense_bytes": int(M.source_nbytes), "repacked_bytes": int(M.nbytes),
             "dense_gbps": M.source_nbytes / td_med / 1e9, "sparse_gbps": touched / ts_med / 1e9,
+            "clock": "thread_cpu" if clock is time.thread_time else "wall",
             "select_ms": None if t_sel is None else t_sel * 1e3,
             "select_share": None if t_sel is None else t_sel / (t_sel + ts_med),
         })
@@ -148,8 +156,12 @@ def main(argv=None):
     ap.add_argument("--reps", type=int, default=None, help="timed repetitions per configuration")
     ap.add_argument("--threads", type=int, nargs="+", default=None)
     ap.add_argument("--types", nargs="+", default=None)
+    ap.add_argument("--clock", choices=["cpu", "wall"], default="cpu",
+                    help="cpu: thread CPU time for 1-thread runs (robust on a shared machine); wall: perf_counter")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "sparse.json")
     args = ap.parse_args(argv)
+    global CLOCK
+    CLOCK = args.clock
     shapes = [s for s in SHAPES if s[0].startswith("llama")] if args.quick else SHAPES
     types = args.types or (["Q4_K", "Q8_0"] if args.quick else TYPES)
     threads = args.threads or ([1] if args.quick else [1, 2])
@@ -169,8 +181,14 @@ def main(argv=None):
         big = rows * cols > 20e6
         reps = args.reps or (9 if big else 25)
         for qt in types:
+            if cols % BLOCK[qt][0]:
+                print(f"{name:22s} {rows:5d}x{cols:<5d} {qt:4s} skipped: cols not a multiple of {BLOCK[qt][0]} "
+                      "(llama.cpp falls back to another type for such tensors)")
+                continue
+            w = random_gguf_bytes(qt, rows, cols, rng)
+            M = SparseMatrix.from_gguf_bytes(w, qt, (rows, cols))
             for nth in threads:
-                results += bench_one(name, rows, cols, qt, nth, reps, rng, select_fn)
+                results += bench_one(name, rows, cols, qt, nth, reps, rng, select_fn, M, w)
                 r0 = results[-len(SPARSITIES)]
                 print(f"{name:22s} {rows:5d}x{cols:<5d} {qt:4s} {nth}t dense {r0['dense_ms']:7.3f} ms "
                       f"{r0['dense_gbps']:5.1f} GB/s | " +

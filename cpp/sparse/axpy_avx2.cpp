@@ -113,11 +113,15 @@ inline void apply_panel(const SparseMatrix& m, int64_t t, const ActiveGroup& ag,
     }
 }
 
+// A prefetch the compiler must keep: GCC deletes loops whose only effect is _mm_prefetch / __builtin_prefetch
+// (found by reading the generated code: the prefetch loops below had vanished).
+inline void prefetch_t0(const void* p) { asm volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(p))); }
+
 constexpr int64_t kPrefetchTiles = 4;
 
 template <int LINES>
 inline void prefetch_lines(const uint8_t* p) {
-    for (int l = 0; l < LINES; ++l) _mm_prefetch(reinterpret_cast<const char*>(p + 64 * l), _MM_HINT_T0);
+    for (int l = 0; l < LINES; ++l) prefetch_t0(p + 64 * l);
 }
 
 template <Kind K>
@@ -138,7 +142,7 @@ void tile_avx2(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet& a
         for (int32_t k = ag.begin; k < ag.end; ++k) {
             const int64_t cs = cs0[k] + t * G;
             prefetch_lines<LINES>(lo + cs * LB);
-            if (HB) _mm_prefetch(reinterpret_cast<const char*>(hi + cs * HB), _MM_HINT_T0);
+            if (HB) prefetch_t0(hi + cs * HB);
         }
     };
     for (size_t gi = 0; gi < ng; ++gi) {

@@ -149,6 +149,9 @@ inline void apply_panel(const SparseMatrix& m, int64_t t, const ActiveGroup& ag,
     }
 }
 
+// A prefetch the compiler must keep (GCC deletes loops whose only effect is __builtin_prefetch).
+inline void prefetch_l1(const void* p) { asm volatile("prfm pldl1keep, %0" : : "Q"(*static_cast<const char*>(p))); }
+
 constexpr int64_t kPrefetchTiles = 4;
 
 template <Kind K>
@@ -167,8 +170,8 @@ void tile_neon(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet& a
     auto prefetch = [&](const ActiveGroup& ag, int64_t t) {
         for (int32_t k = ag.begin; k < ag.end; ++k) {
             const int64_t cs = cs0[k] + t * G;
-            for (int l = 0; l < LINES; ++l) __builtin_prefetch(lo + cs * LB + 64 * l);
-            if (HB) __builtin_prefetch(hi + cs * HB);
+            for (int l = 0; l < LINES; ++l) prefetch_l1(lo + cs * LB + 64 * l);
+            if (HB) prefetch_l1(hi + cs * HB);
         }
     };
     for (size_t gi = 0; gi < ng; ++gi) {
