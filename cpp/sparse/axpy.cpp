@@ -3,6 +3,7 @@
 // kernel on every row tile, tiles split across the thread pool (each thread owns whole tiles: deterministic).
 // Also the fused gate+up form and the row-skip matvec over row-major GGUF data.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <string>
 
@@ -39,6 +40,7 @@ void build_active_set(const SparseMatrix& m, const float* x, const int32_t* idx,
     a.col.resize(n);
     a.xv.resize(n);
     a.cs0.resize(n);
+    a.xq.resize(n);
     int32_t prev = -1;
     for (int64_t k = 0; k < n; ++k) {
         const int32_t j = idx[k];
@@ -59,8 +61,20 @@ void build_active_set(const SparseMatrix& m, const float* x, const int32_t* idx,
         const int32_t g = grouped ? a.col[k] / m.group : -1;
         int64_t e = k;
         float xsum = 0.f;
-        while (e < n && (grouped ? a.col[e] / m.group == g : e - k < 32)) xsum += a.xv[e++];
-        a.groups.push_back({g, (int32_t)k, (int32_t)e, xsum});
+        float amax = 0.f;
+        while (e < n && (grouped ? a.col[e] / m.group == g : e - k < 32)) {
+            amax = std::max(amax, std::fabs(a.xv[e]));
+            xsum += a.xv[e++];
+        }
+        // int8 x for the integer kernels: portable round-half-even, the same on every path.
+        const float dx = amax / 127.f, idx_ = dx > 0.f ? 1.f / dx : 0.f;
+        int32_t qsum = 0;
+        for (int64_t i = k; i < e; ++i) {
+            const int v = (int)std::nearbyint(a.xv[i] * idx_);
+            a.xq[i] = (int8_t)std::min(127, std::max(-127, v));
+            qsum += a.xq[i];
+        }
+        a.groups.push_back({g, (int32_t)k, (int32_t)e, xsum, dx, dx * (float)qsum});
         k = e;
     }
 }

@@ -18,9 +18,12 @@ Kind kind_of(const SparseMatrix& m);
 
 // A run of active entries [begin, end) of one scale group g (plain float and requant layouts, which have no
 // groups: runs of up to 32 active entries, g = -1). xsum = sum of their x values, added in index order.
+// For the integer path (AVX2, 4-bit formats): the group's active x quantised to int8, xq = round(x / dx) with
+// dx = max |x| / 127 over the group's active entries, and xsumq = dx * sum xq (the quantised x's sum).
 struct ActiveGroup {
     int32_t g, begin, end;
     float xsum;
+    float dx, xsumq;
 };
 
 // The active columns of one call: col[k] ascending with x values xv[k] = x[col[k]], cut into groups.
@@ -29,6 +32,7 @@ struct ActiveSet {
     std::vector<int32_t> col;
     std::vector<float> xv;
     std::vector<int64_t> cs0;  // m.col_slice(0, col[k]); column k's slice in tile t is cs0[k] + t * m.group
+    std::vector<int8_t> xq;    // x quantised per group (see ActiveGroup)
 };
 
 using TileKernel = void (*)(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet& a, float* y);

@@ -13,10 +13,13 @@ in one cheap pass and raises ValueError otherwise (it does not sort for you; ``n
 rules already return ascending lists). Any integer dtype is accepted here and converted to int32 after the
 range check.
 
-Numerical contract: the kernels accumulate in float32, per group of 32 inputs (16 for Q6_K), and apply the
-group's scale once; the results equal the float64 reference within ``1e-5 * (|W| @ |x_active|)`` per output
-(tests use that bound). Results are bitwise identical for any thread count; different ISA paths may differ in the
-last bits.
+Numerical contract: the kernels accumulate per group of 32 inputs (16 for Q6_K) and apply the group's scale once.
+Float paths (generic, NEON, AVX-512, and AVX2 for every format but the 4-bit ones) equal the float64 reference
+within ``1e-5 * (|W| @ |x_active|)`` per output (``tolerance_bound``). The AVX2 path of Q4_0 / Q4_1 / Q4_K is
+integer, as llama.cpp's dense kernels are: the group's active x are quantised to int8 (dx = max |x| / 127,
+round-half-even) and multiplied with vpmaddubsw, which adds at most ``|W| @ (dx_g(j) / 2)``
+(``x_quantisation_bound``) to the error. Results are bitwise identical for any thread count; different ISA paths
+differ within those bounds.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ __all__ = [
     "matvec_reference",
     "row_skip_reference",
     "tolerance_bound",
+    "x_quantisation_bound",
     "SUPPORTED_TYPES",
 ]
 
@@ -186,6 +190,18 @@ def tolerance_bound(W: np.ndarray, x, active_idx, rel: float = 1e-5) -> np.ndarr
     idx = np.asarray(active_idx, dtype=np.int64)
     xm[idx] = np.abs(np.asarray(x, dtype=np.float64)[idx])
     return rel * (np.abs(W.astype(np.float64)) @ xm)
+
+
+def x_quantisation_bound(W: np.ndarray, x, active_idx, group: int = 32) -> np.ndarray:
+    """Extra per-output error of the integer path: |W| @ (dx_g(j) / 2) over active j, dx_g = max |x_active in g| / 127."""
+    idx = np.asarray(active_idx, dtype=np.int64)
+    xa = np.abs(np.asarray(x, dtype=np.float64)[idx])
+    g = idx // group
+    dxg = np.zeros(W.shape[1] // group + 1)
+    np.maximum.at(dxg, g, xa / 127.0)
+    d = np.zeros(W.shape[1])
+    d[idx] = dxg[g] * 0.5 * (1 + 1e-3)
+    return np.abs(W.astype(np.float64)) @ d
 
 
 def row_skip_reference(W: np.ndarray, x, rows_idx) -> np.ndarray:
