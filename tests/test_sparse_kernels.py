@@ -30,12 +30,12 @@ def _restore_engine_state():
     _core.set_num_threads(nth)
 
 
-INT_PATH = {("avx2", "Q4_0"), ("avx2", "Q4_1"), ("avx2", "Q4_K")}
+INT_PATH = {("avx2", t) for t in ("Q4_0", "Q4_1", "Q4_K", "Q5_0", "Q5_1", "Q5_K")}
 
 
 def isa_bound(isa, qtype, W, x, idx):
     """Per-output error bound of a path: float math 1e-5 * |W| @ |x_active|; the AVX2 integer path of the 4-bit
-    formats quantises the active x per group of 32 to int8 (dx = max |x| / 127), adding |W| @ (dx_g(j) / 2)."""
+    and 5-bit formats quantises the active x per group of 32 to int8 (dx = max |x| / 127), adding |W| @ (dx_g(j) / 2)."""
     tol = sp.tolerance_bound(W, x, idx) + 1e-30
     if (isa, qtype) in INT_PATH:
         tol = tol + sp.x_quantisation_bound(W, x, idx, group=32)

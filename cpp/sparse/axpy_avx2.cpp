@@ -1,5 +1,5 @@
 // AVX2 + FMA + F16C tile kernels of the input-sparse matvec (same algorithm as axpy_generic.cpp).
-// Q4_0 / Q4_1 / Q4_K use integer math (int4_group_half: the group's active x as int8, vpmaddubsw), measured
+// Q4_x / Q5_x use integer math (int_group_half: the group's active x as int8, vpmaddubsw), measured
 // ~1.7x faster than the float path at 4096 x 11008, s = 0 (which was compute-bound at 1.4x the dense time);
 // the other formats use float math (nibble/byte -> float, FMA with the broadcast x_j).
 // Per touched group, per tile of the thread's range (group-major layout: a group's tiles are consecutive blocks
@@ -116,18 +116,33 @@ inline void apply_panel(const SparseMatrix& m, int64_t t, const ActiveGroup& ag,
     }
 }
 
-// Integer path of the 4-bit formats, one half (64 rows) of one tile: acc[a] (rows 64h + 8a ..) = float(sum over
+// Integer path of the 4- and 5-bit formats, one half (64 rows) of one tile: acc[a] (rows 64h + 8a ..) = float(sum over
 // the group's active columns of q * xq) * dx. Two columns at a time: their nibbles are interleaved byte-wise and
 // vpmaddubsw multiplies them with the pair (xq_A, xq_B) -> int16 q_A xq_A + q_B xq_B (|.| <= 2 * 15 * 127); up to
 // 8 pairs are summed in int16 (<= 30480), then widened to int32. 2.8x fewer instructions than the float path.
-inline void int4_group_half(const uint8_t* lo, int64_t LB, const int64_t* cs0, const int8_t* xq, int64_t toff,
-                            int32_t begin, int32_t end, int h, float dx, __m256* acc) {
+// 32 bytes, byte i = 0x10 if bit i of the 32 bits at p is set (row i's bit 4), else 0 (llama.cpp's
+// bytes_from_bits_32).
+inline __m256i bit4_bytes(const uint8_t* p) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
+    __m256i b = _mm256_shuffle_epi8(_mm256_set1_epi32((int)v), shuf);
+    b = _mm256_or_si256(b, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+    return _mm256_and_si256(_mm256_cmpeq_epi8(b, _mm256_set1_epi64x(-1)), _mm256_set1_epi8(0x10));
+}
+
+// BITS = 5 (Q5_0 / Q5_1 / Q5_K): the high-bit plane adds bit 4 to each row's nibble; values <= 31, so at most
+// 4 pairs are summed in int16 (<= 4 * 2 * 31 * 127 = 31496) before widening.
+template <int BITS>
+inline void int_group_half(const uint8_t* lo, const uint8_t* hi, int64_t LB, int64_t HB, const int64_t* cs0,
+                           const int8_t* xq, int64_t toff, int32_t begin, int32_t end, int h, float dx, __m256* acc) {
+    constexpr int kChunk = BITS == 4 ? 16 : 8;  // columns summed in int16 before widening
     const __m256i m0f = _mm256_set1_epi8(0x0f);
     __m256i a32[8];
     for (int i = 0; i < 8; ++i) a32[i] = _mm256_setzero_si256();
     int32_t k = begin;
     while (k < end) {
-        const int32_t kend = k + 16 < end ? k + 16 : end;
+        const int32_t kend = k + kChunk < end ? k + kChunk : end;
         __m256i a16[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
                           _mm256_setzero_si256()};
         for (; k < kend; k += 2) {
@@ -137,8 +152,16 @@ inline void int4_group_half(const uint8_t* lo, int64_t LB, const int64_t* cs0, c
             const int xb = pair ? xq[k + 1] : 0;
             const __m256i va = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pa));
             const __m256i vb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pb));
-            const __m256i al = _mm256_and_si256(va, m0f), ah = _mm256_and_si256(_mm256_srli_epi16(va, 4), m0f);
-            const __m256i bl = _mm256_and_si256(vb, m0f), bh = _mm256_and_si256(_mm256_srli_epi16(vb, 4), m0f);
+            __m256i al = _mm256_and_si256(va, m0f), ah = _mm256_and_si256(_mm256_srli_epi16(va, 4), m0f);
+            __m256i bl = _mm256_and_si256(vb, m0f), bh = _mm256_and_si256(_mm256_srli_epi16(vb, 4), m0f);
+            if constexpr (BITS == 5) {  // rows 64h + 0..31 and 64h + 32..63: bits 64h .. of the plane
+                const uint8_t* ha = hi + (cs0[k] + toff) * HB + 8 * h;
+                const uint8_t* hb = pair ? hi + (cs0[k + 1] + toff) * HB + 8 * h : ha;
+                al = _mm256_or_si256(al, bit4_bytes(ha));
+                ah = _mm256_or_si256(ah, bit4_bytes(ha + 4));
+                bl = _mm256_or_si256(bl, bit4_bytes(hb));
+                bh = _mm256_or_si256(bh, bit4_bytes(hb + 4));
+            }
             const __m256i xp = _mm256_set1_epi16((int16_t)(uint16_t)((uint8_t)xq[k] | ((uint8_t)xb << 8)));
             a16[0] = _mm256_add_epi16(a16[0], _mm256_maddubs_epi16(_mm256_unpacklo_epi8(al, bl), xp));
             a16[1] = _mm256_add_epi16(a16[1], _mm256_maddubs_epi16(_mm256_unpackhi_epi8(al, bl), xp));
@@ -198,8 +221,8 @@ void tile_avx2(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet& a
             else if (gi + 1 < ng && tb + (tp - te) < te) prefetch(a.groups[gi + 1], tb + (tp - te));
             for (int h = 0; h < NH; ++h) {
                 __m256 acc[8];
-                if constexpr (BITS == 4) {  // integer path: x quantised per group (ActiveGroup::dx)
-                    int4_group_half(lo, LB, cs0, a.xq.data(), t * G, ag.begin, ag.end, h, ag.dx, acc);
+                if constexpr (BITS == 4 || BITS == 5) {  // integer path: x quantised per group (ActiveGroup::dx)
+                    int_group_half<BITS>(lo, hi, LB, HB, cs0, a.xq.data(), t * G, ag.begin, ag.end, h, ag.dx, acc);
                     apply_panel<K>(m, t, ag, ag.xsumq, h, acc, y + (t - tb) * T);
                     continue;
                 }
