@@ -30,7 +30,7 @@ def _restore_engine_state():
     _core.set_num_threads(nth)
 
 
-INT_PATH = {("avx2", t) for t in ("Q4_0", "Q4_1", "Q4_K", "Q5_0", "Q5_1", "Q5_K")}
+INT_PATH = {("avx2", t) for t in ("Q4_0", "Q4_1", "Q4_K", "Q5_0", "Q5_1", "Q5_K", "Q6_K")}
 
 
 def isa_bound(isa, qtype, W, x, idx):
@@ -38,7 +38,7 @@ def isa_bound(isa, qtype, W, x, idx):
     and 5-bit formats quantises the active x per group of 32 to int8 (dx = max |x| / 127), adding |W| @ (dx_g(j) / 2)."""
     tol = sp.tolerance_bound(W, x, idx) + 1e-30
     if (isa, qtype) in INT_PATH:
-        tol = tol + sp.x_quantisation_bound(W, x, idx, group=32)
+        tol = tol + sp.x_quantisation_bound(W, x, idx, group=16 if qtype == "Q6_K" else 32)
     return tol
 
 

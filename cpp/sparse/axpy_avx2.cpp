@@ -1,7 +1,7 @@
 // AVX2 + FMA + F16C tile kernels of the input-sparse matvec (same algorithm as axpy_generic.cpp).
-// Q4_x / Q5_x use integer math (int_group_half: the group's active x as int8, vpmaddubsw), measured
+// Q4_x / Q5_x / Q6_K use integer math (int_group_half: the group's active x as int8, vpmaddubsw), measured
 // ~1.7x faster than the float path at 4096 x 11008, s = 0 (which was compute-bound at 1.4x the dense time);
-// the other formats use float math (nibble/byte -> float, FMA with the broadcast x_j).
+// Q8_0 / F16 / F32 use float math (byte/half -> float, FMA with the broadcast x_j).
 // Per touched group, per tile of the thread's range (group-major layout: a group's tiles are consecutive blocks
 // of group * 64 bytes), per half of 64 rows (8 ymm accumulators): acc += float(q[:, j]) * x_j over the group's
 // active columns, then the group's scale panel is applied once to y (the thread's tiles, in L1/L2). The active
@@ -116,7 +116,7 @@ inline void apply_panel(const SparseMatrix& m, int64_t t, const ActiveGroup& ag,
     }
 }
 
-// Integer path of the 4- and 5-bit formats, one half (64 rows) of one tile: acc[a] (rows 64h + 8a ..) = float(sum over
+// Integer path of the 4-, 5- and 6-bit formats, one half (64 rows) of one tile: acc[a] (rows 64h + 8a ..) = float(sum over
 // the group's active columns of q * xq) * dx. Two columns at a time: their nibbles are interleaved byte-wise and
 // vpmaddubsw multiplies them with the pair (xq_A, xq_B) -> int16 q_A xq_A + q_B xq_B (|.| <= 2 * 15 * 127); up to
 // 8 pairs are summed in int16 (<= 30480), then widened to int32. 2.8x fewer instructions than the float path.
@@ -131,12 +131,26 @@ inline __m256i bit4_bytes(const uint8_t* p) {
     return _mm256_and_si256(_mm256_cmpeq_epi8(b, _mm256_set1_epi64x(-1)), _mm256_set1_epi8(0x10));
 }
 
+// Bits 4-5 of 32 rows (bits 2(r % 4) and 2(r % 4) + 1 of byte r / 4 of the 8 bytes at p) as bytes 0x00..0x30.
+inline __m256i bit45_bytes(const uint8_t* p) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    const __m256i idx = _mm256_setr_epi8(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3,
+                                         4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7);
+    const __m256i rep = _mm256_shuffle_epi8(_mm256_set1_epi64x((long long)v), idx);
+    const __m256i m0 = _mm256_set1_epi32(0x40100401), m1 = _mm256_set1_epi32((int)0x80200802u);
+    const __m256i b0 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(rep, m0), m0), _mm256_set1_epi8(0x10));
+    const __m256i b1 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(rep, m1), m1), _mm256_set1_epi8(0x20));
+    return _mm256_or_si256(b0, b1);
+}
+
 // BITS = 5 (Q5_0 / Q5_1 / Q5_K): the high-bit plane adds bit 4 to each row's nibble; values <= 31, so at most
-// 4 pairs are summed in int16 (<= 4 * 2 * 31 * 127 = 31496) before widening.
+// 4 pairs are summed in int16 (<= 4 * 2 * 31 * 127 = 31496) before widening. BITS = 6 (Q6_K): bits 4-5, values
+// <= 63, 2 pairs (<= 32004).
 template <int BITS>
 inline void int_group_half(const uint8_t* lo, const uint8_t* hi, int64_t LB, int64_t HB, const int64_t* cs0,
                            const int8_t* xq, int64_t toff, int32_t begin, int32_t end, int h, float dx, __m256* acc) {
-    constexpr int kChunk = BITS == 4 ? 16 : 8;  // columns summed in int16 before widening
+    constexpr int kChunk = BITS == 4 ? 16 : BITS == 5 ? 8 : 4;  // columns summed in int16 before widening
     const __m256i m0f = _mm256_set1_epi8(0x0f);
     __m256i a32[8];
     for (int i = 0; i < 8; ++i) a32[i] = _mm256_setzero_si256();
@@ -161,6 +175,13 @@ inline void int_group_half(const uint8_t* lo, const uint8_t* hi, int64_t LB, int
                 ah = _mm256_or_si256(ah, bit4_bytes(ha + 4));
                 bl = _mm256_or_si256(bl, bit4_bytes(hb));
                 bh = _mm256_or_si256(bh, bit4_bytes(hb + 4));
+            } else if constexpr (BITS == 6) {  // rows 64h + 0..31: plane bytes 16h .. 16h + 7; 64h + 32..63: + 8
+                const uint8_t* ha = hi + (cs0[k] + toff) * HB + 16 * h;
+                const uint8_t* hb = pair ? hi + (cs0[k + 1] + toff) * HB + 16 * h : ha;
+                al = _mm256_or_si256(al, bit45_bytes(ha));
+                ah = _mm256_or_si256(ah, bit45_bytes(ha + 8));
+                bl = _mm256_or_si256(bl, bit45_bytes(hb));
+                bh = _mm256_or_si256(bh, bit45_bytes(hb + 8));
             }
             const __m256i xp = _mm256_set1_epi16((int16_t)(uint16_t)((uint8_t)xq[k] | ((uint8_t)xb << 8)));
             a16[0] = _mm256_add_epi16(a16[0], _mm256_maddubs_epi16(_mm256_unpacklo_epi8(al, bl), xp));
@@ -221,7 +242,7 @@ void tile_avx2(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet& a
             else if (gi + 1 < ng && tb + (tp - te) < te) prefetch(a.groups[gi + 1], tb + (tp - te));
             for (int h = 0; h < NH; ++h) {
                 __m256 acc[8];
-                if constexpr (BITS == 4 || BITS == 5) {  // integer path: x quantised per group (ActiveGroup::dx)
+                if constexpr (BITS <= 6) {  // integer path: x quantised per group (ActiveGroup::dx)
                     int_group_half<BITS>(lo, hi, LB, HB, cs0, a.xq.data(), t * G, ag.begin, ag.end, h, ag.dx, acc);
                     apply_panel<K>(m, t, ag, ag.xsumq, h, acc, y + (t - tb) * T);
                     continue;

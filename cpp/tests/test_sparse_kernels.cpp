@@ -103,10 +103,11 @@ TEST(sparse_matvec_matches_reference_and_generic) {
             set_isa(Isa::generic);
             sparse_matvec(m, x.data(), idx.data(), (int64_t)idx.size(), yg.data());
             set_isa(isa);
-            // The AVX2 path of the 4- and 5-bit formats quantises the active x per group to int8 (dx = max|x| / 127):
+            // The AVX2 path of the 4/5/6-bit formats quantises the active x per group to int8 (dx = max|x| / 127):
             // its bound adds sum_j |w_j| * dx_g(j) / 2. Every other path: float math, 1e-5 of sum |w x|.
             const bool int_path = isa == Isa::avx2 && (t == GGMLType::Q4_0 || t == GGMLType::Q4_1 || t == GGMLType::Q4_K ||
-                                                     t == GGMLType::Q5_0 || t == GGMLType::Q5_1 || t == GGMLType::Q5_K);
+                                                     t == GGMLType::Q5_0 || t == GGMLType::Q5_1 || t == GGMLType::Q5_K ||
+                                                     t == GGMLType::Q6_K);
             const int G = t == GGMLType::Q6_K ? 16 : 32;
             std::vector<double> dxg(cols / G + 1, 0.0);
             for (int32_t j : idx) dxg[j / G] = std::max(dxg[j / G], std::fabs((double)x[j]) / 127.0);
