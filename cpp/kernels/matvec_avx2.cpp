@@ -1,0 +1,347 @@
+// AVX2 + FMA + F16C row dot products (compiled with -mavx2 -mfma -mf16c; chosen at run time).
+// The integer trick of ggml: maddubs multiplies unsigned 8-bit weights by signed 8-bit activations and adds
+// pairs into int16 (no overflow here: |w| <= 63 or 128, |x| <= 127), madd with 1 (or the sub-block scale) widens
+// to int32, one float FMA per block applies d_w * d_x.
+#include <immintrin.h>
+
+#include "kernels/vec_dot.h"
+#include "quant/blocks.h"
+
+namespace pysparse {
+
+namespace {
+
+inline float hsum_f32x8(__m256 v) {
+    __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_add_ss(r, _mm_movehdup_ps(r));
+    return _mm_cvtss_f32(r);
+}
+
+inline float hsum_f32x4(__m128 r) {
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_add_ss(r, _mm_movehdup_ps(r));
+    return _mm_cvtss_f32(r);
+}
+
+inline float f16(fp16_t h) { return _cvtsh_ss(h); }
+
+// 32 nibbles of 16 bytes -> 32 bytes: low nibbles (elements 0..15) then high nibbles (16..31).
+inline __m256i nibbles_32(const uint8_t* p) {
+    const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    return _mm256_and_si256(_mm256_set1_epi8(0x0F), _mm256_set_m128i(_mm_srli_epi16(t, 4), t));
+}
+
+// 32 bits -> 32 bytes, 0xFF where the bit is set.
+inline __m256i bits_32(const uint8_t* p) {
+    uint32_t b;
+    std::memcpy(&b, p, 4);
+    const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
+    __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(b)), shuf);
+    bytes = _mm256_or_si256(bytes, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+    return _mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1));
+}
+
+// sum of u8 * s8 over 32 bytes, as 8 int32 lanes -> float.
+inline __m256 dot_us8(__m256i u, __m256i s) {
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_set1_epi16(1), _mm256_maddubs_epi16(u, s)));
+}
+
+// sum of s8 * s8: move the sign of a onto b so maddubs sees |a| unsigned.
+inline __m256 dot_s8(__m256i a, __m256i b) { return dot_us8(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a)); }
+
+// ---------------------------------------------------------------- float weights
+
+float vec_dot_f32_avx2(int64_t n, const void* vw, const void* vx) {
+    const float* w = static_cast<const float*>(vw);
+    const float* x = static_cast<const float*>(vx);
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t j = 0;
+    for (; j + 32 <= n; j += 32) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + j), _mm256_loadu_ps(x + j), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + j + 8), _mm256_loadu_ps(x + j + 8), a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + j + 16), _mm256_loadu_ps(x + j + 16), a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + j + 24), _mm256_loadu_ps(x + j + 24), a3);
+    }
+    for (; j + 8 <= n; j += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + j), _mm256_loadu_ps(x + j), a0);
+    float sum = hsum_f32x8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; j < n; ++j) sum += w[j] * x[j];
+    return sum;
+}
+
+inline __m256 load_f16x8(const fp16_t* p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+float vec_dot_f16_avx2(int64_t n, const void* vw, const void* vx) {
+    const fp16_t* w = static_cast<const fp16_t*>(vw);
+    const float* x = static_cast<const float*>(vx);
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t j = 0;
+    for (; j + 32 <= n; j += 32) {
+        a0 = _mm256_fmadd_ps(load_f16x8(w + j), _mm256_loadu_ps(x + j), a0);
+        a1 = _mm256_fmadd_ps(load_f16x8(w + j + 8), _mm256_loadu_ps(x + j + 8), a1);
+        a2 = _mm256_fmadd_ps(load_f16x8(w + j + 16), _mm256_loadu_ps(x + j + 16), a2);
+        a3 = _mm256_fmadd_ps(load_f16x8(w + j + 24), _mm256_loadu_ps(x + j + 24), a3);
+    }
+    for (; j + 8 <= n; j += 8) a0 = _mm256_fmadd_ps(load_f16x8(w + j), _mm256_loadu_ps(x + j), a0);
+    float sum = hsum_f32x8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; j < n; ++j) sum += f16(w[j]) * x[j];
+    return sum;
+}
+
+// bf16 is the top half of a float: widen to 32 bits and shift left by 16.
+inline __m256 load_bf16x8(const bf16_t* p) {
+    const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+
+float vec_dot_bf16_avx2(int64_t n, const void* vw, const void* vx) {
+    const bf16_t* w = static_cast<const bf16_t*>(vw);
+    const float* x = static_cast<const float*>(vx);
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t j = 0;
+    for (; j + 32 <= n; j += 32) {
+        a0 = _mm256_fmadd_ps(load_bf16x8(w + j), _mm256_loadu_ps(x + j), a0);
+        a1 = _mm256_fmadd_ps(load_bf16x8(w + j + 8), _mm256_loadu_ps(x + j + 8), a1);
+        a2 = _mm256_fmadd_ps(load_bf16x8(w + j + 16), _mm256_loadu_ps(x + j + 16), a2);
+        a3 = _mm256_fmadd_ps(load_bf16x8(w + j + 24), _mm256_loadu_ps(x + j + 24), a3);
+    }
+    for (; j + 8 <= n; j += 8) a0 = _mm256_fmadd_ps(load_bf16x8(w + j), _mm256_loadu_ps(x + j), a0);
+    float sum = hsum_f32x8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; j < n; ++j) sum += bf16_to_fp32(w[j]) * x[j];
+    return sum;
+}
+
+// ---------------------------------------------------------------- 32-element blocks
+
+// Sum over blocks with two accumulators (even and odd blocks): a single FMA chain would cap the loop at one block
+// per FMA latency (4-5 cycles), below memory speed for 18-byte blocks. step(b, acc, summ) adds block b's
+// d * q to acc and its min term (Q4_1 / Q5_1) to summ. The order is fixed, so results do not depend on threads.
+template <class Step>
+inline float sum_blocks2(int64_t nb, Step step) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    float m0 = 0.0f, m1 = 0.0f;
+    int64_t b = 0;
+    for (; b + 1 < nb; b += 2) {
+        step(b, a0, m0);
+        step(b + 1, a1, m1);
+    }
+    if (b < nb) step(b, a0, m0);
+    return hsum_f32x8(_mm256_add_ps(a0, a1)) + (m0 + m1);
+}
+
+inline __m256i load_x32(const int8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+
+float vec_dot_q4_0_q8_0_avx2(int64_t n, const void* vw, const void* vx) {
+    const block_q4_0* w = static_cast<const block_q4_0*>(vw);
+    const block_q8_0* x = static_cast<const block_q8_0*>(vx);
+    return sum_blocks2(n / QK4_0, [&](int64_t b, __m256& acc, float&) {
+        const __m256 d = _mm256_set1_ps(f16(w[b].d) * f16(x[b].d));
+        const __m256i qw = _mm256_sub_epi8(nibbles_32(w[b].qs), _mm256_set1_epi8(8));
+        acc = _mm256_fmadd_ps(d, dot_s8(qw, load_x32(x[b].qs)), acc);
+    });
+}
+
+float vec_dot_q4_1_q8_1_avx2(int64_t n, const void* vw, const void* vx) {
+    const block_q4_1* w = static_cast<const block_q4_1*>(vw);
+    const block_q8_1* x = static_cast<const block_q8_1*>(vx);
+    return sum_blocks2(n / QK4_1, [&](int64_t b, __m256& acc, float& summ) {
+        summ += f16(w[b].m) * x[b].s;
+        const __m256 d = _mm256_set1_ps(f16(w[b].d) * x[b].d);
+        acc = _mm256_fmadd_ps(d, dot_us8(nibbles_32(w[b].qs), load_x32(x[b].qs)), acc);
+    });
+}
+
+// Q5_0: where the fifth bit is clear, OR 0xF0 into the byte: as int8 that is nibble - 16; where it is set the
+// byte stays nibble = (nibble + 16) - 16.
+float vec_dot_q5_0_q8_0_avx2(int64_t n, const void* vw, const void* vx) {
+    const block_q5_0* w = static_cast<const block_q5_0*>(vw);
+    const block_q8_0* x = static_cast<const block_q8_0*>(vx);
+    return sum_blocks2(n / QK5_0, [&](int64_t b, __m256& acc, float&) {
+        const __m256 d = _mm256_set1_ps(f16(w[b].d) * f16(x[b].d));
+        const __m256i hi = _mm256_andnot_si256(bits_32(w[b].qh), _mm256_set1_epi8(static_cast<char>(0xF0)));
+        const __m256i qw = _mm256_or_si256(nibbles_32(w[b].qs), hi);
+        acc = _mm256_fmadd_ps(d, dot_s8(qw, load_x32(x[b].qs)), acc);
+    });
+}
+
+float vec_dot_q5_1_q8_1_avx2(int64_t n, const void* vw, const void* vx) {
+    const block_q5_1* w = static_cast<const block_q5_1*>(vw);
+    const block_q8_1* x = static_cast<const block_q8_1*>(vx);
+    return sum_blocks2(n / QK5_1, [&](int64_t b, __m256& acc, float& summ) {
+        summ += f16(w[b].m) * x[b].s;
+        const __m256 d = _mm256_set1_ps(f16(w[b].d) * x[b].d);
+        const __m256i hi = _mm256_and_si256(bits_32(w[b].qh), _mm256_set1_epi8(0x10));
+        const __m256i qw = _mm256_or_si256(nibbles_32(w[b].qs), hi);
+        acc = _mm256_fmadd_ps(d, dot_us8(qw, load_x32(x[b].qs)), acc);
+    });
+}
+
+float vec_dot_q8_0_q8_0_avx2(int64_t n, const void* vw, const void* vx) {
+    const block_q8_0* w = static_cast<const block_q8_0*>(vw);
+    const block_q8_0* x = static_cast<const block_q8_0*>(vx);
+    return sum_blocks2(n / QK8_0, [&](int64_t b, __m256& acc, float&) {
+        const __m256 d = _mm256_set1_ps(f16(w[b].d) * f16(x[b].d));
+        acc = _mm256_fmadd_ps(d, dot_s8(load_x32(w[b].qs), load_x32(x[b].qs)), acc);
+    });
+}
+
+// ---------------------------------------------------------------- K formats (256-element super-blocks)
+
+// The 12 packed bytes of Q4_K / Q5_K -> 8 scales then 8 mins (each 6 bits, in a byte), without a per-j branch.
+inline void unpack_scales_mins_k4(const uint8_t* s, uint32_t out[4]) {
+    constexpr uint32_t kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
+    uint32_t u[3];
+    std::memcpy(u, s, 12);
+    out[0] = u[0] & kmask1;                                          // scales 0..3
+    out[1] = (u[2] & kmask2) | (((u[0] >> 6) & kmask3) << 4);        // scales 4..7
+    out[2] = u[1] & kmask1;                                          // mins 0..3
+    out[3] = ((u[2] >> 4) & kmask2) | (((u[1] >> 6) & kmask3) << 4); // mins 4..7
+}
+
+// The 16 bsums of Q8_K -> the 8 sums per 32-element sub-block, times the 8 mins, summed: one int32x4 madd.
+inline __m128i mins_dot_bsums(const uint32_t sm[4], const int16_t* bsums) {
+    const __m128i mins = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, static_cast<int>(sm[3]), static_cast<int>(sm[2])));
+    const __m128i b0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums));
+    const __m128i b1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums + 8));
+    return _mm_madd_epi16(mins, _mm_hadd_epi16(b0, b1));
+}
+
+// Broadcast the int16 scale of sub-block i (bytes 2i, 2i+1 of a 16 x int16 register) to all lanes.
+inline __m256i scale_k4(__m256i scales16, int i) {
+    const __m256i shuf = _mm256_set1_epi16(static_cast<short>((2 * i + 1) << 8 | (2 * i)));
+    return _mm256_shuffle_epi8(scales16, shuf);
+}
+
+float vec_dot_q4_K_q8_K_avx2(int64_t n, const void* vw, const void* vx) {
+    const block_q4_K* w = static_cast<const block_q4_K*>(vw);
+    const block_q8_K* x = static_cast<const block_q8_K*>(vx);
+    const int64_t nb = n / QK_K;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc = _mm256_setzero_ps();
+    __m128 acc_m = _mm_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        const float d = f16(w[b].d) * x[b].d, dmin = -f16(w[b].dmin) * x[b].d;
+        uint32_t sm[4];
+        unpack_scales_mins_k4(w[b].scales, sm);
+        acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(mins_dot_bsums(sm, x[b].bsums)), acc_m);
+        const __m128i sc = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, static_cast<int>(sm[1]), static_cast<int>(sm[0])));
+        const __m256i scales = _mm256_set_m128i(sc, sc);
+        const uint8_t* q4 = w[b].qs;
+        const int8_t* q8 = x[b].qs;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int c = 0; c < QK_K / 64; ++c, q4 += 32, q8 += 64) {
+            const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q4));
+            const __m256i lo = _mm256_and_si256(bits, m4);
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+            __m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8)));
+            __m256i p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 32)));
+            p0 = _mm256_madd_epi16(scale_k4(scales, 2 * c), p0);
+            p1 = _mm256_madd_epi16(scale_k4(scales, 2 * c + 1), p1);
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum_f32x8(acc) + hsum_f32x4(acc_m);
+}
+
+float vec_dot_q5_K_q8_K_avx2(int64_t n, const void* vw, const void* vx) {
+    const block_q5_K* w = static_cast<const block_q5_K*>(vw);
+    const block_q8_K* x = static_cast<const block_q8_K*>(vx);
+    const int64_t nb = n / QK_K;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc = _mm256_setzero_ps();
+    __m128 acc_m = _mm_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        const float d = f16(w[b].d) * x[b].d, dmin = -f16(w[b].dmin) * x[b].d;
+        uint32_t sm[4];
+        unpack_scales_mins_k4(w[b].scales, sm);
+        acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(mins_dot_bsums(sm, x[b].bsums)), acc_m);
+        const __m128i sc = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, static_cast<int>(sm[1]), static_cast<int>(sm[0])));
+        const __m256i scales = _mm256_set_m128i(sc, sc);
+        const uint8_t* q5 = w[b].qs;
+        const int8_t* q8 = x[b].qs;
+        const __m256i hbits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qh));
+        __m256i hmask = _mm256_set1_epi8(1);
+        __m256i sumi = _mm256_setzero_si256();
+        for (int c = 0; c < QK_K / 64; ++c, q5 += 32, q8 += 64) {
+            const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q5));
+            // bit 2c of qh -> 16 for the low nibbles, bit 2c + 1 -> 16 for the high nibbles.
+            const __m256i h0 = _mm256_slli_epi16(_mm256_srli_epi16(_mm256_and_si256(hbits, hmask), 2 * c), 4);
+            hmask = _mm256_slli_epi16(hmask, 1);
+            const __m256i h1 = _mm256_slli_epi16(_mm256_srli_epi16(_mm256_and_si256(hbits, hmask), 2 * c + 1), 4);
+            hmask = _mm256_slli_epi16(hmask, 1);
+            const __m256i lo = _mm256_add_epi8(_mm256_and_si256(bits, m4), h0);
+            const __m256i hi = _mm256_add_epi8(_mm256_and_si256(_mm256_srli_epi16(bits, 4), m4), h1);
+            __m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8)));
+            __m256i p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 32)));
+            p0 = _mm256_madd_epi16(scale_k4(scales, 2 * c), p0);
+            p1 = _mm256_madd_epi16(scale_k4(scales, 2 * c + 1), p1);
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum_f32x8(acc) + hsum_f32x4(acc_m);
+}
+
+// Q6_K: q in 0..63 goes into maddubs unsigned; the -32 offset is taken off as 32 * x per pair (maddubs of 32s
+// with x) before the scales. Group scales: 16 int8, two per 32 elements; a 128-bit shuffle puts scale 2k in
+// bytes 0..7 and scale 2k + 1 in bytes 8..15, widened to 16 x int16 (one per maddubs pair).
+inline __m256i scales_q6(__m128i sc8, int k) {
+    const __m128i shuf = _mm_set_epi64x(0x0101010101010101LL * (2 * k + 1), 0x0101010101010101LL * (2 * k));
+    return _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc8, shuf));
+}
+
+float vec_dot_q6_K_q8_K_avx2(int64_t n, const void* vw, const void* vx) {
+    const block_q6_K* w = static_cast<const block_q6_K*>(vw);
+    const block_q8_K* x = static_cast<const block_q8_K*>(vx);
+    const int64_t nb = n / QK_K;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3), m32 = _mm256_set1_epi8(32);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        const float d = f16(w[b].d) * x[b].d;
+        const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].scales));
+        const uint8_t* ql = w[b].ql;
+        const uint8_t* qh = w[b].qh;
+        const int8_t* q8 = x[b].qs;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int h = 0; h < 2; ++h, ql += 64, qh += 32, q8 += 128) {
+            const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
+            const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
+            const __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh));
+            const __m256i q0 = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4));
+            const __m256i q1 = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4));
+            const __m256i q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4));
+            const __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4));
+            const __m256i y0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8));
+            const __m256i y1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 32));
+            const __m256i y2 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 64));
+            const __m256i y3 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 96));
+            const __m256i p0 = _mm256_sub_epi16(_mm256_maddubs_epi16(q0, y0), _mm256_maddubs_epi16(m32, y0));
+            const __m256i p1 = _mm256_sub_epi16(_mm256_maddubs_epi16(q1, y1), _mm256_maddubs_epi16(m32, y1));
+            const __m256i p2 = _mm256_sub_epi16(_mm256_maddubs_epi16(q2, y2), _mm256_maddubs_epi16(m32, y2));
+            const __m256i p3 = _mm256_sub_epi16(_mm256_maddubs_epi16(q3, y3), _mm256_maddubs_epi16(m32, y3));
+            const int k = 4 * h;
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_madd_epi16(scales_q6(sc8, k + 0), p0),
+                                                           _mm256_madd_epi16(scales_q6(sc8, k + 1), p1)));
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_madd_epi16(scales_q6(sc8, k + 2), p2),
+                                                           _mm256_madd_epi16(scales_q6(sc8, k + 3), p3)));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum_f32x8(acc);
+}
+
+}  // namespace
+
+const VecDotTable kVecDotAvx2 = {
+    vec_dot_f32_avx2,       vec_dot_f16_avx2,       vec_dot_bf16_avx2,      vec_dot_q4_0_q8_0_avx2,
+    vec_dot_q4_1_q8_1_avx2, vec_dot_q5_0_q8_0_avx2, vec_dot_q5_1_q8_1_avx2, vec_dot_q8_0_q8_0_avx2,
+    vec_dot_q4_K_q8_K_avx2, vec_dot_q5_K_q8_K_avx2, vec_dot_q6_K_q8_K_avx2,
+};
+
+}  // namespace pysparse

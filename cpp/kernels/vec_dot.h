@@ -1,0 +1,75 @@
+// Internal: per-ISA row dot products and their tables. Each function takes n (elements of the row, a multiple of
+// the block size), a pointer to the row's weight blocks, and the activations in the type's activation format
+// (matvec.h), and returns the dot product as float.
+// Names say the pair of block formats and the path: vec_dot_q4_0_q8_0_avx2 = Q4_0 weights x Q8_0 activations.
+#pragma once
+#include <cstdint>
+
+#include "common/cpu.h"
+#include "quant/blocks.h"
+#include "quant/types.h"
+
+namespace pysparse {
+
+using vec_dot_fn = float (*)(int64_t n, const void* w, const void* x);
+
+struct VecDotTable {
+    vec_dot_fn f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, q4_K, q5_K, q6_K;
+
+    vec_dot_fn get(GGMLType t) const {
+        switch (t) {
+            case GGMLType::F32: return f32;
+            case GGMLType::F16: return f16;
+            case GGMLType::BF16: return bf16;
+            case GGMLType::Q4_0: return q4_0;
+            case GGMLType::Q4_1: return q4_1;
+            case GGMLType::Q5_0: return q5_0;
+            case GGMLType::Q5_1: return q5_1;
+            case GGMLType::Q8_0: return q8_0;
+            case GGMLType::Q4_K: return q4_K;
+            case GGMLType::Q5_K: return q5_K;
+            case GGMLType::Q6_K: return q6_K;
+            default: return nullptr;
+        }
+    }
+};
+
+extern const VecDotTable kVecDotGeneric;  // matvec_generic.cpp: scalar reference, every build
+#if defined(PYSPARSE_X86)
+extern const VecDotTable kVecDotAvx2;    // matvec_avx2.cpp
+extern const VecDotTable kVecDotAvx512;  // matvec_avx512.cpp
+#endif
+#if defined(PYSPARSE_ARM)
+extern const VecDotTable kVecDotNeon;    // matvec_neon.cpp
+#endif
+
+// The table of an ISA path (the generic one for a path this build lacks).
+const VecDotTable& vec_dot_table(Isa isa);
+
+// Activation quantisers per path (quantize_act*.cpp); every version writes the same bytes as the generic one.
+void quantize_act_q8_0_generic(const float* x, block_q8_0* y, int64_t n);
+void quantize_act_q8_1_generic(const float* x, block_q8_1* y, int64_t n);
+void quantize_act_q8_K_generic(const float* x, block_q8_K* y, int64_t n);
+#if defined(PYSPARSE_X86)
+void quantize_act_q8_0_avx2(const float* x, block_q8_0* y, int64_t n);
+void quantize_act_q8_1_avx2(const float* x, block_q8_1* y, int64_t n);
+void quantize_act_q8_K_avx2(const float* x, block_q8_K* y, int64_t n);
+#endif
+#if defined(PYSPARSE_ARM)
+void quantize_act_q8_0_neon(const float* x, block_q8_0* y, int64_t n);
+void quantize_act_q8_1_neon(const float* x, block_q8_1* y, int64_t n);
+void quantize_act_q8_K_neon(const float* x, block_q8_K* y, int64_t n);
+#endif
+
+// 6-bit scales and mins of Q4_K / Q5_K sub-block j (0..7) from the 12 packed bytes (as ggml's get_scale_min_k4).
+inline void get_scale_min_k4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
+    if (j < 4) {
+        *d = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+}  // namespace pysparse

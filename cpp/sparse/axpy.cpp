@@ -1,0 +1,145 @@
+// The input-sparse matvec driver: checks the index list, builds the ActiveSet once per call (active columns,
+// their x values, cut into the format's groups, with each group's sum of x), then runs the active ISA's tile
+// kernel on every row tile, tiles split across the thread pool (each thread owns whole tiles: deterministic).
+// Also the fused gate+up form and the row-skip matvec over row-major GGUF data.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "common/error.h"
+#include "common/thread_pool.h"
+#include "sparse/axpy.h"
+
+namespace pysparse {
+
+namespace sparse_detail {
+
+Kind kind_of(const SparseMatrix& m) {
+    if (m.layout == SparseLayout::requant_q8_0) return Kind::requant_q8_0;
+    switch (m.type) {
+        case GGMLType::Q4_0: return Kind::q4_0;
+        case GGMLType::Q4_1: return Kind::q4_1;
+        case GGMLType::Q5_0: return Kind::q5_0;
+        case GGMLType::Q5_1: return Kind::q5_1;
+        case GGMLType::Q8_0: return Kind::q8_0;
+        case GGMLType::Q4_K: return Kind::q4_k;
+        case GGMLType::Q5_K: return Kind::q5_k;
+        case GGMLType::Q6_K: return Kind::q6_k;
+        case GGMLType::F16: return Kind::f16;
+        case GGMLType::F32: return Kind::f32;
+        default: throw ValueError("sparse matrix has an unsupported type");
+    }
+}
+
+namespace {
+
+// Validates idx (ascending, unique, in [0, cols)) in one pass and builds the active set.
+void build_active_set(const SparseMatrix& m, const float* x, const int32_t* idx, int64_t n, ActiveSet& a) {
+    a.groups.clear();
+    a.col.resize(n);
+    a.xv.resize(n);
+    a.cs0.resize(n);
+    a.xq.resize(n);
+    int32_t prev = -1;
+    for (int64_t k = 0; k < n; ++k) {
+        const int32_t j = idx[k];
+        if (j < 0 || j >= m.cols)
+            throw ValueError("active index " + std::to_string(j) + " at position " + std::to_string(k) +
+                             " is out of range [0, " + std::to_string(m.cols) + ")");
+        if (j <= prev)
+            throw ValueError("active indices must be strictly ascending (sorted, no duplicates); position " +
+                             std::to_string(k) + " has " + std::to_string(j) + " after " + std::to_string(prev));
+        prev = j;
+        a.col[k] = j;
+        a.xv[k] = x[j];
+        a.cs0[k] = m.layout == SparseLayout::lossless ? (int64_t)m.col_slice(0, j) : 0;
+    }
+    const bool grouped = m.layout == SparseLayout::lossless && m.group > 1;
+    int64_t k = 0;
+    while (k < n) {
+        const int32_t g = grouped ? a.col[k] / m.group : -1;
+        int64_t e = k;
+        float xsum = 0.f;
+        float amax = 0.f;
+        while (e < n && (grouped ? a.col[e] / m.group == g : e - k < 32)) {
+            amax = std::max(amax, std::fabs(a.xv[e]));
+            xsum += a.xv[e++];
+        }
+        // int8 x for the integer kernels: portable round-half-even, the same on every path.
+        const float dx = amax / 127.f, idx_ = dx > 0.f ? 1.f / dx : 0.f;
+        int32_t qsum = 0;
+        for (int64_t i = k; i < e; ++i) {
+            const int v = (int)std::nearbyint(a.xv[i] * idx_);
+            a.xq[i] = (int8_t)std::min(127, std::max(-127, v));
+            qsum += a.xq[i];
+        }
+        a.groups.push_back({g, (int32_t)k, (int32_t)e, xsum, dx, dx * (float)qsum});
+        k = e;
+    }
+}
+
+TileKernel pick_kernel(Kind k) {
+    TileKernel f = nullptr;
+    switch (active_isa()) {
+#if defined(PYSPARSE_X86)
+        case Isa::avx512: f = tile_kernel_avx512(k); break;
+        case Isa::avx2: f = tile_kernel_avx2(k); break;
+#endif
+#if defined(PYSPARSE_ARM)
+        case Isa::neon: f = tile_kernel_neon(k); break;
+#endif
+        default: break;
+    }
+    return f ? f : tile_kernel_generic(k);
+}
+
+// Runs the tile kernel(s) over all tiles of `ms` (all with the same rows and tile size), writing ys.
+void run_tiles(const SparseMatrix* const* ms, float* const* ys, int count, const ActiveSet& a) {
+    TileKernel kern[2];
+    for (int i = 0; i < count; ++i) kern[i] = pick_kernel(kind_of(*ms[i]));
+    const SparseMatrix& m0 = *ms[0];
+    const int T = m0.tile;
+    ThreadPool::global().run([&](int tid, int nth) {
+        int64_t tb, te;
+        split_range(m0.n_tiles, tid, nth, 1, &tb, &te);
+        if (tb >= te) return;
+        static thread_local AlignedBytes buf;  // the thread's y tiles (L1/L2 resident while the groups stream by)
+        const size_t need = (size_t)(te - tb) * T * sizeof(float);
+        if (buf.size() < need) buf = AlignedBytes(need);
+        float* yb = reinterpret_cast<float*>(buf.data());
+        const int64_t r0 = tb * T, nr = std::min<int64_t>(te * T, m0.rows) - r0;
+        for (int i = 0; i < count; ++i) {  // fused: the same active set, gate's then up's columns of these tiles
+            kern[i](*ms[i], tb, te, a, yb);
+            std::memcpy(ys[i] + r0, yb, nr * sizeof(float));
+        }
+    });
+}
+
+}  // namespace
+}  // namespace sparse_detail
+
+using namespace sparse_detail;
+
+void sparse_matvec(const SparseMatrix& m, const float* x, const int32_t* idx, int64_t n, float* y) {
+    if (n < 0 || n > m.cols) throw ValueError("number of active indices must be in [0, cols]");
+    ActiveSet a;
+    build_active_set(m, x, idx, n, a);
+    const SparseMatrix* ms[1] = {&m};
+    float* ys[1] = {y};
+    run_tiles(ms, ys, 1, a);
+}
+
+void fused_gate_up(const SparseMatrix& gate, const SparseMatrix& up, const float* x, const int32_t* idx, int64_t n,
+                   float* y_gate, float* y_up) {
+    if (gate.rows != up.rows || gate.cols != up.cols || gate.type != up.type || gate.layout != up.layout)
+        throw ValueError("fused_gate_up: gate and up must have the same shape, type and layout");
+    if (n < 0 || n > gate.cols) throw ValueError("number of active indices must be in [0, cols]");
+    ActiveSet a;
+    build_active_set(gate, x, idx, n, a);
+    const SparseMatrix* ms[2] = {&gate, &up};
+    float* ys[2] = {y_gate, y_up};
+    run_tiles(ms, ys, 2, a);
+}
+
+}  // namespace pysparse

@@ -1,0 +1,56 @@
+// Internal to cpp/sparse: the per-ISA kernels of the input-sparse matvec and what they share.
+// A range kernel computes the outputs of row tiles [tb, te) from the active columns (the ActiveSet, built once
+// per call by axpy.cpp) into y[0, (te - tb) * tile) (padding rows included). It walks the touched groups in order
+// and, inside a group, the tiles in order (the layout is group-major). Threads run it on disjoint tile ranges.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "common/cpu.h"
+#include "sparse/sparse_matrix.h"
+
+namespace pysparse {
+namespace sparse_detail {
+
+// The layout variants a kernel specialises on.
+enum class Kind { q4_0, q4_1, q5_0, q5_1, q8_0, q4_k, q5_k, q6_k, f16, f32, requant_q8_0 };
+Kind kind_of(const SparseMatrix& m);
+
+// A run of active entries [begin, end) of one scale group g (plain float and requant layouts, which have no
+// groups: runs of up to 32 active entries, g = -1). xsum = sum of their x values, added in index order.
+// For the integer path (AVX2, 4-bit formats): the group's active x quantised to int8, xq = round(x / dx) with
+// dx = max |x| / 127 over the group's active entries, and xsumq = dx * sum xq (the quantised x's sum).
+struct ActiveGroup {
+    int32_t g, begin, end;
+    float xsum;
+    float dx, xsumq;
+};
+
+// The active columns of one call: col[k] ascending with x values xv[k] = x[col[k]], cut into groups.
+struct ActiveSet {
+    std::vector<ActiveGroup> groups;
+    std::vector<int32_t> col;
+    std::vector<float> xv;
+    std::vector<int64_t> cs0;  // m.col_slice(0, col[k]); column k's slice in tile t is cs0[k] + t * m.group
+    std::vector<int8_t> xq;    // x quantised per group (see ActiveGroup)
+};
+
+using TileKernel = void (*)(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet& a, float* y);
+
+// Per-ISA tables: the kernel for a layout kind, or nullptr if that ISA has none (then generic is used).
+TileKernel tile_kernel_generic(Kind k);
+#if defined(PYSPARSE_X86)
+TileKernel tile_kernel_avx2(Kind k);
+TileKernel tile_kernel_avx512(Kind k);
+#endif
+#if defined(PYSPARSE_ARM)
+TileKernel tile_kernel_neon(Kind k);
+#endif
+
+// The offset a symmetric format's raw values carry (value = d * (q - offset)), 0 for the others.
+inline int quant_offset(Kind k) {
+    return k == Kind::q4_0 ? 8 : k == Kind::q5_0 ? 16 : k == Kind::q6_k ? 32 : 0;
+}
+
+}  // namespace sparse_detail
+}  // namespace pysparse

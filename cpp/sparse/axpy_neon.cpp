@@ -1,0 +1,217 @@
+// NEON tile kernels of the input-sparse matvec: the AVX2 kernel's structure (axpy_avx2.cpp) with 4-float
+// registers. Per touched group, per tile of the thread's range, per half of 64 rows (16 float32x4 accumulators):
+// acc += float(q[:, j]) * x_j over the group's active columns, then the group's scale panel is applied once.
+// Unpacking: 16 quant bytes give 16 rows from the low nibbles and 16 rows (32 further) from the high nibbles;
+// 5-bit high bits come from two plane bytes per 16 rows (vtst against the lane's bit), 6-bit from four.
+#include <arm_neon.h>
+
+#include <cstring>
+
+#include "sparse/axpy.h"
+
+namespace pysparse {
+namespace sparse_detail {
+
+namespace {
+
+constexpr int bits_of(Kind k) {
+    return (k == Kind::q4_0 || k == Kind::q4_1 || k == Kind::q4_k) ? 4
+           : (k == Kind::q5_0 || k == Kind::q5_1 || k == Kind::q5_k) ? 5
+           : k == Kind::q6_k ? 6 : k == Kind::q8_0 ? 8 : k == Kind::f16 ? 16 : 32;
+}
+
+// 16 rows' high bits (bit 4, and bit 5 for 6-bit) from the plane, for rows 16 * block16 .. + 15 of the tile.
+template <int BITS>
+inline uint8x16_t high_bits(const uint8_t* hi, int block16) {
+    if constexpr (BITS == 5) {
+        static const uint8_t kBit[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+        const uint8x16_t b = vcombine_u8(vdup_n_u8(hi[2 * block16]), vdup_n_u8(hi[2 * block16 + 1]));
+        return vandq_u8(vtstq_u8(b, vld1q_u8(kBit)), vdupq_n_u8(16));
+    } else {
+        static const uint8_t kIdx[16] = {0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3};
+        static const int8_t kShift[16] = {0, -2, -4, -6, 0, -2, -4, -6, 0, -2, -4, -6, 0, -2, -4, -6};
+        uint32_t v;
+        std::memcpy(&v, hi + 4 * block16, 4);
+        const uint8x16_t b = vqtbl1q_u8(vreinterpretq_u8_u32(vdupq_n_u32(v)), vld1q_u8(kIdx));
+        const uint8x16_t two = vandq_u8(vshlq_u8(b, vld1q_s8(kShift)), vdupq_n_u8(3));
+        return vshlq_n_u8(two, 4);
+    }
+}
+
+// acc[4i .. 4i+3] += float(16 unsigned byte values) * x
+inline void fma16_u8(uint8x16_t q, float32x4_t xb, float32x4_t* acc) {
+    const uint16x8_t a = vmovl_u8(vget_low_u8(q)), b = vmovl_high_u8(q);
+    acc[0] = vfmaq_f32(acc[0], vcvtq_f32_u32(vmovl_u16(vget_low_u16(a))), xb);
+    acc[1] = vfmaq_f32(acc[1], vcvtq_f32_u32(vmovl_high_u16(a)), xb);
+    acc[2] = vfmaq_f32(acc[2], vcvtq_f32_u32(vmovl_u16(vget_low_u16(b))), xb);
+    acc[3] = vfmaq_f32(acc[3], vcvtq_f32_u32(vmovl_high_u16(b)), xb);
+}
+
+// acc[i] (rows 64h + 4i .. +3), i < 16, += float(q) * x for one column slice of a 4/5/6-bit format, half h.
+template <int BITS>
+inline void column_half(const uint8_t* lo, const uint8_t* hi, int h, float32x4_t xb, float32x4_t* acc) {
+    const uint8x16_t v0 = vld1q_u8(lo + 32 * h), v1 = vld1q_u8(lo + 32 * h + 16);
+    const uint8x16_t m15 = vdupq_n_u8(15);
+    uint8x16_t l0 = vandq_u8(v0, m15), l1 = vandq_u8(v1, m15);  // rows 64h + 0..15, 16..31
+    uint8x16_t u0 = vshrq_n_u8(v0, 4), u1 = vshrq_n_u8(v1, 4);  // rows 64h + 32..47, 48..63
+    if constexpr (BITS >= 5) {
+        l0 = vorrq_u8(l0, high_bits<BITS>(hi, 4 * h + 0));
+        l1 = vorrq_u8(l1, high_bits<BITS>(hi, 4 * h + 1));
+        u0 = vorrq_u8(u0, high_bits<BITS>(hi, 4 * h + 2));
+        u1 = vorrq_u8(u1, high_bits<BITS>(hi, 4 * h + 3));
+    }
+    fma16_u8(l0, xb, acc + 0);
+    fma16_u8(l1, xb, acc + 4);
+    fma16_u8(u0, xb, acc + 8);
+    fma16_u8(u1, xb, acc + 12);
+}
+
+// acc[i] (rows 4i .. 4i+3) += q * x for one 64-row column slice of Q8_0 / F16 / F32.
+template <Kind K>
+inline void column_wide(const uint8_t* lo, float32x4_t xb, float32x4_t* acc) {
+    if constexpr (K == Kind::q8_0) {
+        for (int c = 0; c < 4; ++c) {
+            const int8x16_t q = vld1q_s8(reinterpret_cast<const int8_t*>(lo) + 16 * c);
+            const int16x8_t a = vmovl_s8(vget_low_s8(q)), b = vmovl_high_s8(q);
+            acc[4 * c + 0] = vfmaq_f32(acc[4 * c + 0], vcvtq_f32_s32(vmovl_s16(vget_low_s16(a))), xb);
+            acc[4 * c + 1] = vfmaq_f32(acc[4 * c + 1], vcvtq_f32_s32(vmovl_high_s16(a)), xb);
+            acc[4 * c + 2] = vfmaq_f32(acc[4 * c + 2], vcvtq_f32_s32(vmovl_s16(vget_low_s16(b))), xb);
+            acc[4 * c + 3] = vfmaq_f32(acc[4 * c + 3], vcvtq_f32_s32(vmovl_high_s16(b)), xb);
+        }
+    } else if constexpr (K == Kind::f16) {
+        for (int c = 0; c < 8; ++c) {
+            const float16x8_t v = vreinterpretq_f16_u16(vld1q_u16(reinterpret_cast<const uint16_t*>(lo) + 8 * c));
+            acc[2 * c] = vfmaq_f32(acc[2 * c], vcvt_f32_f16(vget_low_f16(v)), xb);
+            acc[2 * c + 1] = vfmaq_f32(acc[2 * c + 1], vcvt_high_f32_f16(v), xb);
+        }
+    } else {
+        for (int i = 0; i < 16; ++i)
+            acc[i] = vfmaq_f32(acc[i], vld1q_f32(reinterpret_cast<const float*>(lo) + 4 * i), xb);
+    }
+}
+
+inline float32x4_t load_h4(const uint8_t* p) {
+    return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(reinterpret_cast<const uint16_t*>(p))));
+}
+inline float32x4_t u8x4_to_f32(const uint8_t* p) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return vcvtq_f32_u32(vmovl_u16(vget_low_u16(vmovl_u8(vreinterpret_u8_u32(vdup_n_u32(v))))));
+}
+inline float32x4_t s8x4_to_f32(const uint8_t* p) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return vcvtq_f32_s32(vmovl_s16(vget_low_s16(vmovl_s8(vreinterpret_s8_u32(vdup_n_u32(v))))));
+}
+
+// yt[64h + 4i ..] += the group's contribution (see axpy_generic.cpp apply_panel).
+template <Kind K>
+inline void apply_panel(const SparseMatrix& m, int64_t t, const ActiveGroup& ag, int h, const float32x4_t* acc,
+                        float* yt) {
+    const int T = m.tile;
+    float* y = yt + 64 * h;
+    if constexpr (K == Kind::f16 || K == Kind::f32) {
+        for (int i = 0; i < 16; ++i) vst1q_f32(y + 4 * i, vaddq_f32(vld1q_f32(y + 4 * i), acc[i]));
+        return;
+    } else {
+        const size_t at = m.panel(t, ag.g) * T + 64 * h;
+        const float32x4_t xs = vdupq_n_f32(ag.xsum);
+        const float32x4_t xo = vdupq_n_f32(-(float)quant_offset(K) * ag.xsum);
+        if constexpr (K == Kind::q4_k || K == Kind::q5_k || K == Kind::q6_k) {
+            const size_t as = m.panel(t, ag.g / m.groups_per_super) * T + 64 * h;
+            for (int i = 0; i < 16; ++i) {
+                const float32x4_t d = load_h4(m.sd.data() + (as + 4 * i) * 2);
+                float32x4_t yv = vld1q_f32(y + 4 * i);
+                if constexpr (K == Kind::q6_k) {
+                    const float32x4_t s = vmulq_f32(d, s8x4_to_f32(m.gs.data() + at + 4 * i));
+                    yv = vfmaq_f32(yv, s, vaddq_f32(acc[i], xo));
+                } else {
+                    const float32x4_t s = vmulq_f32(d, u8x4_to_f32(m.gs.data() + at + 4 * i));
+                    const float32x4_t dm = vmulq_f32(load_h4(m.sm.data() + (as + 4 * i) * 2),
+                                                     u8x4_to_f32(m.gm.data() + at + 4 * i));
+                    yv = vfmsq_f32(vfmaq_f32(yv, s, acc[i]), dm, xs);
+                }
+                vst1q_f32(y + 4 * i, yv);
+            }
+        } else {
+            for (int i = 0; i < 16; ++i) {
+                const float32x4_t d = load_h4(m.gs.data() + (at + 4 * i) * 2);
+                float32x4_t yv = vld1q_f32(y + 4 * i);
+                if constexpr (K == Kind::q4_1 || K == Kind::q5_1)
+                    yv = vfmaq_f32(vfmaq_f32(yv, d, acc[i]), load_h4(m.gm.data() + (at + 4 * i) * 2), xs);
+                else if constexpr (K == Kind::q8_0)
+                    yv = vfmaq_f32(yv, d, acc[i]);
+                else
+                    yv = vfmaq_f32(yv, d, vaddq_f32(acc[i], xo));
+                vst1q_f32(y + 4 * i, yv);
+            }
+        }
+    }
+}
+
+// A prefetch the compiler must keep (GCC deletes loops whose only effect is __builtin_prefetch).
+inline void prefetch_l1(const void* p) { asm volatile("prfm pldl1keep, %0" : : "Q"(*static_cast<const char*>(p))); }
+
+constexpr int64_t kPrefetchTiles = 4;
+
+template <Kind K>
+void tile_neon(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet& a, float* y) {
+    constexpr int BITS = bits_of(K);
+    constexpr int NH = BITS <= 6 ? 2 : 1;
+    constexpr int LINES = BITS == 32 ? 4 : BITS == 16 ? 2 : 1;
+    const int T = m.tile;
+    for (int64_t r = 0; r < (te - tb) * T; r += 4) vst1q_f32(y + r, vdupq_n_f32(0.f));
+    const int64_t LB = m.lo_bytes, HB = m.hi_bytes, G = m.group;
+    const uint8_t* lo = m.lo.data();
+    const uint8_t* hi = m.hi.data();
+    const int64_t* cs0 = a.cs0.data();
+    const float* xv = a.xv.data();
+    const size_t ng = a.groups.size();
+    auto prefetch = [&](const ActiveGroup& ag, int64_t t) {
+        for (int32_t k = ag.begin; k < ag.end; ++k) {
+            const int64_t cs = cs0[k] + t * G;
+            for (int l = 0; l < LINES; ++l) prefetch_l1(lo + cs * LB + 64 * l);
+            if (HB) prefetch_l1(hi + cs * HB);
+        }
+    };
+    for (size_t gi = 0; gi < ng; ++gi) {
+        const ActiveGroup& ag = a.groups[gi];
+        for (int64_t t = tb; t < te; ++t) {
+            const int64_t tp = t + kPrefetchTiles;
+            if (tp < te) prefetch(ag, tp);
+            else if (gi + 1 < ng && tb + (tp - te) < te) prefetch(a.groups[gi + 1], tb + (tp - te));
+            for (int h = 0; h < NH; ++h) {
+                float32x4_t acc[16];
+                for (int i = 0; i < 16; ++i) acc[i] = vdupq_n_f32(0.f);
+                for (int32_t k = ag.begin; k < ag.end; ++k) {
+                    const int64_t cs = cs0[k] + t * G;
+                    const float32x4_t xb = vdupq_n_f32(xv[k]);
+                    if constexpr (BITS <= 6) column_half<BITS>(lo + cs * LB, hi + cs * HB, h, xb, acc);
+                    else column_wide<K>(lo + cs * LB, xb, acc);
+                }
+                apply_panel<K>(m, t, ag, h, acc, y + (t - tb) * T);
+            }
+        }
+    }
+}
+
+}  // namespace
+
+TileKernel tile_kernel_neon(Kind k) {
+    switch (k) {
+        case Kind::q4_0: return tile_neon<Kind::q4_0>;
+        case Kind::q4_1: return tile_neon<Kind::q4_1>;
+        case Kind::q5_0: return tile_neon<Kind::q5_0>;
+        case Kind::q5_1: return tile_neon<Kind::q5_1>;
+        case Kind::q8_0: return tile_neon<Kind::q8_0>;
+        case Kind::q4_k: return tile_neon<Kind::q4_k>;
+        case Kind::q5_k: return tile_neon<Kind::q5_k>;
+        case Kind::q6_k: return tile_neon<Kind::q6_k>;
+        case Kind::f16: return tile_neon<Kind::f16>;
+        case Kind::f32: return tile_neon<Kind::f32>;
+        default: return nullptr;  // requant reference: generic only
+    }
+}
+
+}  // namespace sparse_detail
+}  // namespace pysparse

@@ -1,0 +1,121 @@
+// Input-major ("column") layouts of a GGUF weight W[rows = out, cols = in] for activation-sparse matvecs.
+//
+// Lossless layout (DESIGN.md "Sparse weight layouts"): the rows are cut into tiles of `tile` rows (128 for the
+// 4/5/6-bit formats, 64 for Q8_0/F16/F32) and the columns into the format's own groups (32 inputs; 16 for Q6_K).
+// Per tile, per group there is a scale panel (each row's scale, and min, in the file's own encoding: fp16 d / m,
+// or the 6-bit sub-block scale and min bytes plus the fp16 super-block d / dmin for the K formats) and, per input
+// column j, a quant column: the tile's quantised values of column j packed contiguously (64 bytes for 128 nibbles,
+// or 64 int8), so one active column's slice of a tile is one 64-byte line and inactive columns are never read.
+// Byte order is group-major: [group][tile][column of the group][quants], panels [group][tile][rows]. Measured
+// against the [tile][group][column] order first tried: there, one tile's active lines are scattered over
+// cols * 64 bytes (704 KiB at 4096 x 11008) and the kernel stalled on DRAM latency at high sparsity; group-major
+// keeps a group's lines for all tiles in one region (group * 64 bytes a tile), the kernel walks the tiles of a
+// group in order (y of a thread's tiles stays in L1/L2), and the next tiles' active lines sit at a fixed stride,
+// so they are prefetched exactly.
+//
+// Quant column packing (tile T = 128, 4-bit low part): byte 32h + b (h = 0, 1; b < 32) holds row 64h + b in its
+// low nibble and row 64h + 32 + b in its high nibble. 5-bit: plus a high-bit plane of T/8 bytes per column (bit
+// r%8 of byte r/8 is bit 4 of row r). 6-bit (Q6_K): plus a plane of T/4 bytes (bits 2(r%4).. of byte r/4 are bits
+// 4-5 of row r). 8-bit: byte r is row r (int8). F16 / F32: the values themselves.
+//
+// Decoding gives exactly gguf.quants.dequantize of the source (same float operations in the same order).
+// Rows beyond `rows` in the last tile are padding (zero quants and zero scales) and are never returned.
+//
+// Reference layout (requant_q8_0): each column re-quantised as Q8_0 along `out` (blocks of 32 rows: fp16 d and 32
+// int8). Simple, but it double-rounds the source values and reads ~8.5 bits per active weight.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "quant/types.h"
+
+namespace pysparse {
+
+// A 64-byte aligned, zero-initialised byte buffer.
+class AlignedBytes {
+public:
+    AlignedBytes() = default;
+    explicit AlignedBytes(size_t n);
+    uint8_t* data() { return ptr_.get(); }
+    const uint8_t* data() const { return ptr_.get(); }
+    size_t size() const { return n_; }
+
+private:
+    struct Free {
+        void operator()(uint8_t* p) const;
+    };
+    std::unique_ptr<uint8_t, Free> ptr_;
+    size_t n_ = 0;
+};
+
+enum class SparseLayout { lossless = 0, requant_q8_0 = 1 };
+
+struct SparseMatrix {
+    GGMLType type = GGMLType::F32;  // the source's type (requant_q8_0: the source it was made from)
+    SparseLayout layout = SparseLayout::lossless;
+    int64_t rows = 0, cols = 0;
+    int tile = 0;          // rows per tile
+    int group = 0;         // inputs per scale group (1 for F16/F32)
+    int64_t n_tiles = 0;   // ceil(rows / tile)
+    int64_t n_groups = 0;  // cols / group
+    int lo_bytes = 0;      // bytes of one column's low-bits slice in one tile
+    int hi_bytes = 0;      // bytes of one column's high-bits slice in one tile (Q5_x: T/8, Q6_K: T/4, else 0)
+    int gs_elem = 0;       // bytes of one row's group scale (2: fp16 d; 1: 6-bit K scale (u8) or Q6_K scale (i8))
+    int gm_elem = 0;       // bytes of one row's group min (2: fp16 m; 1: 6-bit K min), 0 if none
+    int groups_per_super = 0;  // K formats: groups per 256-input super-block (8 or 16), else 0
+    AlignedBytes lo;       // [group][tile][column in group][lo_bytes]
+    AlignedBytes hi;       // [group][tile][column in group][hi_bytes]
+    AlignedBytes gs;       // [group][tile][tile rows] group scales
+    AlignedBytes gm;       // [group][tile][tile rows] group mins
+    AlignedBytes sd;       // [super-block][tile][tile rows] fp16 super-block d (K formats)
+    AlignedBytes sm;       // [super-block][tile][tile rows] fp16 super-block dmin (Q4_K, Q5_K)
+
+    size_t nbytes() const { return lo.size() + hi.size() + gs.size() + gm.size() + sd.size() + sm.size(); }
+
+    // Index of column j's slice in tile t (times lo_bytes / hi_bytes for a byte offset), of group g's panel in
+    // tile t and of super-block sb's panel in tile t (times tile rows and the element size).
+    size_t col_slice(int64_t t, int64_t j) const {
+        return ((size_t)(j / group) * n_tiles + t) * group + j % group;
+    }
+    size_t panel(int64_t t, int64_t g) const { return (size_t)g * n_tiles + t; }
+};
+
+// Types the lossless layout supports.
+bool sparse_layout_supports(GGMLType t);
+
+// Repacks row-major GGUF data (rows * row_bytes(type, cols) bytes) into the lossless input-major layout.
+// Throws ValueError on an unsupported type or a shape that does not fit the type's blocks.
+SparseMatrix repack_input_major(GGMLType type, const void* data, int64_t rows, int64_t cols);
+
+// The reference re-quantising layout: decodes the source exactly, then quantises each column as Q8_0 along out.
+SparseMatrix repack_requant_q8_0(GGMLType type, const void* data, int64_t rows, int64_t cols);
+
+// Dense float32 W[rows][cols] of the stored values (exact source values for the lossless layout).
+void decode(const SparseMatrix& m, float* out);
+
+// Row-major decode of GGUF data of a supported type, bit-exact with gguf.quants.dequantize (used by the repacker,
+// the requant reference and the row-skip kernel's generic path). `row` points at one row of `cols` values.
+void sparse_decode_row(GGMLType type, const void* row, int64_t cols, float* out);
+
+// y[rows] = sum over j in idx of x[j] * W[:, j]. idx: n ascending, unique column indices in [0, cols) (checked:
+// ValueError otherwise); x: cols floats (only x[idx[k]] is read). n = 0 gives y = 0. Threads split the tiles.
+void sparse_matvec(const SparseMatrix& m, const float* x, const int32_t* idx, int64_t n, float* y);
+
+// Both gate and up (same shape and type) in one pass over the active columns: per tile, each active column of
+// gate and of up is read once. Same results as two sparse_matvec calls.
+void fused_gate_up(const SparseMatrix& gate, const SparseMatrix& up, const float* x, const int32_t* idx, int64_t n,
+                   float* y_gate, float* y_up);
+
+// Row-skip over a row-major GGUF matrix: y[r] = dot(W[r, :], x) for r in rows_idx (ascending, unique, < rows;
+// checked), y[r] = 0 for the other rows. Uses the dense kernels' dot_row (x quantised once as kernels/matvec.h
+// says), so a listed row is bitwise the dense matvec's output. Threads split the listed rows.
+void row_skip_matvec(GGMLType type, const void* data, int64_t rows, int64_t cols, const float* x,
+                     const int32_t* rows_idx, int64_t n, float* y);
+
+// Bytes the lossless kernel must read for `n_active` active columns spread over `groups_touched` groups
+// (quant columns of the active inputs + the touched groups' scale panels): the layout's ideal traffic.
+size_t sparse_bytes_touched(const SparseMatrix& m, int64_t n_active, int64_t groups_touched);
+
+}  // namespace pysparse
