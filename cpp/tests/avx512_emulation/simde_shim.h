@@ -1,0 +1,123 @@
+// Force-included (-include) into every *_avx512.cpp of a PYSPARSE_EMULATE_AVX512 test build (see CMakeLists.txt and
+// cpp/tests/run_avx512_emulated.sh): the files are compiled with the AVX2 flags only, and every AVX-512 intrinsic
+// they use resolves to SIMDe's portable implementation (libsimde-dev 0.7.4, via its native aliases) or, where
+// SIMDe 0.7.4 has none or a wrong one, to the lane-by-lane version below, written from the Intel Intrinsics Guide.
+// Each intrinsic the kernels use is checked against a scalar model of its documented semantics in check_shim.cpp;
+// a new intrinsic in a kernel needs a line there too (and here, if SIMDe lacks it: the build then fails with
+// "inlining failed ... target specific option mismatch" on GCC's native version).
+#pragma once
+#define SIMDE_ENABLE_NATIVE_ALIASES
+#include <immintrin.h>  // GCC's types (__m512, __mmask16, ...), which SIMDe then reuses
+#include <simde/x86/avx512.h>
+
+#include <cstdint>
+#include <cstring>
+
+namespace avx512_shim {
+
+template <class T, int N, class V>
+inline void to_lanes(const V& v, T (&out)[N]) {
+    static_assert(sizeof(V) == sizeof(T) * N, "lane count");
+    std::memcpy(out, &v, sizeof(V));
+}
+template <class V, class T, int N>
+inline V from_lanes(const T (&in)[N]) {
+    static_assert(sizeof(V) == sizeof(T) * N, "lane count");
+    V v;
+    std::memcpy(&v, in, sizeof(V));
+    return v;
+}
+
+// Widening conversions (VCVTDQ2PS, VPMOVSXBD, VPMOVZXBD, VPMOVZXWD, VCVTPH2PS, VCVTPS2PD).
+inline simde__m512 cvtepi32_ps(simde__m512i a) {
+    int32_t i[16]; float f[16];
+    to_lanes(a, i);
+    for (int k = 0; k < 16; ++k) f[k] = (float)i[k];  // round to nearest even, as MXCSR's default
+    return from_lanes<simde__m512>(f);
+}
+inline simde__m512i cvtepi8_epi32(simde__m128i a) {
+    int8_t s[16]; int32_t d[16];
+    to_lanes(a, s);
+    for (int k = 0; k < 16; ++k) d[k] = s[k];
+    return from_lanes<simde__m512i>(d);
+}
+inline simde__m512i cvtepu8_epi32(simde__m128i a) {
+    uint8_t s[16]; int32_t d[16];
+    to_lanes(a, s);
+    for (int k = 0; k < 16; ++k) d[k] = s[k];
+    return from_lanes<simde__m512i>(d);
+}
+inline simde__m512i cvtepu16_epi32(simde__m256i a) {
+    uint16_t s[16]; int32_t d[16];
+    to_lanes(a, s);
+    for (int k = 0; k < 16; ++k) d[k] = s[k];
+    return from_lanes<simde__m512i>(d);
+}
+inline simde__m512 cvtph_ps(simde__m256i a) {
+    uint16_t h[16]; float f[16];
+    to_lanes(a, h);
+    for (int k = 0; k < 16; ++k) f[k] = _cvtsh_ss(h[k]);  // F16C, exact
+    return from_lanes<simde__m512>(f);
+}
+inline simde__m512d cvtps_pd(simde__m256 a) {
+    float f[8]; double d[8];
+    to_lanes(a, f);
+    for (int k = 0; k < 8; ++k) d[k] = f[k];
+    return from_lanes<simde__m512d>(d);
+}
+
+// VPADDB with a write mask (AVX512BW + VL): lanes whose mask bit is clear keep src.
+inline simde__m256i mask_add_epi8(simde__m256i src, uint32_t k, simde__m256i a, simde__m256i b) {
+    int8_t s[32], x[32], y[32];
+    to_lanes(src, s); to_lanes(a, x); to_lanes(b, y);
+    for (int i = 0; i < 32; ++i)
+        if ((k >> i) & 1) s[i] = (int8_t)(uint8_t)((uint8_t)x[i] + (uint8_t)y[i]);
+    return from_lanes<simde__m256i>(s);
+}
+
+// Masked load: lanes with a clear bit are zero and their memory is not read (the fault suppression the kernels
+// rely on at a row's end).
+inline simde__m512i maskz_loadu_epi32(uint16_t k, const void* p) {
+    int32_t d[16];
+    for (int i = 0; i < 16; ++i) {
+        d[i] = 0;
+        if ((k >> i) & 1) std::memcpy(&d[i], static_cast<const char*>(p) + 4 * i, 4);
+    }
+    return from_lanes<simde__m512i>(d);
+}
+
+// Reductions in the Guide's order: halves added lane-wise (lane j + lane j + len/2) until one is left.
+template <class T, int N>
+inline T reduce_add_tree(T (&v)[N]) {
+    for (int len = N / 2; len >= 1; len /= 2)
+        for (int j = 0; j < len; ++j) v[j] = v[j] + v[j + len];
+    return v[0];
+}
+inline float reduce_add_ps(simde__m512 a) { float f[16]; to_lanes(a, f); return reduce_add_tree(f); }
+inline double reduce_add_pd(simde__m512d a) { double d[8]; to_lanes(a, d); return reduce_add_tree(d); }
+inline uint32_t reduce_max_epu32(simde__m512i a) {
+    uint32_t u[16];
+    to_lanes(a, u);
+    uint32_t m = u[0];
+    for (int k = 1; k < 16; ++k) m = u[k] > m ? u[k] : m;
+    return m;
+}
+
+}  // namespace avx512_shim
+
+// Missing from SIMDe 0.7.4 (GCC's native AVX-512 versions would be used otherwise, which do not compile here).
+#define _mm512_cvtepi32_ps(a) avx512_shim::cvtepi32_ps(a)
+#define _mm512_cvtepi8_epi32(a) avx512_shim::cvtepi8_epi32(a)
+#define _mm512_cvtepu8_epi32(a) avx512_shim::cvtepu8_epi32(a)
+#define _mm512_cvtepu16_epi32(a) avx512_shim::cvtepu16_epi32(a)
+#define _mm512_cvtph_ps(a) avx512_shim::cvtph_ps(a)
+#define _mm512_cvtps_pd(a) avx512_shim::cvtps_pd(a)
+#define _mm256_mask_add_epi8(src, k, a, b) avx512_shim::mask_add_epi8(src, k, a, b)
+#define _mm512_maskz_loadu_epi32(k, p) avx512_shim::maskz_loadu_epi32(k, p)
+#define _mm512_reduce_add_ps(a) avx512_shim::reduce_add_ps(a)
+#define _mm512_reduce_add_pd(a) avx512_shim::reduce_add_pd(a)
+#define _mm512_reduce_max_epu32(a) avx512_shim::reduce_max_epu32(a)
+
+// SIMDe 0.7.4 aliases _mm512_madd_epi16 with four arguments (src, k, a, b; madd.h); the intrinsic has two.
+#undef _mm512_madd_epi16
+#define _mm512_madd_epi16(a, b) simde_mm512_madd_epi16(a, b)
