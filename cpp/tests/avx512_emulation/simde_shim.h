@@ -11,6 +11,8 @@
 #include <simde/x86/avx512.h>
 
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace avx512_shim {
@@ -103,6 +105,23 @@ inline uint32_t reduce_max_epu32(simde__m512i a) {
     return m;
 }
 
+// Aligned stores fault (#GP) on real hardware when the address is not 64-byte aligned; SIMDe's do not, so the
+// emulation checks it.
+inline void require_aligned64(const void* p, const char* what) {
+    if (reinterpret_cast<uintptr_t>(p) % 64) {
+        std::fprintf(stderr, "%s: address %p is not 64-byte aligned (a fault on AVX-512 hardware)\n", what, p);
+        std::abort();
+    }
+}
+inline void store_si512(void* p, simde__m512i a) {
+    require_aligned64(p, "_mm512_store_si512");
+    simde_mm512_storeu_si512(p, a);
+}
+inline void store_pd(void* p, simde__m512d a) {
+    require_aligned64(p, "_mm512_store_pd");
+    simde_mm512_storeu_pd(p, a);
+}
+
 }  // namespace avx512_shim
 
 // Missing from SIMDe 0.7.4 (GCC's native AVX-512 versions would be used otherwise, which do not compile here).
@@ -117,6 +136,11 @@ inline uint32_t reduce_max_epu32(simde__m512i a) {
 #define _mm512_reduce_add_ps(a) avx512_shim::reduce_add_ps(a)
 #define _mm512_reduce_add_pd(a) avx512_shim::reduce_add_pd(a)
 #define _mm512_reduce_max_epu32(a) avx512_shim::reduce_max_epu32(a)
+
+#undef _mm512_store_si512
+#define _mm512_store_si512(p, a) avx512_shim::store_si512(p, a)
+#undef _mm512_store_pd
+#define _mm512_store_pd(p, a) avx512_shim::store_pd(p, a)
 
 // SIMDe 0.7.4 aliases _mm512_madd_epi16 with four arguments (src, k, a, b; madd.h); the intrinsic has two.
 #undef _mm512_madd_epi16
