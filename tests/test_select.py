@@ -14,7 +14,7 @@ P_GRID = [1.00, 0.995, 0.99, 0.985, 0.98, 0.975, 0.97, 0.96, 0.95, 0.94, 0.93, 0
           0.75, 0.70, 0.65, 0.60, 0.50, 0.40, 0.30, 0.20, 0.10, 0.00]
 P_EXTRA = [1e-9, 0.333, 0.999999]
 DIMS = [1, 2, 3, 7, 8, 9, 31, 100, 1000, 4096, 20000]
-KINDS = ["normal", "heavy", "ties", "zeros", "dups", "negative", "tiny", "huge", "wide"]
+KINDS = ["normal", "heavy", "ties", "zeros", "dups", "negative", "tiny", "huge", "wide", "narrow"]
 
 
 def make(kind: str, d: int, rng: np.random.Generator) -> np.ndarray:
@@ -34,8 +34,10 @@ def make(kind: str, d: int, rng: np.random.Generator) -> np.ndarray:
         v = rng.standard_normal(d) * 1e-40
     elif kind == "huge":
         v = rng.standard_normal(d) * 1e18  # its square still fits float32
-    else:  # magnitudes spread over 2^-60 .. 2^60
+    elif kind == "wide":  # magnitudes spread over 2^-60 .. 2^60
         v = rng.standard_normal(d) * np.exp2(rng.uniform(-60, 60, d))
+    else:  # all within 2^-13 of 1: one level-1 bucket, the boundary resolved by levels 2 and 3
+        v = 1 + rng.random(d) * 2.0**-13
     return v.astype(np.float32)
 
 
@@ -272,3 +274,40 @@ def test_matches_torch_rule_when_merged():
         for p in [0.0, 0.5, 0.9, 0.99, 1.0]:
             want = rules.TopP(p).mask(torch.tensor(v)).numpy().astype(bool)
             assert np.array_equal(S.topp_mask(v, p), want), (d, p)
+
+
+@pytest.mark.slow
+def test_real_activations_smollm2(smollm2_path):
+    """C++ == numpy reference on real FFN activations: SmolLM2-135M (transformers, dequantised from the real GGUF),
+    the FFN input x (d = 576) and the down-projection input h (d = 1536) of every layer, every token."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    tok = transformers.AutoTokenizer.from_pretrained(smollm2_path.parent, gguf_file=smollm2_path.name)
+    model = transformers.AutoModelForCausalLM.from_pretrained(smollm2_path.parent, gguf_file=smollm2_path.name,
+                                                              dtype=torch.float32)
+    captured = []
+
+    def grab(_module, args):
+        captured.append(args[0].detach().reshape(-1, args[0].shape[-1]).float().numpy().copy())
+
+    hooks = []
+    for layer in model.model.layers:
+        hooks.append(layer.mlp.register_forward_pre_hook(grab))
+        hooks.append(layer.mlp.down_proj.register_forward_pre_hook(grab))
+    text = "The quick brown fox jumps over the lazy dog, and the tired cat sleeps in the warm afternoon sun."
+    with torch.no_grad():
+        model(**tok(text, return_tensors="pt"))
+    for h in hooks:
+        h.remove()
+    assert len(captured) == 2 * len(model.model.layers)
+    before = _core.topp_fallback_count()
+    for V in captured:
+        V = np.ascontiguousarray(V, dtype=np.float32)
+        assert V.shape[1] in (576, 1536)
+        for p in P_GRID:
+            assert np.array_equal(S.topp_mask(V, p), S.topp_mask_reference(V, p)), (V.shape, p)
+        for f in [0.1, 0.5, 0.9]:
+            assert np.array_equal(S.topk_mask(V, f), S.topk_mask_reference(V, f))
+            assert np.array_equal(S.maxp_mask(V, f), S.maxp_mask_reference(V, f))
+    print(f"real activations: {len(captured)} tensors, top-p fallbacks to the full sort: "
+          f"{_core.topp_fallback_count() - before}")

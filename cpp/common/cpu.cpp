@@ -5,6 +5,10 @@
 
 #include "common/error.h"
 
+#if defined(PYSPARSE_X86)
+#include <cpuid.h>
+#endif
+
 namespace pysparse {
 
 const char* isa_name(Isa isa) {
@@ -25,19 +29,51 @@ Isa isa_from_name(const std::string& name) {
     throw ValueError("unknown ISA path '" + name + "' (expected generic, avx2, avx512 or neon)");
 }
 
+#if defined(PYSPARSE_X86)
+namespace {
+// Feature bits read from cpuid, plus the OS's consent (XGETBV) to save the wide registers. Read directly rather than
+// with __builtin_cpu_supports, whose feature names differ between compilers (clang 14 has no "f16c").
+struct X86Features {
+    bool avx2 = false, fma = false, f16c = false, avx512 = false;
+};
+
+X86Features read_x86_features() {
+    X86Features f;
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
+    const bool osxsave = c & (1u << 27), fma = c & (1u << 12), f16c = c & (1u << 29), avx = c & (1u << 28);
+    if (!osxsave || !avx) return f;
+    unsigned xcr0_lo, xcr0_hi;
+    __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    const bool os_ymm = (xcr0_lo & 0x6) == 0x6;     // SSE + AVX state
+    const bool os_zmm = (xcr0_lo & 0xe6) == 0xe6;   // + opmask, ZMM_Hi256, Hi16_ZMM
+    if (__get_cpuid_max(0, nullptr) < 7) return f;
+    __cpuid_count(7, 0, a, b, c, d);
+    const bool avx2 = b & (1u << 5);
+    const bool avx512f = b & (1u << 16), avx512dq = b & (1u << 17), avx512bw = b & (1u << 30),
+               avx512vl = b & (1u << 31);
+    f.fma = fma;
+    f.f16c = f16c;
+    f.avx2 = os_ymm && avx2 && fma && f16c;
+    f.avx512 = f.avx2 && os_zmm && avx512f && avx512dq && avx512bw && avx512vl;
+    return f;
+}
+}  // namespace
+#endif
+
 bool cpu_supports(Isa isa) {
     switch (isa) {
         case Isa::generic: return true;
 #if defined(PYSPARSE_X86)
         // The AVX2 kernels also use FMA and F16C; the AVX-512 ones use F, BW, VL and DQ.
-        case Isa::avx2:
-            return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                   __builtin_cpu_supports("f16c");
-        case Isa::avx512:
-            return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                   __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-                   __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                   __builtin_cpu_supports("f16c");
+        case Isa::avx2: {
+            static const X86Features f = read_x86_features();
+            return f.avx2;
+        }
+        case Isa::avx512: {
+            static const X86Features f = read_x86_features();
+            return f.avx512;
+        }
         case Isa::neon: return false;
 #elif defined(PYSPARSE_ARM)
         case Isa::neon: return true;

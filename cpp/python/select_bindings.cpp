@@ -3,7 +3,9 @@
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -58,10 +60,11 @@ void bind_select(py::module_& m) {
             py::array_t<float> v = float32_array(v_obj, 1, "v");
             const int64_t d = v.shape(0);
             std::vector<int32_t> idx(d);
+            const float* vp = v.data();
             int64_t n;
             {
                 py::gil_scoped_release nogil;
-                n = select_row(r, v.data(), d, idx.data());
+                n = select_row(r, vp, d, idx.data());
             }
             if (n < 0) throw ValueError(std::string("v ") + kNonFiniteMsg);
             return to_numpy(idx.data(), n);
@@ -76,17 +79,18 @@ void bind_select(py::module_& m) {
             SelectRule r = make_rule(rule, param, power);
             py::array_t<float> V = float32_array(V_obj, 2, "V");
             const int64_t n = V.shape(0), d = V.shape(1);
-            std::vector<int64_t> offsets;
-            std::vector<int32_t> indices;
+            py::array_t<int64_t> off(n + 1);
+            // Worst-case scratch (n * d), uninitialised: only the pages the results touch are ever faulted in.
+            std::unique_ptr<int32_t[]> buf(new int32_t[std::max<int64_t>(n * d, 1)]);
+            const float* Vp = V.data();
+            int64_t* offp = off.mutable_data();
             int64_t bad;
             {
                 py::gil_scoped_release nogil;
-                bad = select_rows(r, V.data(), n, d, offsets, indices);
+                bad = select_rows(r, Vp, n, d, offp, buf.get());
             }
             if (bad >= 0) throw ValueError("V row " + std::to_string(bad) + " " + kNonFiniteMsg);
-            py::array_t<int64_t> off(n + 1);
-            std::memcpy(off.mutable_data(), offsets.data(), (n + 1) * sizeof(int64_t));
-            return py::make_tuple(off, to_numpy(indices.data(), (int64_t)indices.size()));
+            return py::make_tuple(off, to_numpy(buf.get(), off.data()[n]));
         },
         py::arg("rule"), py::arg("V"), py::arg("param"), py::arg("power") = 1.0,
         "Rows of float32 matrix V[n, d] selected independently (multi-threaded by rows); returns CSR\n"
@@ -98,10 +102,11 @@ void bind_select(py::module_& m) {
             py::array_t<float> v = float32_array(v_obj, 1, "v");
             const int64_t d = v.shape(0);
             std::vector<int32_t> idx(d);
+            const float* vp = v.data();
             int64_t n;
             {
                 py::gil_scoped_release nogil;
-                n = topp_select_sorted(v.data(), d, p, power, idx.data());
+                n = topp_select_sorted(vp, d, p, power, idx.data());
             }
             if (n < 0) throw ValueError(std::string("v ") + kNonFiniteMsg);
             return to_numpy(idx.data(), n);
@@ -117,10 +122,11 @@ void bind_select(py::module_& m) {
             const int64_t d = v.shape(0);
             std::vector<int32_t> idx(d);
             float t = 0.0f;
+            const float* vp = v.data();
             int64_t n;
             {
                 py::gil_scoped_release nogil;
-                n = topp_select(v.data(), d, p, power, idx.data(), &t);
+                n = topp_select(vp, d, p, power, idx.data(), &t);
             }
             if (n < 0) throw ValueError(std::string("v ") + kNonFiniteMsg);
             return t;

@@ -6,7 +6,9 @@
 #include <atomic>
 #include <cfloat>
 #include <cmath>
+#include <cstring>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "common/error.h"
@@ -122,24 +124,34 @@ bool topp_tbits_fast(const float* x, int64_t d, double p, const double* hist, ui
     // has the same bit pattern, so the sort below is never more than a small one, whatever the data.
     for (int shift : {10, 0}) {
         if (m <= 64) break;
-        // Four interleaved histograms: values of one bucket in a row would otherwise chain every add through a
-        // store-to-load forward (narrow-band data: ~10 cycles a value). Any summation order is exact enough.
-        double h4[4][1024] = {};
-        int64_t j = 0;
-        for (; j + 4 <= m; j += 4)
-            for (int u = 0; u < 4; ++u) h4[u][(abs_bits(vals[j + u]) >> shift) & 1023] += vals[j + u];
-        for (; j < m; ++j) h4[0][(abs_bits(vals[j]) >> shift) & 1023] += vals[j];
-        double h2[1024];
-        for (int c = 0; c < 1024; ++c) h2[c] = (h4[0][c] + h4[1][c]) + (h4[2][c] + h4[3][c]);
+        // Large buckets: four interleaved histograms, since values of one bucket in a row would otherwise chain
+        // every add through a store-to-load forward (narrow-band data: ~10 cycles a value). Small ones: one
+        // histogram, as zeroing four costs more than it saves. Any summation order is exact enough (select.h).
+        double h2[1024] = {};
+        if (m > 4096) {
+            double h4[3][1024] = {};
+            int64_t j = 0;
+            for (; j + 4 <= m; j += 4) {
+                h2[(abs_bits(vals[j]) >> shift) & 1023] += vals[j];
+                for (int u = 0; u < 3; ++u) h4[u][(abs_bits(vals[j + 1 + u]) >> shift) & 1023] += vals[j + 1 + u];
+            }
+            for (; j < m; ++j) h2[(abs_bits(vals[j]) >> shift) & 1023] += vals[j];
+            for (int c = 0; c < 1024; ++c) h2[c] = (h2[c] + h4[0][c]) + (h4[1][c] + h4[2][c]);
+        } else {
+            for (int64_t j = 0; j < m; ++j) h2[(abs_bits(vals[j]) >> shift) & 1023] += vals[j];
+        }
         int C = 1023;
         for (; C >= 0; --C) {
+            if (h2[C] == 0.0) continue;  // most sub-buckets are empty: skip them off the add chain
             if (above + h2[C] >= theta) break;
             above += h2[C];
         }
         if (C < 0 || !(above < lo)) return false;
         int64_t kept = 0;
-        for (int64_t j = 0; j < m; ++j)
-            if ((int)((abs_bits(vals[j]) >> shift) & 1023) == C) vals[kept++] = vals[j];
+        for (int64_t j = 0; j < m; ++j) {
+            vals[kept] = vals[j];  // branch-free filter (kept <= j)
+            kept += (int)((abs_bits(vals[j]) >> shift) & 1023) == C;
+        }
         m = kept;
     }
 
@@ -321,41 +333,51 @@ int64_t select_row(const SelectRule& rule, const float* v, int64_t d, int32_t* i
     return 0;
 }
 
-int64_t select_rows(const SelectRule& rule, const float* V, int64_t n, int64_t d, std::vector<int64_t>& offsets,
-                    std::vector<int32_t>& indices) {
+int64_t select_rows(const SelectRule& rule, const float* V, int64_t n, int64_t d, int64_t* offsets,
+                    int32_t* indices) {
     check_d(d);
     check_select_rule(rule);
     if (n < 0) throw ValueError("selection: n = " + std::to_string(n) + " must be >= 0");
-    offsets.assign(n + 1, 0);
     ThreadPool& pool = ThreadPool::global();
     const int nth = (int)std::min<int64_t>(pool.num_threads(), std::max<int64_t>(n, 1));
-    // Each thread owns a contiguous slice of rows and writes their indices to its own buffer; the buffers are
-    // concatenated in thread order, which is row order. Deterministic, no atomics.
-    std::vector<std::vector<int32_t>> parts(pool.num_threads());
-    std::vector<int64_t> bad(pool.num_threads(), -1);
+    // Each thread owns a contiguous slice of rows [b, e) and appends their indices from indices + b * d (a row's
+    // results start at or before r * d, so a row's d-entry scratch writes stay inside the slice). The slices are
+    // then moved down into place in row order: deterministic, no atomics, no allocation.
+    std::vector<int64_t> begin(nth, 0), count(nth, 0), bad(nth, -1);
+    offsets[0] = 0;
     pool.run([&](int tid, int) {
         int64_t b, e;
         split_range(n, tid, nth, 1, &b, &e);
-        if (tid >= nth || b >= e) return;
-        std::vector<int32_t>& out = parts[tid];
-        std::vector<int32_t> row(d);
+        if (tid >= nth) return;
+        begin[tid] = b;
+        int32_t* out = indices + b * d;
+        int64_t pos = 0;
         for (int64_t r = b; r < e; ++r) {
-            const int64_t c = select_row(rule, V + r * d, d, row.data());
+            const int64_t c = select_row(rule, V + r * d, d, out + pos);
             if (c < 0) {
                 bad[tid] = r;
                 return;
             }
             offsets[r + 1] = c;
-            out.insert(out.end(), row.begin(), row.begin() + c);
+            pos += c;
         }
+        count[tid] = pos;
     });
     for (int64_t r : bad)
         if (r >= 0) return r;  // threads are in row order, so the first one found is the first bad row
     for (int64_t r = 0; r < n; ++r) offsets[r + 1] += offsets[r];
-    indices.clear();
-    indices.reserve(offsets[n]);
-    for (auto& part : parts) indices.insert(indices.end(), part.begin(), part.end());
+    for (int t = 0; t < nth; ++t)
+        if (count[t]) std::memmove(indices + offsets[begin[t]], indices + begin[t] * d, count[t] * sizeof(int32_t));
     return -1;
+}
+
+int64_t select_rows(const SelectRule& rule, const float* V, int64_t n, int64_t d, std::vector<int64_t>& offsets,
+                    std::vector<int32_t>& indices) {
+    offsets.assign(std::max<int64_t>(n, 0) + 1, 0);
+    std::unique_ptr<int32_t[]> buf(new int32_t[std::max<int64_t>(n * d, 1)]);  // untouched pages stay virtual
+    const int64_t bad = select_rows(rule, V, n, d, offsets.data(), buf.get());
+    if (bad < 0) indices.assign(buf.get(), buf.get() + offsets[n]);
+    return bad;
 }
 
 }  // namespace pysparse

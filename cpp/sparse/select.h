@@ -66,8 +66,11 @@ void check_select_rule(const SelectRule& rule);            // ValueError on a ba
 int64_t select_row(const SelectRule& rule, const float* v, int64_t d, int32_t* idx);
 
 // Batched form for prefill: rows of a row-major n x d matrix, split across ThreadPool::global() by rows.
-// Output in CSR form: offsets[n + 1] (int64) and indices (ascending within each row). Returns -1 if every row
-// was finite, else the first row holding NaN/Inf (offsets/indices are then unspecified).
+// Output in CSR form: offsets[n + 1] and indices (ascending within each row). `indices` must have room for n * d
+// entries (it is also the threads' scratch); on return the first offsets[n] hold the result. Returns -1 if every
+// row was finite, else the first row holding NaN/Inf (offsets/indices are then unspecified).
+int64_t select_rows(const SelectRule& rule, const float* V, int64_t n, int64_t d, int64_t* offsets, int32_t* indices);
+// The same into vectors sized to the result.
 int64_t select_rows(const SelectRule& rule, const float* V, int64_t n, int64_t d, std::vector<int64_t>& offsets,
                     std::vector<int32_t>& indices);
 

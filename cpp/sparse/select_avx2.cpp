@@ -62,10 +62,21 @@ uint32_t hist_sum_avx2(const float* x, int64_t n, double* sum) {
     for (; i + 8 <= n; i += 8) {
         __m256i bits = _mm256_and_si256(_mm256_loadu_si256((const __m256i*)(x + i)), absmask);
         vmax = _mm256_max_epu32(vmax, bits);
-        _mm256_store_si256((__m256i*)bucket, _mm256_srli_epi32(bits, kBucketShift));
+        __m256i bk = _mm256_srli_epi32(bits, kBucketShift);
         __m256 a = _mm256_castsi256_ps(bits);
-        _mm256_store_pd(val, _mm256_cvtps_pd(_mm256_castps256_ps128(a)));
-        _mm256_store_pd(val + 4, _mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)));
+        __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(a)), hi = _mm256_cvtps_pd(_mm256_extractf128_ps(a, 1));
+        __m256i first = _mm256_permutevar8x32_epi32(bk, _mm256_setzero_si256());
+        if (_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(bk, first))) == 0xFF) {
+            // All 8 in one bucket (narrow-band data, runs of zeros): one add to memory instead of a chain of 8
+            // store-to-load forwards through the same address.
+            __m256d s = _mm256_add_pd(lo, hi);
+            __m128d s2 = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
+            sum[_mm256_cvtsi256_si32(bk)] += _mm_cvtsd_f64(_mm_add_sd(s2, _mm_unpackhi_pd(s2, s2)));
+            continue;
+        }
+        _mm256_store_si256((__m256i*)bucket, bk);
+        _mm256_store_pd(val, lo);
+        _mm256_store_pd(val + 4, hi);
         for (int j = 0; j < 8; ++j) sum[bucket[j]] += val[j];
     }
     uint32_t m = hmax_epu32(vmax);

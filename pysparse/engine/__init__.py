@@ -16,3 +16,4 @@ from .._core import (  # noqa: F401
     set_num_threads,
     supported_isas,
 )
+from .gguf import GGUFFile, TensorInfo  # noqa: F401,E402
