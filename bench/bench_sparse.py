@@ -12,7 +12,7 @@ row-major matvec (pysparse.engine.kernels) of the same matrix, interleaved in on
 Timing: 1-thread runs use the calling thread's CPU time (the work runs there), 2-thread runs wall time.
 Writes bench/results/sparse.json (atomically), prints a table and plots bench/results/sparse_ratio.png.
 
-    PYTHONPATH=$PWD python bench/bench_sparse.py            # full run (~10 min on 2 cores)
+    PYTHONPATH=$PWD python bench/bench_sparse.py            # full run (2-5 min on 2 shared cores)
     PYTHONPATH=$PWD python bench/bench_sparse.py --quick    # 4096x11008 both ways, Q4_K and Q8_0, 1 thread
 The machine is shared and noisy: compare ratios from one run, not absolute times across runs.
 """
@@ -179,7 +179,7 @@ def main(argv=None):
     t0 = time.time()
     for name, rows, cols in shapes:
         big = rows * cols > 20e6
-        reps = args.reps or (9 if big else 25)
+        reps = args.reps or (25 if big else 41)
         for qt in types:
             if cols % BLOCK[qt][0]:
                 print(f"{name:22s} {rows:5d}x{cols:<5d} {qt:4s} skipped: cols not a multiple of {BLOCK[qt][0]} "

@@ -1,7 +1,8 @@
 // Internal to cpp/sparse: the per-ISA kernels of the input-sparse matvec and what they share.
 // A range kernel computes the outputs of row tiles [tb, te) from the active columns (the ActiveSet, built once
 // per call by axpy.cpp) into y[0, (te - tb) * tile) (padding rows included). It walks the touched groups in order
-// and, inside a group, the tiles in order (the layout is group-major). Threads run it on disjoint tile ranges.
+// and, inside a group, the tiles in order (each active column is one sequential run). Threads run it on disjoint
+// tile ranges.
 #pragma once
 #include <cstdint>
 #include <vector>

@@ -2,10 +2,10 @@
 // Q4_x / Q5_x / Q6_K use integer math (int_group_half: the group's active x as int8, vpmaddubsw), measured
 // ~1.7x faster than the float path at 4096 x 11008, s = 0 (which was compute-bound at 1.4x the dense time);
 // Q8_0 / F16 / F32 use float math (byte/half -> float, FMA with the broadcast x_j).
-// Per touched group, per tile of the thread's range (group-major layout: a group's tiles are consecutive blocks
-// of group * 64 bytes), per half of 64 rows (8 ymm accumulators): acc += float(q[:, j]) * x_j over the group's
-// active columns, then the group's scale panel is applied once to y (the thread's tiles, in L1/L2). The active
-// lines of the tile kPrefetchTiles ahead are at a fixed stride from the current ones and are prefetched exactly.
+// Per touched group, per tile of the thread's range, per half of 64 rows (8 ymm accumulators): acc += q[:, j] *
+// x_j over the group's active columns, then the group's scale panel is applied once to y (the thread's tiles, in
+// L1/L2). A column's slices for consecutive tiles are consecutive lines (sparse_matrix.h), so each active column
+// is one sequential stream; the lines prefetch_tiles() tiles ahead are prefetched exactly.
 // Unpacking (see sparse_matrix.h): 8 quant bytes -> 8 int32 (vpmovzxbd) give 8 rows from the low nibbles and 8
 // rows (32 further) from the high nibbles; the 5/6-bit high planes give 8 rows' bits from one byte / one u16.
 #include <immintrin.h>
@@ -205,7 +205,13 @@ inline void int_group_half(const uint8_t* lo, const uint8_t* hi, int64_t LB, int
 // (found by reading the generated code: the prefetch loops below had vanished).
 inline void prefetch_t0(const void* p) { asm volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(p))); }
 
-constexpr int64_t kPrefetchTiles = 4;
+// How far ahead to prefetch: about kLinesInFlight active lines (the L1 miss buffers hold ~20-24), so few tiles
+// ahead when a group has many active columns and more when it has few.
+constexpr int kLinesInFlight = 24;
+inline int64_t prefetch_tiles(int32_t n_active) {
+    const int64_t d = kLinesInFlight / (n_active > 0 ? n_active : 1);
+    return d < 1 ? 1 : d > 16 ? 16 : d;
+}
 
 template <int LINES>
 inline void prefetch_lines(const uint8_t* p) {
@@ -220,7 +226,7 @@ void tile_avx2(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet& a
     const int T = m.tile;
     for (int64_t r = 0; r < (te - tb) * T; r += 8) _mm256_store_ps(y + r, _mm256_setzero_ps());
     const int64_t LB = m.lo_bytes, HB = m.hi_bytes;
-    const int64_t G = m.group;  // a column's slice moves by G slices from one tile to the next
+    const int64_t G = m.slice_step();  // from a column's slice in one tile to the next tile's
     const uint8_t* lo = m.lo.data();
     const uint8_t* hi = m.hi.data();
     const int64_t* cs0 = a.cs0.data();
@@ -236,8 +242,8 @@ void tile_avx2(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet& a
     for (size_t gi = 0; gi < ng; ++gi) {
         const ActiveGroup& ag = a.groups[gi];
         for (int64_t t = tb; t < te; ++t) {
-            // Prefetch this group's active lines kPrefetchTiles tiles ahead, or the next group's first tiles.
-            const int64_t tp = t + kPrefetchTiles;
+            // Prefetch this group's active lines a few tiles ahead, or the next group's first tiles.
+            const int64_t tp = t + prefetch_tiles(ag.end - ag.begin);
             if (tp < te) prefetch(ag, tp);
             else if (gi + 1 < ng && tb + (tp - te) < te) prefetch(a.groups[gi + 1], tb + (tp - te));
             for (int h = 0; h < NH; ++h) {

@@ -152,7 +152,12 @@ inline void apply_panel(const SparseMatrix& m, int64_t t, const ActiveGroup& ag,
 // A prefetch the compiler must keep (GCC deletes loops whose only effect is __builtin_prefetch).
 inline void prefetch_l1(const void* p) { asm volatile("prfm pldl1keep, %0" : : "Q"(*static_cast<const char*>(p))); }
 
-constexpr int64_t kPrefetchTiles = 4;
+// How far ahead to prefetch: about kLinesInFlight active lines (as in axpy_avx2.cpp).
+constexpr int kLinesInFlight = 24;
+inline int64_t prefetch_tiles(int32_t n_active) {
+    const int64_t d = kLinesInFlight / (n_active > 0 ? n_active : 1);
+    return d < 1 ? 1 : d > 16 ? 16 : d;
+}
 
 template <Kind K>
 void tile_neon(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet& a, float* y) {
@@ -161,7 +166,7 @@ void tile_neon(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet& a
     constexpr int LINES = BITS == 32 ? 4 : BITS == 16 ? 2 : 1;
     const int T = m.tile;
     for (int64_t r = 0; r < (te - tb) * T; r += 4) vst1q_f32(y + r, vdupq_n_f32(0.f));
-    const int64_t LB = m.lo_bytes, HB = m.hi_bytes, G = m.group;
+    const int64_t LB = m.lo_bytes, HB = m.hi_bytes, G = m.slice_step();
     const uint8_t* lo = m.lo.data();
     const uint8_t* hi = m.hi.data();
     const int64_t* cs0 = a.cs0.data();
@@ -177,7 +182,7 @@ void tile_neon(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet& a
     for (size_t gi = 0; gi < ng; ++gi) {
         const ActiveGroup& ag = a.groups[gi];
         for (int64_t t = tb; t < te; ++t) {
-            const int64_t tp = t + kPrefetchTiles;
+            const int64_t tp = t + prefetch_tiles(ag.end - ag.begin);
             if (tp < te) prefetch(ag, tp);
             else if (gi + 1 < ng && tb + (tp - te) < te) prefetch(a.groups[gi + 1], tb + (tp - te));
             for (int h = 0; h < NH; ++h) {
