@@ -34,6 +34,16 @@ for o in $objs; do
 done
 echo "no AVX-512 instructions in the $n_objs emulated objects"
 
+# Every AVX-512 intrinsic named in a kernel must have its semantics check in check_shim.cpp.
+missing=0
+for f in $(grep -ohE '\b(_mm512_[a-z0-9_]+|_mm(256)?_maskz?_[a-z0-9_]+|_mm(256)?_[a-z0-9_]+_mask)\b' \
+             $(find cpp -name '*_avx512.cpp') | sort -u); do
+  if ! grep -q "\"$f\"" cpp/tests/avx512_emulation/check_shim.cpp; then
+    echo "FAIL: $f is used by an AVX-512 kernel but not checked in cpp/tests/avx512_emulation/check_shim.cpp" >&2
+    missing=1
+  fi
+done
+[ "$missing" = 0 ]
 "$BUILD/avx512_shim_check"
 "$BUILD/pysparse_tests" --isa avx512
 "$BUILD/pysparse_tests" --isa generic | tail -1
