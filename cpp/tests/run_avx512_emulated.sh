@@ -18,17 +18,17 @@ cmake -S . -B "$BUILD" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DPYSPARSE_EMULATE
   -DPYSPARSE_BUILD_PYTHON=OFF -DPYSPARSE_BUILD_TESTS=ON "$@" >/dev/null
 cmake --build "$BUILD" -j "$(nproc)"
 
-# The emulated objects must hold AVX2 code only: one zmm register (or an opmask k-register instruction) means an
-# AVX-512 intrinsic slipped past the shim and this run would not be testing what it claims (and could not run here).
+# The emulated objects must hold AVX2 code only: a zmm register, an opmask k-register or xmm/ymm16-31 (EVEX only)
+# means an AVX-512 intrinsic slipped past the shim and this run would not be testing what it claims (and could not run here).
 objs=$(find "$BUILD" -name '*_avx512.cpp.o')
 [ -n "$objs" ] || { echo "no *_avx512.cpp objects found in $BUILD" >&2; exit 1; }
 n_objs=0
 for o in $objs; do
   n_objs=$((n_objs + 1))
   asm=$(objdump -d --no-show-raw-insn "$o")  # (not piped into grep -q: with pipefail a SIGPIPE would hide a match)
-  if grep -qE '%zmm|%k[0-7]\b' <<<"$asm"; then
+  if grep -qE '%zmm|%k[0-7]\b|%[xy]mm(1[6-9]|2[0-9]|3[01])\b' <<<"$asm"; then
     echo "FAIL: real AVX-512 instructions in emulated object $o:" >&2
-    grep -E '%zmm|%k[0-7]\b' <<<"$asm" | head -5 >&2
+    grep -E '%zmm|%k[0-7]\b|%[xy]mm(1[6-9]|2[0-9]|3[01])\b' <<<"$asm" | head -5 >&2
     exit 1
   fi
 done
