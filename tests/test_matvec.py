@@ -131,7 +131,7 @@ def check_product(Y, W, X, qtype):
 
 # ---------------------------------------------------------------- tests
 
-def test_quantize_act_q8_0_matches_gguf():
+def test_quantize_act_q8_0_matches_gguf(isa):
     rng = np.random.default_rng(1)
     x = (rng.standard_normal(32 * 40) * rng.uniform(0.01, 100, 32 * 40)).astype(np.float32)
     x[64:96] = 0  # an all-zero block: d = 0, q = 0
@@ -142,7 +142,7 @@ def test_quantize_act_q8_0_matches_gguf():
 
 
 @pytest.mark.parametrize("qtype", ["Q4_1", "Q4_K"])
-def test_quantize_act_q8_1_q8_K(qtype):
+def test_quantize_act_q8_1_q8_K(isa, qtype):
     rng = np.random.default_rng(2)
     x = rng.standard_normal(1024).astype(np.float32) * 3
     x[256:512] = 0
@@ -334,3 +334,15 @@ def test_real_other_models(model, isa):
         _check_real(name, qtype, w, cols, rng)
         types.add(qtype)
     assert types & {"Q4_K", "Q5_0", "Q6_K", "Q8_0"}, types
+
+
+def test_matvec_tensor_reads_type_and_shape(smollm2_path):
+    """matvec_tensor on a gguf-py ReaderTensor: type and (rows, cols) come from the tensor itself."""
+    r = GGUFReader(smollm2_path)
+    t = next(t for t in r.tensors if t.name == "blk.0.ffn_down.weight")  # Q4_1, ggml ne = [1536, 576]
+    x = np.random.default_rng(10).standard_normal(int(t.shape[0])).astype(np.float32)
+    y = kernels.matvec_tensor(t, x)
+    assert y.shape == (int(t.shape[1]),)
+    assert y.tobytes() == kernels.matvec(np.asarray(t.data), "Q4_1", (int(t.shape[1]), int(t.shape[0])), x).tobytes()
+    with pytest.raises(ValueError, match="columns"):
+        kernels.matvec_tensor(t, x[:-32])

@@ -14,9 +14,11 @@ const VecDotTable& vec_dot_table(Isa isa) {
     switch (isa) {
 #if defined(PYSPARSE_X86)
         case Isa::avx2: return kVecDotAvx2;
-        case Isa::avx512: return kVecDotAvx2;  // until matvec_avx512.cpp: AVX2 code runs on AVX-512 CPUs
+        case Isa::avx512: return kVecDotAvx512;
 #endif
-//@NEON_CASE@
+#if defined(PYSPARSE_ARM)
+        case Isa::neon: return kVecDotNeon;
+#endif
         default: return kVecDotGeneric;
     }
 }

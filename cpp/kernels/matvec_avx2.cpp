@@ -115,81 +115,82 @@ float vec_dot_bf16_avx2(int64_t n, const void* vw, const void* vx) {
 
 // ---------------------------------------------------------------- 32-element blocks
 
+// Sum over blocks with two accumulators (even and odd blocks): a single FMA chain would cap the loop at one block
+// per FMA latency (4-5 cycles), below memory speed for 18-byte blocks. step(b, acc, summ) adds block b's
+// d * q to acc and its min term (Q4_1 / Q5_1) to summ. The order is fixed, so results do not depend on threads.
+template <class Step>
+inline float sum_blocks2(int64_t nb, Step step) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    float m0 = 0.0f, m1 = 0.0f;
+    int64_t b = 0;
+    for (; b + 1 < nb; b += 2) {
+        step(b, a0, m0);
+        step(b + 1, a1, m1);
+    }
+    if (b < nb) step(b, a0, m0);
+    return hsum_f32x8(_mm256_add_ps(a0, a1)) + (m0 + m1);
+}
+
+inline __m256i load_x32(const int8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+
+// Q4_0: the nibbles go into maddubs unsigned and the -8 offset is taken off as maddubs(8, x) (exact in int16):
+// one multiply more but two sign operations less than making the weights signed (~10% faster here).
 float vec_dot_q4_0_q8_0_avx2(int64_t n, const void* vw, const void* vx) {
     const block_q4_0* w = static_cast<const block_q4_0*>(vw);
     const block_q8_0* x = static_cast<const block_q8_0*>(vx);
-    const int64_t nb = n / QK4_0;
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; ++b) {
+    return sum_blocks2(n / QK4_0, [&](int64_t b, __m256& acc, float&) {
         const __m256 d = _mm256_set1_ps(f16(w[b].d) * f16(x[b].d));
-        const __m256i qw = _mm256_sub_epi8(nibbles_32(w[b].qs), _mm256_set1_epi8(8));
-        const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs));
-        acc = _mm256_fmadd_ps(d, dot_s8(qw, qx), acc);
-    }
-    return hsum_f32x8(acc);
+        const __m256i qx = load_x32(x[b].qs);
+        const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(nibbles_32(w[b].qs), qx),
+                                           _mm256_maddubs_epi16(_mm256_set1_epi8(8), qx));
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_set1_epi16(1), p)), acc);
+    });
 }
 
 float vec_dot_q4_1_q8_1_avx2(int64_t n, const void* vw, const void* vx) {
     const block_q4_1* w = static_cast<const block_q4_1*>(vw);
     const block_q8_1* x = static_cast<const block_q8_1*>(vx);
-    const int64_t nb = n / QK4_1;
-    __m256 acc = _mm256_setzero_ps();
-    float summs = 0.0f;
-    for (int64_t b = 0; b < nb; ++b) {
-        summs += f16(w[b].m) * x[b].s;
+    return sum_blocks2(n / QK4_1, [&](int64_t b, __m256& acc, float& summ) {
+        summ += f16(w[b].m) * x[b].s;
         const __m256 d = _mm256_set1_ps(f16(w[b].d) * x[b].d);
-        const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs));
-        acc = _mm256_fmadd_ps(d, dot_us8(nibbles_32(w[b].qs), qx), acc);
-    }
-    return hsum_f32x8(acc) + summs;
+        acc = _mm256_fmadd_ps(d, dot_us8(nibbles_32(w[b].qs), load_x32(x[b].qs)), acc);
+    });
 }
 
-// Q5_0: where the fifth bit is clear, OR 0xF0 into the byte: as int8 that is nibble - 16; where it is set the
-// byte stays nibble = (nibble + 16) - 16.
+// Q5_0: q = nibble | fifth bit << 4 in 0..31 as unsigned bytes; the -16 offset is taken off as maddubs(16, x)
+// (exact in int16), which is cheaper than signing both operands.
 float vec_dot_q5_0_q8_0_avx2(int64_t n, const void* vw, const void* vx) {
     const block_q5_0* w = static_cast<const block_q5_0*>(vw);
     const block_q8_0* x = static_cast<const block_q8_0*>(vx);
-    const int64_t nb = n / QK5_0;
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; ++b) {
+    return sum_blocks2(n / QK5_0, [&](int64_t b, __m256& acc, float&) {
         const __m256 d = _mm256_set1_ps(f16(w[b].d) * f16(x[b].d));
-        const __m256i hi = _mm256_andnot_si256(bits_32(w[b].qh), _mm256_set1_epi8(static_cast<char>(0xF0)));
+        const __m256i hi = _mm256_and_si256(bits_32(w[b].qh), _mm256_set1_epi8(0x10));
         const __m256i qw = _mm256_or_si256(nibbles_32(w[b].qs), hi);
-        const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs));
-        acc = _mm256_fmadd_ps(d, dot_s8(qw, qx), acc);
-    }
-    return hsum_f32x8(acc);
+        const __m256i qx = load_x32(x[b].qs);
+        const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(qw, qx), _mm256_maddubs_epi16(_mm256_set1_epi8(16), qx));
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_set1_epi16(1), p)), acc);
+    });
 }
 
 float vec_dot_q5_1_q8_1_avx2(int64_t n, const void* vw, const void* vx) {
     const block_q5_1* w = static_cast<const block_q5_1*>(vw);
     const block_q8_1* x = static_cast<const block_q8_1*>(vx);
-    const int64_t nb = n / QK5_1;
-    __m256 acc = _mm256_setzero_ps();
-    float summs = 0.0f;
-    for (int64_t b = 0; b < nb; ++b) {
-        summs += f16(w[b].m) * x[b].s;
+    return sum_blocks2(n / QK5_1, [&](int64_t b, __m256& acc, float& summ) {
+        summ += f16(w[b].m) * x[b].s;
         const __m256 d = _mm256_set1_ps(f16(w[b].d) * x[b].d);
         const __m256i hi = _mm256_and_si256(bits_32(w[b].qh), _mm256_set1_epi8(0x10));
         const __m256i qw = _mm256_or_si256(nibbles_32(w[b].qs), hi);
-        const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs));
-        acc = _mm256_fmadd_ps(d, dot_us8(qw, qx), acc);
-    }
-    return hsum_f32x8(acc) + summs;
+        acc = _mm256_fmadd_ps(d, dot_us8(qw, load_x32(x[b].qs)), acc);
+    });
 }
 
 float vec_dot_q8_0_q8_0_avx2(int64_t n, const void* vw, const void* vx) {
     const block_q8_0* w = static_cast<const block_q8_0*>(vw);
     const block_q8_0* x = static_cast<const block_q8_0*>(vx);
-    const int64_t nb = n / QK8_0;
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; ++b) {
+    return sum_blocks2(n / QK8_0, [&](int64_t b, __m256& acc, float&) {
         const __m256 d = _mm256_set1_ps(f16(w[b].d) * f16(x[b].d));
-        const __m256i qw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs));
-        const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs));
-        acc = _mm256_fmadd_ps(d, dot_s8(qw, qx), acc);
-    }
-    return hsum_f32x8(acc);
+        acc = _mm256_fmadd_ps(d, dot_s8(load_x32(w[b].qs), load_x32(x[b].qs)), acc);
+    });
 }
 
 // ---------------------------------------------------------------- K formats (256-element super-blocks)

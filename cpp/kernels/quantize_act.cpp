@@ -1,28 +1,43 @@
 // Activation quantisers: x (float32) -> Q8_0 / Q8_1 / Q8_K blocks, once per matvec call.
-// Portable scalar code shared by every ISA path, so all paths multiply the same quantised x and differ only in
-// float summation order. The cost is O(cols), negligible next to reading a rows x cols weight matrix.
+// The scalar versions here are the reference; quantize_act_avx2.cpp / quantize_act_neon.cpp compute the same
+// bytes (same float operations, tested bit for bit), so all ISA paths multiply the same quantised x and differ
+// only in float summation order. SIMD matters here: a scalar quantiser (~1-2 ns a value) costs as much as the
+// matvec itself for a short matrix of 11008 columns.
 #include <cmath>
 #include <cstring>
 
 #include "common/error.h"
 #include "kernels/matvec.h"
+#include "kernels/vec_dot.h"
 
 namespace pysparse {
 
 namespace {
-// Round half away from zero, as ggml's and gguf-py's reference Q8_0 quantisers do.
-inline int round_away(float v) { return static_cast<int>(std::roundf(v)); }
+// Round half away from zero (as roundf, and as ggml's and gguf-py's reference Q8_0 quantisers do) without a libm
+// call, so the loops vectorise: truncate, then step away from zero if the remainder is at least one half. Exact
+// for |v| < 2^31; v is clamped to [-127, 127] first (it is within that for finite x anyway, and a NaN becomes a
+// number instead of undefined behaviour in the int conversion).
+inline int round_away(float v) {
+    v = v > -127.0f ? v : -127.0f;  // NaN compares false: -127
+    v = v < 127.0f ? v : 127.0f;
+    const int t = static_cast<int>(v);
+    const float r = v - static_cast<float>(t);  // exact
+    return t + (r >= 0.5f) - (r <= -0.5f);
+}
 
 float block_amax(const float* x, int n) {
     float amax = 0.0f;
-    for (int j = 0; j < n; ++j) amax = std::fmax(amax, std::fabs(x[j]));
+    for (int j = 0; j < n; ++j) {
+        const float a = std::fabs(x[j]);
+        amax = a > amax ? a : amax;
+    }
     return amax;
 }
 }  // namespace
 
 // d = amax / 127, id = 1 / d, q = round(x * id): the exact sequence of float operations of ggml's
 // quantize_row_q8_0_ref and gguf.quants.Q8_0.quantize_blocks, so the bytes match bit for bit.
-void quantize_act_q8_0(const float* x, block_q8_0* y, int64_t n) {
+void quantize_act_q8_0_generic(const float* x, block_q8_0* y, int64_t n) {
     const int64_t nb = n / QK8_0;
     for (int64_t b = 0; b < nb; ++b, x += QK8_0) {
         const float d = block_amax(x, QK8_0) / 127.0f;
@@ -33,7 +48,7 @@ void quantize_act_q8_0(const float* x, block_q8_0* y, int64_t n) {
 }
 
 // As Q8_0 with a float d, plus s = d * sum(q): a weight block with a min m adds m * s to the row's sum.
-void quantize_act_q8_1(const float* x, block_q8_1* y, int64_t n) {
+void quantize_act_q8_1_generic(const float* x, block_q8_1* y, int64_t n) {
     const int64_t nb = n / QK8_1;
     for (int64_t b = 0; b < nb; ++b, x += QK8_1) {
         const float d = block_amax(x, QK8_1) / 127.0f;
@@ -51,7 +66,7 @@ void quantize_act_q8_1(const float* x, block_q8_1* y, int64_t n) {
 
 // Per 256 values: d = amax / 127 (kept in float), q = round(x / d) clamped to [-127, 127], and bsums[g] = the sum
 // of q over the 16 values of group g (the K formats' mins and Q6_K's offset use them).
-void quantize_act_q8_K(const float* x, block_q8_K* y, int64_t n) {
+void quantize_act_q8_K_generic(const float* x, block_q8_K* y, int64_t n) {
     const int64_t nb = n / QK_K;
     for (int64_t b = 0; b < nb; ++b, x += QK_K) {
         const float amax = block_amax(x, QK_K);
@@ -61,16 +76,50 @@ void quantize_act_q8_K(const float* x, block_q8_K* y, int64_t n) {
             continue;
         }
         const float iscale = 127.0f / amax;
-        for (int j = 0; j < QK_K; ++j) {
-            int q = round_away(x[j] * iscale);
-            out.qs[j] = static_cast<int8_t>(q > 127 ? 127 : (q < -127 ? -127 : q));
-        }
+        for (int j = 0; j < QK_K; ++j) out.qs[j] = static_cast<int8_t>(round_away(x[j] * iscale));  // in [-127, 127]
         for (int g = 0; g < QK_K / 16; ++g) {
             int s = 0;
             for (int j = 0; j < 16; ++j) s += out.qs[16 * g + j];
             out.bsums[g] = static_cast<int16_t>(s);
         }
         out.d = 1.0f / iscale;
+    }
+}
+
+// The active ISA path's quantiser (AVX-512 machines use the AVX2 one: the step is small).
+void quantize_act_q8_0(const float* x, block_q8_0* y, int64_t n) {
+    switch (active_isa()) {
+#if defined(PYSPARSE_X86)
+        case Isa::avx2: case Isa::avx512: return quantize_act_q8_0_avx2(x, y, n);
+#endif
+#if defined(PYSPARSE_ARM)
+        case Isa::neon: return quantize_act_q8_0_neon(x, y, n);
+#endif
+        default: return quantize_act_q8_0_generic(x, y, n);
+    }
+}
+
+void quantize_act_q8_1(const float* x, block_q8_1* y, int64_t n) {
+    switch (active_isa()) {
+#if defined(PYSPARSE_X86)
+        case Isa::avx2: case Isa::avx512: return quantize_act_q8_1_avx2(x, y, n);
+#endif
+#if defined(PYSPARSE_ARM)
+        case Isa::neon: return quantize_act_q8_1_neon(x, y, n);
+#endif
+        default: return quantize_act_q8_1_generic(x, y, n);
+    }
+}
+
+void quantize_act_q8_K(const float* x, block_q8_K* y, int64_t n) {
+    switch (active_isa()) {
+#if defined(PYSPARSE_X86)
+        case Isa::avx2: case Isa::avx512: return quantize_act_q8_K_avx2(x, y, n);
+#endif
+#if defined(PYSPARSE_ARM)
+        case Isa::neon: return quantize_act_q8_K_neon(x, y, n);
+#endif
+        default: return quantize_act_q8_K_generic(x, y, n);
     }
 }
 

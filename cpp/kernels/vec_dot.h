@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "common/cpu.h"
+#include "quant/blocks.h"
 #include "quant/types.h"
 
 namespace pysparse {
@@ -44,6 +45,21 @@ extern const VecDotTable kVecDotNeon;    // matvec_neon.cpp
 
 // The table of an ISA path (the generic one for a path this build lacks).
 const VecDotTable& vec_dot_table(Isa isa);
+
+// Activation quantisers per path (quantize_act*.cpp); every version writes the same bytes as the generic one.
+void quantize_act_q8_0_generic(const float* x, block_q8_0* y, int64_t n);
+void quantize_act_q8_1_generic(const float* x, block_q8_1* y, int64_t n);
+void quantize_act_q8_K_generic(const float* x, block_q8_K* y, int64_t n);
+#if defined(PYSPARSE_X86)
+void quantize_act_q8_0_avx2(const float* x, block_q8_0* y, int64_t n);
+void quantize_act_q8_1_avx2(const float* x, block_q8_1* y, int64_t n);
+void quantize_act_q8_K_avx2(const float* x, block_q8_K* y, int64_t n);
+#endif
+#if defined(PYSPARSE_ARM)
+void quantize_act_q8_0_neon(const float* x, block_q8_0* y, int64_t n);
+void quantize_act_q8_1_neon(const float* x, block_q8_1* y, int64_t n);
+void quantize_act_q8_K_neon(const float* x, block_q8_K* y, int64_t n);
+#endif
 
 // 6-bit scales and mins of Q4_K / Q5_K sub-block j (0..7) from the 12 packed bytes (as ggml's get_scale_min_k4).
 inline void get_scale_min_k4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {

@@ -1,0 +1,334 @@
+// AVX-512 (F, BW, VL, DQ) row dot products: the AVX2 kernels (matvec_avx2.cpp) with 512-bit registers.
+// 32-element block types take two blocks per step (an odd last block pairs with zeros and a zero scale); the K
+// formats take two 64-element chunks per step. AVX-512 has no vpsignb, so signed x signed products use |a| and
+// a masked negation of b, and the -8 / -16 / -32 offsets are taken off as maddubs(offset, x) (exact in int16).
+// NOTE: this CPU (the development machine) has no AVX-512: this file is compiled and dispatched, and its tests
+// run only on a CPU that supports it (tests/test_matvec.py, pysparse_tests --isa avx512).
+#include <immintrin.h>
+
+#include "kernels/vec_dot.h"
+#include "quant/blocks.h"
+
+namespace pysparse {
+
+namespace {
+
+inline float f16(fp16_t h) { return _cvtsh_ss(h); }
+
+inline __m512i join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
+inline __m512 join_ps(float lo, float hi) {
+    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(lo)), _mm256_set1_ps(hi), 1);
+}
+inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+// int16 pairs -> int32 -> float.
+inline __m512 pairs_to_f32(__m512i p16) { return _mm512_cvtepi32_ps(_mm512_madd_epi16(p16, _mm512_set1_epi16(1))); }
+
+// 32 nibbles of 16 bytes -> 32 bytes: low nibbles (elements 0..15) then high nibbles (16..31).
+inline __m256i nibbles_32(const uint8_t* p) {
+    const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    return _mm256_and_si256(_mm256_set1_epi8(0x0F), _mm256_set_m128i(_mm_srli_epi16(t, 4), t));
+}
+
+inline uint32_t load_u32(const uint8_t* p) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+}
+
+// 5-bit quants 0..31: nibble + 16 where bit j of qh is set.
+inline __m256i five_bits_32(const uint8_t* qs, const uint8_t* qh) {
+    const __m256i nib = nibbles_32(qs);
+    return _mm256_mask_add_epi8(nib, static_cast<__mmask32>(load_u32(qh)), nib, _mm256_set1_epi8(16));
+}
+
+// ---------------------------------------------------------------- float weights
+
+float vec_dot_f32_avx512(int64_t n, const void* vw, const void* vx) {
+    const float* w = static_cast<const float*>(vw);
+    const float* x = static_cast<const float*>(vx);
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0;
+    int64_t j = 0;
+    for (; j + 32 <= n; j += 32) {
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + j), _mm512_loadu_ps(x + j), a0);
+        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + j + 16), _mm512_loadu_ps(x + j + 16), a1);
+    }
+    for (; j + 16 <= n; j += 16) a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + j), _mm512_loadu_ps(x + j), a0);
+    float sum = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+    for (; j < n; ++j) sum += w[j] * x[j];
+    return sum;
+}
+
+inline __m512 load_f16x16(const fp16_t* p) { return _mm512_cvtph_ps(load256(p)); }
+
+float vec_dot_f16_avx512(int64_t n, const void* vw, const void* vx) {
+    const fp16_t* w = static_cast<const fp16_t*>(vw);
+    const float* x = static_cast<const float*>(vx);
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0;
+    int64_t j = 0;
+    for (; j + 32 <= n; j += 32) {
+        a0 = _mm512_fmadd_ps(load_f16x16(w + j), _mm512_loadu_ps(x + j), a0);
+        a1 = _mm512_fmadd_ps(load_f16x16(w + j + 16), _mm512_loadu_ps(x + j + 16), a1);
+    }
+    for (; j + 16 <= n; j += 16) a0 = _mm512_fmadd_ps(load_f16x16(w + j), _mm512_loadu_ps(x + j), a0);
+    float sum = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+    for (; j < n; ++j) sum += f16(w[j]) * x[j];
+    return sum;
+}
+
+inline __m512 load_bf16x16(const bf16_t* p) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(load256(p)), 16));
+}
+
+float vec_dot_bf16_avx512(int64_t n, const void* vw, const void* vx) {
+    const bf16_t* w = static_cast<const bf16_t*>(vw);
+    const float* x = static_cast<const float*>(vx);
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0;
+    int64_t j = 0;
+    for (; j + 32 <= n; j += 32) {
+        a0 = _mm512_fmadd_ps(load_bf16x16(w + j), _mm512_loadu_ps(x + j), a0);
+        a1 = _mm512_fmadd_ps(load_bf16x16(w + j + 16), _mm512_loadu_ps(x + j + 16), a1);
+    }
+    for (; j + 16 <= n; j += 16) a0 = _mm512_fmadd_ps(load_bf16x16(w + j), _mm512_loadu_ps(x + j), a0);
+    float sum = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+    for (; j < n; ++j) sum += bf16_to_fp32(w[j]) * x[j];
+    return sum;
+}
+
+// ---------------------------------------------------------------- 32-element blocks, two per step
+
+// Per weight format: its 32 quants as unsigned bytes, the offset subtracted from them (8, 16 or 0), the block's
+// scale product with x's, and the min term (m * s, Q4_1 / Q5_1 only).
+struct Q4_0T {
+    using BW = block_q4_0; using BX = block_q8_0;
+    static constexpr int kOffset = 8;
+    static __m256i quants(const BW& w) { return nibbles_32(w.qs); }
+    static float scale(const BW& w, const BX& x) { return f16(w.d) * f16(x.d); }
+    static float min(const BW&, const BX&) { return 0.0f; }
+};
+struct Q4_1T {
+    using BW = block_q4_1; using BX = block_q8_1;
+    static constexpr int kOffset = 0;
+    static __m256i quants(const BW& w) { return nibbles_32(w.qs); }
+    static float scale(const BW& w, const BX& x) { return f16(w.d) * x.d; }
+    static float min(const BW& w, const BX& x) { return f16(w.m) * x.s; }
+};
+struct Q5_0T {
+    using BW = block_q5_0; using BX = block_q8_0;
+    static constexpr int kOffset = 16;
+    static __m256i quants(const BW& w) { return five_bits_32(w.qs, w.qh); }
+    static float scale(const BW& w, const BX& x) { return f16(w.d) * f16(x.d); }
+    static float min(const BW&, const BX&) { return 0.0f; }
+};
+struct Q5_1T {
+    using BW = block_q5_1; using BX = block_q8_1;
+    static constexpr int kOffset = 0;
+    static __m256i quants(const BW& w) { return five_bits_32(w.qs, w.qh); }
+    static float scale(const BW& w, const BX& x) { return f16(w.d) * x.d; }
+    static float min(const BW& w, const BX& x) { return f16(w.m) * x.s; }
+};
+
+template <class T>
+inline __m512 block_pair(__m256i qw0, __m256i qw1, __m256i qx0, __m256i qx1) {
+    const __m512i qw = join(qw0, qw1), qx = join(qx0, qx1);
+    __m512i p = _mm512_maddubs_epi16(qw, qx);
+    if (T::kOffset) p = _mm512_sub_epi16(p, _mm512_maddubs_epi16(_mm512_set1_epi8(T::kOffset), qx));
+    return pairs_to_f32(p);
+}
+
+template <class T>
+float vec_dot_32_avx512(int64_t n, const void* vw, const void* vx) {
+    const auto* w = static_cast<const typename T::BW*>(vw);
+    const auto* x = static_cast<const typename T::BX*>(vx);
+    const int64_t nb = n / 32;
+    __m512 acc = _mm512_setzero_ps();
+    float summs = 0.0f;
+    int64_t b = 0;
+    for (; b + 1 < nb; b += 2) {
+        const __m512 p = block_pair<T>(T::quants(w[b]), T::quants(w[b + 1]), load256(x[b].qs), load256(x[b + 1].qs));
+        acc = _mm512_fmadd_ps(join_ps(T::scale(w[b], x[b]), T::scale(w[b + 1], x[b + 1])), p, acc);
+        summs += T::min(w[b], x[b]) + T::min(w[b + 1], x[b + 1]);
+    }
+    if (b < nb) {  // odd last block: the upper half is zeros with a zero scale
+        const __m256i z = _mm256_setzero_si256();
+        const __m512 p = block_pair<T>(T::quants(w[b]), z, load256(x[b].qs), z);
+        acc = _mm512_fmadd_ps(join_ps(T::scale(w[b], x[b]), 0.0f), p, acc);
+        summs += T::min(w[b], x[b]);
+    }
+    return _mm512_reduce_add_ps(acc) + summs;
+}
+
+// Signed x signed: |a| times b with b negated where a < 0.
+inline __m512 dot_s8_pairs(__m512i a, __m512i b) {
+    const __m512i sb = _mm512_mask_sub_epi8(b, _mm512_movepi8_mask(a), _mm512_setzero_si512(), b);
+    return pairs_to_f32(_mm512_maddubs_epi16(_mm512_abs_epi8(a), sb));
+}
+
+float vec_dot_q8_0_q8_0_avx512(int64_t n, const void* vw, const void* vx) {
+    const block_q8_0* w = static_cast<const block_q8_0*>(vw);
+    const block_q8_0* x = static_cast<const block_q8_0*>(vx);
+    const int64_t nb = n / QK8_0;
+    __m512 acc = _mm512_setzero_ps();
+    int64_t b = 0;
+    for (; b + 1 < nb; b += 2) {
+        const __m512 p = dot_s8_pairs(join(load256(w[b].qs), load256(w[b + 1].qs)),
+                                      join(load256(x[b].qs), load256(x[b + 1].qs)));
+        acc = _mm512_fmadd_ps(join_ps(f16(w[b].d) * f16(x[b].d), f16(w[b + 1].d) * f16(x[b + 1].d)), p, acc);
+    }
+    if (b < nb) {
+        const __m256i z = _mm256_setzero_si256();
+        const __m512 p = dot_s8_pairs(join(load256(w[b].qs), z), join(load256(x[b].qs), z));
+        acc = _mm512_fmadd_ps(join_ps(f16(w[b].d) * f16(x[b].d), 0.0f), p, acc);
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+
+// ---------------------------------------------------------------- K formats
+
+// As in matvec_avx2.cpp: 12 packed bytes -> scales 0..3, 4..7, mins 0..3, 4..7 (one byte each).
+inline void unpack_scales_mins_k4(const uint8_t* s, uint32_t out[4]) {
+    constexpr uint32_t kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
+    uint32_t u[3];
+    std::memcpy(u, s, 12);
+    out[0] = u[0] & kmask1;
+    out[1] = (u[2] & kmask2) | (((u[0] >> 6) & kmask3) << 4);
+    out[2] = u[1] & kmask1;
+    out[3] = ((u[2] >> 4) & kmask2) | (((u[1] >> 6) & kmask3) << 4);
+}
+
+inline __m128i mins_dot_bsums(const uint32_t sm[4], const int16_t* bsums) {
+    const __m128i mins = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, static_cast<int>(sm[3]), static_cast<int>(sm[2])));
+    const __m128i b0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums));
+    const __m128i b1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums + 8));
+    return _mm_madd_epi16(mins, _mm_hadd_epi16(b0, b1));
+}
+
+// int16 scale a in the low 256 bits, b in the high 256 bits.
+inline __m512i scales2(int a, int b) {
+    return join(_mm256_set1_epi16(static_cast<short>(a)), _mm256_set1_epi16(static_cast<short>(b)));
+}
+
+inline float hsum_f32x4(__m128 r) {
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_add_ss(r, _mm_movehdup_ps(r));
+    return _mm_cvtss_f32(r);
+}
+
+// Q4_K / Q5_K: chunks c and c + 1 (64 elements each) per step. qs bytes of the two chunks are 64 consecutive
+// bytes: low nibbles -> sub-blocks 2c | 2c + 2, high nibbles -> 2c + 1 | 2c + 3; x likewise from two 32-byte halves.
+template <bool kFive>
+float vec_dot_qK_q8_K_avx512(int64_t n, const uint8_t* wbytes, size_t wsize, const block_q8_K* x) {
+    const int64_t nb = n / QK_K;
+    const __m512i m4 = _mm512_set1_epi8(0x0F), sixteen = _mm512_set1_epi8(16);
+    __m512 acc = _mm512_setzero_ps();
+    __m128 acc_m = _mm_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t* wb = wbytes + b * wsize;
+        fp16_t dw, dminw;
+        std::memcpy(&dw, wb, 2);
+        std::memcpy(&dminw, wb + 2, 2);
+        const uint8_t* scales = wb + 4;
+        const uint8_t* qh = kFive ? wb + 16 : nullptr;
+        const uint8_t* qs = kFive ? wb + 48 : wb + 16;
+        const float d = f16(dw) * x[b].d, dmin = -f16(dminw) * x[b].d;
+        uint32_t sm[4];
+        unpack_scales_mins_k4(scales, sm);
+        acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(mins_dot_bsums(sm, x[b].bsums)), acc_m);
+        uint8_t sc[8];
+        std::memcpy(sc, sm, 8);
+        __m512i hbits = _mm512_setzero_si512();
+        if (kFive) hbits = join(load256(qh), load256(qh));
+        const int8_t* q8 = x[b].qs;
+        __m512i sumi = _mm512_setzero_si512();
+        for (int c = 0; c < 4; c += 2) {
+            const __m512i bits = _mm512_loadu_si512(qs + 32 * c);
+            __m512i lo = _mm512_and_si512(bits, m4);
+            __m512i hi = _mm512_and_si512(_mm512_srli_epi16(bits, 4), m4);
+            if (kFive) {  // bit 2c / 2c + 1 of qh[l] for chunk c, 2c + 2 / 2c + 3 for chunk c + 1
+                const __m512i blo = join(_mm256_set1_epi8(static_cast<char>(1 << (2 * c))),
+                                         _mm256_set1_epi8(static_cast<char>(1 << (2 * c + 2))));
+                const __m512i bhi = join(_mm256_set1_epi8(static_cast<char>(1 << (2 * c + 1))),
+                                         _mm256_set1_epi8(static_cast<char>(1 << (2 * c + 3))));
+                lo = _mm512_mask_add_epi8(lo, _mm512_test_epi8_mask(hbits, blo), lo, sixteen);
+                hi = _mm512_mask_add_epi8(hi, _mm512_test_epi8_mask(hbits, bhi), hi, sixteen);
+            }
+            const __m512i ylo = join(load256(q8 + 64 * c), load256(q8 + 64 * c + 64));
+            const __m512i yhi = join(load256(q8 + 64 * c + 32), load256(q8 + 64 * c + 96));
+            const __m512i p0 = _mm512_madd_epi16(scales2(sc[2 * c], sc[2 * c + 2]), _mm512_maddubs_epi16(lo, ylo));
+            const __m512i p1 = _mm512_madd_epi16(scales2(sc[2 * c + 1], sc[2 * c + 3]), _mm512_maddubs_epi16(hi, yhi));
+            sumi = _mm512_add_epi32(sumi, _mm512_add_epi32(p0, p1));
+        }
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
+    }
+    return _mm512_reduce_add_ps(acc) + hsum_f32x4(acc_m);
+}
+
+float vec_dot_q4_K_q8_K_avx512(int64_t n, const void* vw, const void* vx) {
+    return vec_dot_qK_q8_K_avx512<false>(n, static_cast<const uint8_t*>(vw), sizeof(block_q4_K),
+                                         static_cast<const block_q8_K*>(vx));
+}
+
+float vec_dot_q5_K_q8_K_avx512(int64_t n, const void* vw, const void* vx) {
+    return vec_dot_qK_q8_K_avx512<true>(n, static_cast<const uint8_t*>(vw), sizeof(block_q5_K),
+                                        static_cast<const block_q8_K*>(vx));
+}
+
+// Q6_K: per half, quants q0 | q1 (elements 0..31 | 32..63) and q2 | q3 (64..95 | 96..127) in two registers;
+// group scales two per 32 elements, widened to int16 (one per maddubs pair), as in the AVX2 kernel.
+inline __m256i scales_q6(__m128i sc8, int k) {
+    const __m128i shuf = _mm_set_epi64x(0x0101010101010101LL * (2 * k + 1), 0x0101010101010101LL * (2 * k));
+    return _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc8, shuf));
+}
+
+float vec_dot_q6_K_q8_K_avx512(int64_t n, const void* vw, const void* vx) {
+    const block_q6_K* w = static_cast<const block_q6_K*>(vw);
+    const block_q8_K* x = static_cast<const block_q8_K*>(vx);
+    const int64_t nb = n / QK_K;
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m2 = _mm512_set1_epi8(3), m32 = _mm512_set1_epi8(32);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        const float d = f16(w[b].d) * x[b].d;
+        const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].scales));
+        const uint8_t* ql = w[b].ql;
+        const uint8_t* qh = w[b].qh;
+        const int8_t* q8 = x[b].qs;
+        __m512i sumi = _mm512_setzero_si512();
+        for (int h = 0; h < 2; ++h, ql += 64, qh += 32, q8 += 128) {
+            const __m512i l01 = _mm512_loadu_si512(ql);                    // ql[0..31] | ql[32..63]
+            const __m256i hb = load256(qh);
+            const __m512i h01 = join(hb, _mm256_srli_epi16(hb, 2));         // bits 0-1 | bits 2-3 in the low 2 bits
+            const __m512i h23 = join(_mm256_srli_epi16(hb, 4), _mm256_srli_epi16(hb, 6));
+            const __m512i q01 = _mm512_or_si512(_mm512_and_si512(l01, m4), _mm512_slli_epi16(_mm512_and_si512(h01, m2), 4));
+            const __m512i q23 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l01, 4), m4),
+                                                _mm512_slli_epi16(_mm512_and_si512(h23, m2), 4));
+            const __m512i y01 = _mm512_loadu_si512(q8);
+            const __m512i y23 = _mm512_loadu_si512(q8 + 64);
+            const __m512i p01 = _mm512_sub_epi16(_mm512_maddubs_epi16(q01, y01), _mm512_maddubs_epi16(m32, y01));
+            const __m512i p23 = _mm512_sub_epi16(_mm512_maddubs_epi16(q23, y23), _mm512_maddubs_epi16(m32, y23));
+            const int k = 4 * h;
+            const __m512i s01 = join(scales_q6(sc8, k + 0), scales_q6(sc8, k + 1));
+            const __m512i s23 = join(scales_q6(sc8, k + 2), scales_q6(sc8, k + 3));
+            sumi = _mm512_add_epi32(sumi, _mm512_add_epi32(_mm512_madd_epi16(s01, p01), _mm512_madd_epi16(s23, p23)));
+        }
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+
+}  // namespace
+
+const VecDotTable kVecDotAvx512 = {
+    vec_dot_f32_avx512,
+    vec_dot_f16_avx512,
+    vec_dot_bf16_avx512,
+    vec_dot_32_avx512<Q4_0T>,
+    vec_dot_32_avx512<Q4_1T>,
+    vec_dot_32_avx512<Q5_0T>,
+    vec_dot_32_avx512<Q5_1T>,
+    vec_dot_q8_0_q8_0_avx512,
+    vec_dot_q4_K_q8_K_avx512,
+    vec_dot_q5_K_q8_K_avx512,
+    vec_dot_q6_K_q8_K_avx512,
+};
+
+}  // namespace pysparse
