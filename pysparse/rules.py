@@ -1,0 +1,218 @@
+"""Sparsification rules: which entries of a token's activation vector survive (PAPER.md §1).
+
+Every rule works per token over the last dimension of a tensor of any leading shape ([batch, seq, d],
+[tokens, d], [d]). `rule.mask(v)` is the bool keep-mask; `rule(v)` is `v * mask` with exact zeros, the
+dtype of `v` kept and nothing rescaled.
+
+Scores are |v|^q computed in float32 (float64 when v is float64), so bf16/fp16 inputs are handled exactly
+(|v| of a bf16/fp16 value is exact in float32); the running sum of top-p is float64 as in the paper.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+# The paper's p grid for dense models (PAPER.md §1), descending from dense to the most aggressive.
+PAPER_P_GRID: tuple[float, ...] = (
+    1.00, 0.995, 0.99, 0.985, 0.98, 0.975, 0.97, 0.96, 0.95, 0.94, 0.93, 0.92, 0.91, 0.90,
+    0.85, 0.80, 0.75, 0.70, 0.65, 0.60, 0.50, 0.40, 0.30, 0.20, 0.10, 0.00,
+)
+
+
+def _check_unit(rule: str, what: str, x) -> float:
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        raise ValueError(f"{rule}: {what} must be a number in [0, 1], got {x!r}") from None
+    if math.isnan(x) or not 0.0 <= x <= 1.0:
+        raise ValueError(f"{rule}: {what} must be in [0, 1], got {x!r}")
+    return x
+
+
+def _scores(v: torch.Tensor, power: float = 1.0) -> torch.Tensor:
+    """|v|^power in float32 (float64 for float64 input)."""
+    if not torch.is_tensor(v):
+        raise TypeError(f"expected a torch.Tensor, got {type(v).__name__}")
+    if v.dim() == 0:
+        raise ValueError("a rule needs at least one dimension (the activation vector)")
+    a = v.abs()
+    a = a.to(torch.float64) if v.dtype == torch.float64 else a.to(torch.float32)
+    if power != 1.0:
+        a = a.pow(power)
+    return a
+
+
+class Rule:
+    """Base class: subclasses define `mask`; calling the rule zeroes the dropped entries."""
+
+    name: str = "rule"
+    value: float = float("nan")
+
+    def mask(self, v: torch.Tensor, key=None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def __call__(self, v: torch.Tensor, key=None) -> torch.Tensor:
+        m = self.mask(v, key)
+        # where() rather than a product: exact zeros even for inf/nan neighbours, dtype kept.
+        return torch.where(m, v, torch.zeros((), dtype=v.dtype, device=v.device))
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.value!r})"
+
+
+class TopP(Rule):
+    """Keep the smallest set of largest |v|^q entries holding at least a fraction p of the token's mass.
+
+    Exactly PAPER.md §1: descending sort, float64 running sum, k* = first position where the running sum
+    reaches p * total, t = sorted[k*], keep a >= t (ties kept). p = 1 keeps all, p = 0 keeps the maximum
+    and its ties, an all-zero vector keeps all (t = 0).
+    """
+
+    name = "top_p"
+
+    def __init__(self, p: float, power: float = 1.0):
+        self.p = _check_unit("top_p", "p", p)
+        try:
+            power = float(power)
+        except (TypeError, ValueError):
+            raise ValueError(f"top_p: power must be a positive number, got {power!r}") from None
+        if not math.isfinite(power) or power <= 0:
+            raise ValueError(f"top_p: power must be a positive finite number, got {power!r}")
+        self.power = power
+        self.value = self.p
+
+    def threshold(self, v: torch.Tensor) -> torch.Tensor:
+        """Per-token threshold t on the score scale (|v|^q), shape v.shape[:-1] + (1,)."""
+        a = _scores(v, self.power)
+        if self.p == 1.0:  # dense; skip the sort (t = the minimum keeps everything)
+            return a.amin(dim=-1, keepdim=True)
+        s, _ = torch.sort(a, dim=-1, descending=True)
+        c = torch.cumsum(s, dim=-1, dtype=torch.float64)
+        target = c[..., -1:] * self.p
+        # Number of positions whose running sum is still below the target = first index reaching it.
+        k = (c < target).sum(dim=-1, keepdim=True).clamp_(max=a.shape[-1] - 1)
+        return s.gather(-1, k)
+
+    def mask(self, v: torch.Tensor, key=None) -> torch.Tensor:
+        if self.p == 1.0:
+            _scores(v)  # argument checks only
+            return torch.ones_like(v, dtype=torch.bool)
+        return _scores(v, self.power) >= self.threshold(v)
+
+    def __repr__(self):
+        return f"TopP({self.p!r})" if self.power == 1.0 else f"TopP({self.p!r}, power={self.power!r})"
+
+
+class TopK(Rule):
+    """Keep a fixed fraction of entries per token: the round(keep * d) largest |v| (ties broken by torch.topk)."""
+
+    name = "top_k"
+
+    def __init__(self, keep: float):
+        self.keep = _check_unit("top_k", "keep fraction", keep)
+        self.value = self.keep
+
+    def k_for(self, d: int) -> int:
+        return min(d, max(0, int(round(self.keep * d))))
+
+    def mask(self, v: torch.Tensor, key=None) -> torch.Tensor:
+        a = _scores(v)
+        d = a.shape[-1]
+        k = self.k_for(d)
+        if k >= d:
+            return torch.ones_like(v, dtype=torch.bool)
+        m = torch.zeros_like(a, dtype=torch.bool)
+        if k == 0:
+            return m
+        idx = torch.topk(a, k, dim=-1, largest=True, sorted=False).indices
+        return m.scatter_(-1, idx, True)
+
+
+class MaxP(Rule):
+    """Keep entries with |v| >= p * max|v| (per token). p = 0 keeps all, p = 1 keeps the maximum and ties."""
+
+    name = "max_p"
+
+    def __init__(self, p: float):
+        self.p = _check_unit("max_p", "p", p)
+        self.value = self.p
+
+    def mask(self, v: torch.Tensor, key=None) -> torch.Tensor:
+        a = _scores(v)
+        return a >= a.amax(dim=-1, keepdim=True) * self.p
+
+
+class Threshold(Rule):
+    """Fixed magnitude thresholds (TEAL/CATS): keep |v| >= t, with t for the tensor's (layer, tensor_name).
+
+    `thresholds` is one float for every tensor, or a dict {(layer, tensor_name): t}. `target` is the
+    sparsity the thresholds were calibrated for (reported as the rule's value).
+    """
+
+    name = "threshold"
+
+    def __init__(self, thresholds: float | dict, target: float | None = None):
+        if isinstance(thresholds, dict):
+            self.thresholds = {}
+            for k, t in thresholds.items():
+                if not (isinstance(k, tuple) and len(k) == 2):
+                    raise ValueError(f"threshold: keys must be (layer, tensor_name), got {k!r}")
+                self.thresholds[(int(k[0]), str(k[1]))] = self._check_t(t)
+        else:
+            self.thresholds = self._check_t(thresholds)
+        self.target = None if target is None else _check_unit("threshold", "target sparsity", target)
+        self.value = float("nan") if self.target is None else self.target
+
+    @staticmethod
+    def _check_t(t) -> float:
+        try:
+            t = float(t)
+        except (TypeError, ValueError):
+            raise ValueError(f"threshold: a threshold must be a number >= 0, got {t!r}") from None
+        if not math.isfinite(t) or t < 0:
+            raise ValueError(f"threshold: a threshold must be a finite number >= 0, got {t!r}")
+        return t
+
+    def threshold_for(self, key) -> float:
+        if not isinstance(self.thresholds, dict):
+            return self.thresholds
+        if key is None:
+            raise ValueError("threshold: per-tensor thresholds need key=(layer, tensor_name)")
+        key = (int(key[0]), str(key[1]))
+        if key not in self.thresholds:
+            known = sorted(self.thresholds)
+            raise KeyError(f"threshold: no calibrated threshold for {key}; calibrated: {known[:8]}"
+                           f"{' ...' if len(known) > 8 else ''}")
+        return self.thresholds[key]
+
+    def mask(self, v: torch.Tensor, key=None) -> torch.Tensor:
+        return _scores(v) >= self.threshold_for(key)
+
+    def to_dict(self) -> dict:
+        th = self.thresholds
+        if isinstance(th, dict):
+            th = [[l, n, t] for (l, n), t in sorted(th.items())]
+        return {"thresholds": th, "target": self.target}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Threshold":
+        th = d["thresholds"]
+        if isinstance(th, list):
+            th = {(int(l), str(n)): float(t) for l, n, t in th}
+        return cls(th, d.get("target"))
+
+    def __repr__(self):
+        n = len(self.thresholds) if isinstance(self.thresholds, dict) else 1
+        return f"Threshold(<{n} thresholds>, target={self.target!r})"
+
+
+RULES = {"top_p": TopP, "top_k": TopK, "max_p": MaxP, "threshold": Threshold}
+
+
+def make_rule(name: str, value: float, **kw) -> Rule:
+    """Build a rule by name: top_p (value = p), top_k (keep fraction), max_p (p), threshold (threshold)."""
+    if name not in RULES:
+        raise ValueError(f"unknown rule {name!r}; known rules: {', '.join(RULES)}")
+    return RULES[name](value, **kw)
