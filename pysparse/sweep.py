@@ -87,6 +87,11 @@ class ResultsFile:
 
     def append(self, rec: dict) -> None:
         line = json.dumps(rec, separators=(",", ":")) + "\n"
+        if self.path.exists() and self.path.stat().st_size > 0:
+            with open(self.path, "rb") as f:
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":  # a line cut by a crash: end it so this record stays readable
+                    line = "\n" + line
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(line)
             f.flush()
