@@ -31,10 +31,10 @@ TASK_NAMES = ("wikipedia", "wikipedia_cloze", "shakespeare", "shakespeare_cloze"
 
 # budget -> (scored perplexity tokens, cloze passages, analogies, multiple-choice items)
 BUDGETS = {
-    "tiny": (512, 16, 28, 16),
-    "small": (3072, 120, 140, 100),
-    "medium": (12288, 400, 420, 300),
-    "large": (49152, 1000, 1400, 1000),
+    "tiny": (256, 8, 14, 16),
+    "small": (1024, 40, 70, 60),
+    "medium": (4096, 160, 280, 200),
+    "large": (16384, 640, 1120, 800),
 }
 
 
@@ -78,7 +78,7 @@ def build_task(name: str, budget: str = "small", limit: int | None = None, seed:
     if name in ("wikipedia_cloze", "shakespeare_cloze"):
         src = name.split("_")[0]
         docs = data.split_docs(data.load(src, progress=progress), "eval")
-        return ClozeTask(docs, name=name, n=ncloze, seed=seed, dataset=src)
+        return ClozeTask(docs, name=name, n=ncloze, context_words=60, seed=seed, dataset=src)
     if name == "analogies":
         return AnalogiesTask(data.load("analogies", progress=progress), n=nana, seed=seed)
     if name == "gpqa" or name.startswith(data.BIGBENCH_PREFIX):
