@@ -234,13 +234,40 @@ def _is_local(name: str) -> bool:
 _PAGE = re.compile(r"<page>.*?<title>(.*?)</title>.*?<ns>(\d+)</ns>.*?<text[^>]*>(.*?)</text>.*?</page>", re.S)
 
 
+_MEDIA = re.compile(r"\[\[\s*(file|image|category|media)\s*:", re.I)
+
+
+def _drop_media_links(text: str) -> str:
+    """Remove [[File:...]], [[Image:...]], [[Category:...]] spans, which may nest other links in captions."""
+    out, i = [], 0
+    while (m := _MEDIA.search(text, i)) is not None:
+        out.append(text[i:m.start()])
+        depth, j = 0, m.start()
+        while j < len(text):
+            if text.startswith("[[", j):
+                depth, j = depth + 1, j + 2
+            elif text.startswith("]]", j):
+                depth, j = depth - 1, j + 2
+                if depth == 0:
+                    break
+            else:
+                j += 1
+        i = j
+    out.append(text[i:])
+    return "".join(out)
+
+
 def clean_wikitext(wikitext: str) -> str:
     """Plain prose from wikitext: templates, tables, refs, files and headings dropped; links kept as their text."""
     import html
 
     import mwparserfromhell as mw
 
-    code = mw.parse(html.unescape(wikitext))
+    text = _drop_media_links(html.unescape(wikitext))
+    text = re.sub(r"<ref[^>]*/>", "", text)
+    text = re.sub(r"<ref[^>]*>.*?</ref>", "", text, flags=re.S)
+    text = re.sub(r"<!--.*?-->", "", text, flags=re.S)
+    code = mw.parse(text)
     for node in list(code.filter_templates(recursive=False)) + list(code.filter_tags(recursive=False)):
         tag = getattr(node, "tag", None)
         if tag is None or str(tag).lower() in ("ref", "table", "gallery", "math", "div", "span", "sup", "sub",
@@ -263,8 +290,9 @@ def clean_wikitext(wikitext: str) -> str:
         # keep prose paragraphs only: no headings, list items, table debris or short fragments
         if len(line) < 80 or line.startswith(("=", "*", "#", "|", "{", "!", ";", ":")):
             continue
-        if line.count(".") == 0:
+        if line.count(".") == 0 or "[[" in line or "]]" in line or "{{" in line or "}}" in line:
             continue
+        line = line.replace("\'\'\'", "\'")  # an apostrophe after italics ("''Iliad''\'s") survives stripping
         paras.append(re.sub(r"\s+", " ", line).replace(" ,", ",").replace("()", "").replace("  ", " "))
     return "\n\n".join(paras)
 
