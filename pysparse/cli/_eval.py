@@ -25,11 +25,13 @@ def add_eval_args(p: argparse.ArgumentParser, bisect_default: bool) -> None:
                         "gpqa, gsm8k, bigbench:TASK, FILE.jsonl, FILE.txt; suites: default, full")
     p.add_argument("--budget", default="small", help="tiny, small (default), medium or large: examples per task")
     p.add_argument("--limit", type=int, default=None, help="examples per cloze/analogy/multiple-choice task")
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--grid", nargs="*", type=float, default=None, metavar="VALUE",
-                   help="evaluate these rule values (no values: the rule's default grid, for top_p the paper's)")
-    g.add_argument("--bisect", action="store_true", default=bisect_default,
-                   help="bisect the grid for the 99%% crossing of the suite mean (few evaluations)")
+    p.add_argument("--grid", nargs="*", type=float, default=None, metavar="VALUE",
+                   help="evaluate these rule values (no values: the rule's default grid, for top_p the paper's); "
+                        "with --bisect: the grid to bisect")
+    p.add_argument("--bisect", action="store_true", default=bisect_default,
+                   help="bisect the grid for the 99%% crossing of the suite mean (few evaluations)"
+                        + (" (the default here)" if bisect_default else ""))
+    p.add_argument("--no-bisect", dest="bisect", action="store_false", help="evaluate every grid value")
     p.add_argument("--layers", default=None, help="only these layers, e.g. 0,5,10 (default all)")
     p.add_argument("--out", default=None, help=f"output directory (default ./{DEFAULT_OUT}/<model>)")
     p.add_argument("--seed", type=int, default=0, help="seed for example selection and the bootstrap")
@@ -89,8 +91,8 @@ def run_eval(args) -> int:
                    layers=layers, batch_size=args.batch_size, progress=progress, calib_docs=calib,
                    seed=args.seed, extra=extra)
         print(f"[{site}] {len(sw.done)} point(s) already in {results}", file=sys.stderr, flush=True)
-        if args.bisect and not args.grid:
-            sw.bisect(None)
+        if args.bisect:
+            sw.bisect(args.grid or None)
         else:
             sw.run(args.grid or None)
     recs = ResultsFile(results).records()

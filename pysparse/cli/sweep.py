@@ -13,6 +13,4 @@ def register(p):
 
 
 def run(args):
-    if args.grid is None and not args.bisect:
-        args.grid = []  # the rule's default grid
     return run_eval(args)
