@@ -10,6 +10,8 @@ MoE models use experts_implementation="eager", the path pysparse's experts hook 
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 VOCAB = 128
@@ -87,6 +89,12 @@ def build_tiny(arch: str, seed: int = 0, dtype=torch.float32, init_std: float = 
             if p.dim() >= 2:  # matrices and 3-D expert tensors; norms and biases keep their init
                 p.copy_(torch.randn(p.shape, generator=g) * init_std)
     return model.to(dtype).eval()
+
+
+@functools.lru_cache(maxsize=None)
+def tiny_model(arch: str):
+    """build_tiny(arch) built once per process (tests share it; Sparsifier.detach restores it exactly)."""
+    return build_tiny(arch)
 
 
 def tiny_batch(batch: int = 2, seq: int = 8, left_pad=(0, 3), seed: int = 0):
