@@ -145,6 +145,7 @@ class Sweep:
                 self.dense = r
             elif r.get("config") == self.key:
                 self.done[round(r["value"], 9)] = r
+        self._calibration = None
         self.on_point = None  # callback(record) after each new point (tests use it to simulate interruptions)
 
     # -- one point ------------------------------------------------------------------------------
@@ -152,12 +153,15 @@ class Sweep:
         from .rules import make_rule
 
         if self.rule == "threshold":
-            from .calibrate import calibrate_thresholds
+            from .calibrate import collect_calibration
 
-            return calibrate_thresholds(self.model, self.site, self._calib_batches(), value, layers=self.layers)
+            if self._calibration is None:  # one dense pass over the calibration text serves every target
+                self._calibration = collect_calibration(self.model, self.site, self._calib_batches(),
+                                                        layers=self.layers)
+            return self._calibration.thresholds(value)
         return make_rule(self.rule, value)
 
-    def _calib_batches(self):
+    def _calib_batches(self, L: int = 256):
         import torch
 
         if not self.calib_docs:
@@ -167,10 +171,10 @@ class Sweep:
             ids += self.ctx.bos() + self.ctx.encode(d["text"])
             if len(ids) >= self.calib_tokens:
                 break
-        L = 256
+        L = min(L, max(2, len(ids)))
         chunks = [ids[i:i + L] for i in range(0, min(len(ids), self.calib_tokens) - L + 1, L)]
         if not chunks:
-            raise ValueError("calibration text is too short (need at least 256 tokens)")
+            raise ValueError(f"calibration text is too short (need at least {L} tokens)")
         return [{"input_ids": torch.tensor(chunks[i:i + 4]), "attention_mask": torch.ones(len(chunks[i:i + 4]), L,
                  dtype=torch.long)} for i in range(0, len(chunks), 4)]
 

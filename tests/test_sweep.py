@@ -111,3 +111,13 @@ def test_bad_values_and_names(model, tmp_path):
         Sweep(model, CharTokenizer(), _tasks(), "input", "top_q", results=tmp_path / "y.jsonl")
     with pytest.raises(ValueError, match="unknown site"):
         Sweep(model, CharTokenizer(), _tasks(), "output", "top_p", results=tmp_path / "y.jsonl")
+
+
+def test_threshold_rule_is_calibrated_on_held_out_text(model, tmp_path):
+    sw = Sweep(model, CharTokenizer(), _tasks(), "input", "threshold", results=tmp_path / "t.jsonl",
+               model_id="tiny", progress=False, calib_docs=_docs(4, 20), calib_tokens=600)
+    sw._calib_batches = lambda L=64, f=sw._calib_batches: f(L)  # the tiny model has 128 positions
+    pts = sw.run([0.3, 0.6])
+    # thresholds fitted on other text land near the target sparsity
+    assert [round(p["sparsity"], 1) for p in pts] == pytest.approx([0.3, 0.6], abs=0.15)
+    assert pts[0]["sparsity"] < pts[1]["sparsity"]
