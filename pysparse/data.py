@@ -101,8 +101,9 @@ def known_names() -> list[str]:
 def spec(name: str) -> DatasetSpec:
     if name.startswith(BIGBENCH_PREFIX):
         task = name[len(BIGBENCH_PREFIX):]
-        if not re.fullmatch(r"[A-Za-z0-9_]+", task or ""):
-            raise ValueError(f"bad BIG-bench task name {task!r} (expected e.g. bigbench:logical_deduction)")
+        if not re.fullmatch(r"[A-Za-z0-9_]+(/[A-Za-z0-9_]+)?", task or ""):
+            raise ValueError(f"bad BIG-bench task name {task!r} (expected e.g. bigbench:emoji_movie or "
+                             f"bigbench:logical_deduction/three_objects)")
         return DatasetSpec(name, "bigbench", f"bigbench/benchmark_tasks/{task}/task.json", "multiple_choice",
                            f"BIG-bench task {task} (multiple choice by target_scores)")
     try:
@@ -226,6 +227,8 @@ def is_cached(name: str) -> bool:
 
 
 def _is_local(name: str) -> bool:
+    if name.startswith(BIGBENCH_PREFIX):
+        return False
     return name.endswith((".txt", ".jsonl", ".json", ".md")) or os.sep in name
 
 
@@ -423,7 +426,8 @@ def load_bigbench(path: str | Path) -> list[dict]:
         ctx = (prefix + q_prefix + ex["input"] + a_prefix).lstrip("\n")
         out.append({"context": ctx.rstrip(" "), "choices": [" " + c for c in choices], "label": label})
     if not out:
-        raise ValueError(f"{path}: no multiple-choice examples (no target_scores)")
+        raise ValueError(f"{path}: no multiple-choice examples (no target_scores); if the task has subtasks, "
+                         f"name one: bigbench:TASK/SUBTASK")
     return out
 
 

@@ -92,7 +92,8 @@ def curve_table(summary: dict) -> str:
         for p in e["points"]:
             sp_p = "" if p["sparsity_prompt"] is None else f"{p['sparsity_prompt']:.3f}"
             sp_g = "" if p["sparsity_generated"] is None else f"{p['sparsity_generated']:.3f}"
-            cells = [f"{p['scores'][t]:.4g} ({p['retention'][t]:.4f})" for t in tasks]
+            cells = [f"{p['scores'][t]:.4g} ({p['retention'][t]:.4f})"
+                     + (f" KL {p['kl'][t]:.4f}" if p["kl"].get(t) is not None else "") for t in tasks]
             lines.append(f"| {p['value']:g} | {p['sparsity']:.3f} | {sp_p} | {sp_g} | " + " | ".join(cells) +
                          f" | {p['retention']['suite']:.4f} |")
     return "\n".join(lines)
