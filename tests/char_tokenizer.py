@@ -8,8 +8,9 @@ class CharTokenizer:
     pad_token_id = 0
     add_bos_token = True
 
-    def __call__(self, text, add_special_tokens=False):
-        return {"input_ids": [min(127, max(3, ord(c))) for c in text]}
+    def __call__(self, text, add_special_tokens=True):
+        ids = [min(127, max(3, ord(c))) for c in text]
+        return {"input_ids": ([self.bos_token_id] if add_special_tokens else []) + ids}
 
     def decode(self, ids):
         return "".join(chr(i) for i in ids if i >= 3)

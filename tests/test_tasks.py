@@ -48,7 +48,7 @@ def test_perplexity_matches_direct_computation(tiny):
                           fidelity=False)
     ctx = EvalContext(model, tok, None, batch_size=3, progress=False)
     (r,) = task.evaluate(ctx)
-    ids = [1] + tok("abcdefghij" * 10)["input_ids"]
+    ids = [1] + tok("abcdefghij" * 10, add_special_tokens=False)["input_ids"]
     # every token after the first is scored exactly once
     assert sum(r.den) == len(ids) - 1
     # windows: each scored token sees at most window - 1 earlier tokens; recompute window by window directly
@@ -126,7 +126,7 @@ def test_cloze_counts_prompt_and_generated_tokens(tiny):
 def test_cloze_with_real_target_is_scored_correct_when_model_predicts_it(tiny):
     model, tok = tiny
     ctx = EvalContext(model, tok, None, progress=False)
-    prompt = [1] + tok("the mill")["input_ids"]
+    prompt = [1] + tok("the mill", add_special_tokens=False)["input_ids"]
     pred = ctx.greedy([prompt], 3)[0]
     task = ClozeTask([], examples=[{"context": "the mill", "target": tok.decode(pred).lstrip() or "x"}], n=1)
     task.encoded = [(prompt, pred)]
@@ -142,10 +142,10 @@ def test_multiple_choice_acc_and_acc_norm(tiny):
     (r,) = task.evaluate(EvalContext(model, tok, None, batch_size=5, progress=False))
     # direct: the choice with the highest summed log-prob
     with torch.no_grad():
-        ctx_ids = [1] + tok("The river")["input_ids"]
+        ctx_ids = [1] + tok("The river", add_special_tokens=False)["input_ids"]
         lls = []
         for ch in recs[0]["choices"]:
-            c = tok(ch)["input_ids"]
+            c = tok(ch, add_special_tokens=False)["input_ids"]
             lp = torch.log_softmax(model(torch.tensor([ctx_ids + c])).logits[0], -1)
             lls.append(sum(float(lp[len(ctx_ids) - 1 + i, t]) for i, t in enumerate(c)))
     best = max(range(3), key=lls.__getitem__)
@@ -179,3 +179,14 @@ def test_empty_or_short_text_is_a_clear_error(tiny):
         task.prepare(EvalContext(model, tok, None, progress=False))
     with pytest.raises(ValueError, match="cloze"):
         ClozeTask([{"title": "x", "text": "Too short."}])
+
+
+def test_bos_follows_the_tokenizer_default(tiny):
+    model, tok = tiny
+    assert EvalContext(model, tok, None).bos() == [1]
+
+    class NoBos(CharTokenizer):
+        def __call__(self, text, add_special_tokens=True):
+            return super().__call__(text, add_special_tokens=False)
+
+    assert EvalContext(model, NoBos(), None).bos() == []

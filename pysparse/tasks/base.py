@@ -89,8 +89,16 @@ class EvalContext:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     def bos(self) -> list[int]:
-        b = self.tokenizer.bos_token_id
-        return [b] if b is not None and getattr(self.tokenizer, "add_bos_token", True) else []
+        """[BOS] when the tokenizer puts one in front of text by default (Gemma, Llama), else [] (Qwen, SmolLM2):
+        documents and contexts then start as the model saw text in training (lm-eval does the same)."""
+        if not hasattr(self, "_bos"):
+            b = self.tokenizer.bos_token_id
+            try:
+                first = self.tokenizer("a", add_special_tokens=True)["input_ids"][:1]
+            except TypeError:
+                first = [b] if getattr(self.tokenizer, "add_bos_token", False) else []
+            self._bos = [b] if b is not None and first == [b] else []
+        return self._bos
 
     @torch.no_grad()
     def logits(self, seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
