@@ -228,6 +228,8 @@ def plot_scale(summary: dict, path: Path) -> Path:
         if e["params"]:
             by.setdefault((e["site"], e["rule"]), []).append(e)
     for (site, rule), es in sorted(by.items()):
+        if len({e["model"] for e in es}) < 2:  # a site measured on one model only is no series
+            continue
         es.sort(key=lambda e: e["params"])
         x = np.array([e["params"] for e in es])
         y = np.array([e["critical"]["suite"]["interpolated"] for e in es])
