@@ -17,6 +17,12 @@ for m in gemma3-270m qwen2.5-coder-0.5b qwen2.5-coder-1.5b; do
       --bisect --grid 0.995 0.99 0.985 0.98 0.97 0.95 0.9 --threads 1 --quiet --out docs/results/series/$m
 done
 
+# The scale series again at 4x the budget (1024 scored tokens), input site only
+for m in smollm2-135m gemma3-270m qwen2.5-coder-0.5b qwen2.5-coder-1.5b; do
+  python -m pysparse critical --model $m --site input --tasks wikipedia --budget small \
+      --bisect --grid 0.995 0.99 0.985 0.98 0.97 0.95 0.9 --threads 1 --quiet --out docs/results/series-small/$m
+done
+
 # `pysparse critical` with its defaults (SmolLM2-135M, input site, default suite = Wikipedia perplexity +
 # fidelity + cloze, small budget, bisection on the paper's grid)
 python -m pysparse critical --threads 1 --quiet --out docs/results/smollm2-135m-default
@@ -33,3 +39,4 @@ for d in docs/results/series/* docs/results/smollm2-135m-default docs/results/ru
   [ -f $d/results.jsonl ] && python -m pysparse report $d/results.jsonl -o $d --curves > /dev/null
 done
 python -m pysparse report docs/results/series/*/results.jsonl -o docs/results/series
+python -m pysparse report docs/results/series-small/*/results.jsonl -o docs/results/series-small --curves
