@@ -26,6 +26,8 @@ done
 # `pysparse critical` with its defaults (SmolLM2-135M, input site, default suite = Wikipedia perplexity +
 # fidelity + cloze, small budget, bisection on the paper's grid)
 python -m pysparse critical --threads 1 --quiet --out docs/results/smollm2-135m-default
+# ... and the other four sites on the same suite (reuses the dense and input points in the same file)
+python -m pysparse critical --site all --quiet --out docs/results/smollm2-135m-default
 
 # top-p vs top-k vs calibrated threshold on SmolLM2-135M's input site
 for r in "top_k 0.95 0.9 0.85 0.8" "threshold 0.05 0.1 0.15 0.2" "top_p 0.995 0.99 0.985 0.98"; do
