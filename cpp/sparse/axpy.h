@@ -53,5 +53,13 @@ inline int quant_offset(Kind k) {
     return k == Kind::q4_0 ? 8 : k == Kind::q5_0 ? 16 : k == Kind::q6_k ? 32 : 0;
 }
 
+// How many tiles ahead the SIMD kernels prefetch a group's active lines: about kLinesInFlight lines (the L1 miss
+// buffers hold ~20-24), so few tiles ahead when a group has many active columns and more when it has few.
+constexpr int kLinesInFlight = 24;
+inline int64_t prefetch_tiles(int32_t n_active) {
+    const int64_t d = kLinesInFlight / (n_active > 0 ? n_active : 1);
+    return d < 1 ? 1 : d > 16 ? 16 : d;
+}
+
 }  // namespace sparse_detail
 }  // namespace pysparse

@@ -5,7 +5,7 @@
 // Per touched group, per tile of the thread's range, per half of 64 rows (8 ymm accumulators): acc += q[:, j] *
 // x_j over the group's active columns, then the group's scale panel is applied once to y (the thread's tiles, in
 // L1/L2). A column's slices for consecutive tiles are consecutive lines (sparse_matrix.h), so each active column
-// is one sequential stream; the lines prefetch_tiles() tiles ahead are prefetched exactly.
+// is one sequential stream; the lines prefetch_tiles() (axpy.h) tiles ahead are prefetched exactly.
 // Unpacking (see sparse_matrix.h): 8 quant bytes -> 8 int32 (vpmovzxbd) give 8 rows from the low nibbles and 8
 // rows (32 further) from the high nibbles; the 5/6-bit high planes give 8 rows' bits from one byte / one u16.
 #include <immintrin.h>
@@ -204,14 +204,6 @@ inline void int_group_half(const uint8_t* lo, const uint8_t* hi, int64_t LB, int
 // A prefetch the compiler must keep: GCC deletes loops whose only effect is _mm_prefetch / __builtin_prefetch
 // (found by reading the generated code: the prefetch loops below had vanished).
 inline void prefetch_t0(const void* p) { asm volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(p))); }
-
-// How far ahead to prefetch: about kLinesInFlight active lines (the L1 miss buffers hold ~20-24), so few tiles
-// ahead when a group has many active columns and more when it has few.
-constexpr int kLinesInFlight = 24;
-inline int64_t prefetch_tiles(int32_t n_active) {
-    const int64_t d = kLinesInFlight / (n_active > 0 ? n_active : 1);
-    return d < 1 ? 1 : d > 16 ? 16 : d;
-}
 
 template <int LINES>
 inline void prefetch_lines(const uint8_t* p) {

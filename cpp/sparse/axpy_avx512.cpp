@@ -129,13 +129,6 @@ inline void apply_panel(const SparseMatrix& m, int64_t t, const ActiveGroup& ag,
 // (found by reading the generated code: the prefetch loops below had vanished).
 inline void prefetch_t0(const void* p) { asm volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(p))); }
 
-// How far ahead to prefetch: about kLinesInFlight active lines (as in axpy_avx2.cpp).
-constexpr int kLinesInFlight = 24;
-inline int64_t prefetch_tiles(int32_t n_active) {
-    const int64_t d = kLinesInFlight / (n_active > 0 ? n_active : 1);
-    return d < 1 ? 1 : d > 16 ? 16 : d;
-}
-
 template <Kind K>
 void tile_avx512(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet& a, float* y) {
     constexpr int BITS = bits_of(K);

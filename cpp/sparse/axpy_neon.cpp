@@ -152,13 +152,6 @@ inline void apply_panel(const SparseMatrix& m, int64_t t, const ActiveGroup& ag,
 // A prefetch the compiler must keep (GCC deletes loops whose only effect is __builtin_prefetch).
 inline void prefetch_l1(const void* p) { asm volatile("prfm pldl1keep, %0" : : "Q"(*static_cast<const char*>(p))); }
 
-// How far ahead to prefetch: about kLinesInFlight active lines (as in axpy_avx2.cpp).
-constexpr int kLinesInFlight = 24;
-inline int64_t prefetch_tiles(int32_t n_active) {
-    const int64_t d = kLinesInFlight / (n_active > 0 ? n_active : 1);
-    return d < 1 ? 1 : d > 16 ? 16 : d;
-}
-
 template <Kind K>
 void tile_neon(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet& a, float* y) {
     constexpr int BITS = bits_of(K);
