@@ -239,6 +239,20 @@ def test_batched_and_out(isa):
     assert out1.tobytes() == Y[2].tobytes()
 
 
+@pytest.mark.parametrize("qtype", ALL_TYPES)
+def test_batched_matmul_equals_per_token_matvec(isa, qtype, threads):
+    """The batched product (cpp/kernels/matmul.h: rows outer, token blocks of 64 inner, rows split over threads)
+    gives each token exactly its matvec, for more tokens than one token block and any thread count."""
+    rng = np.random.default_rng(11 + ALL_TYPES.index(qtype))
+    rows, cols = 53, 2 * 256
+    w = random_weights(qtype, rows, cols, rng)
+    X = rng.standard_normal((70, cols)).astype(np.float32)
+    per_token = np.stack([kernels.matvec(w, qtype, (rows, cols), x) for x in X])
+    for n in (1, 2):
+        _core.set_num_threads(n)
+        assert kernels.matvec(w, qtype, (rows, cols), X).tobytes() == per_token.tobytes()
+
+
 def test_float_weights_given_as_float_arrays():
     rng = np.random.default_rng(5)
     w = rng.standard_normal((9, 64)).astype(np.float32)

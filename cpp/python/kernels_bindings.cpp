@@ -6,6 +6,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "kernels/matmul.h"
 #include "kernels/matvec.h"
 #include "python/bindings.h"
 
@@ -89,7 +90,12 @@ py::array_t<float> matvec_py(const py::array& w, const py::handle& qtype, int64_
     float* yp = y.mutable_data();
     {
         py::gil_scoped_release nogil;
-        for (int64_t i = 0; i < n; ++i) matvec(type, W, rows, cols, xp + i * cols, yp + i * rows);
+        // Several vectors: the batched product (each weight row read once for all of them; bitwise the same
+        // result as one matvec per vector).
+        if (x.ndim() == 1)
+            matvec(type, W, rows, cols, xp, yp);
+        else
+            matmul(type, W, rows, cols, xp, n, yp);
     }
     return y;
 }

@@ -1,0 +1,23 @@
+// Batched products for prefill: Y[n][rows] = X[n][cols] W^T, with W a GGUF weight [rows, cols] stored row-major
+// (its quantisation blocks along cols), X and Y float32 row-major (token t's vector is row t).
+//
+// Same math as matvec.h, token by token: each token's x is quantised ONCE into the weight type's activation
+// format, and row r of token t is dot_row(W[r], x_act[t]); so matmul(X)[t] equals matvec(X[t]) bit for bit on the
+// same ISA path. The difference is the memory traffic: rows are the outer loop and a block of rows is dotted
+// with every token while it is hot in L1/L2, so each weight byte comes from DRAM once per call, not once per
+// token. Threads split the rows (deterministic for any thread count, as matvec).
+//
+// Sparse prefill needs no separate kernel: the runtime zeroes each token's inactive inputs (its per-token active
+// set) before the call, which is the masked product the per-token rule defines.
+#pragma once
+#include <cstdint>
+
+#include "quant/types.h"
+
+namespace pysparse {
+
+// Y[n][rows] = X[n][cols] W^T. n >= 0; cols a multiple of the type's block size. Throws ValueError on a bad
+// shape or an unsupported type.
+void matmul(GGMLType type, const void* W, int64_t rows, int64_t cols, const float* X, int64_t n, float* Y);
+
+}  // namespace pysparse
