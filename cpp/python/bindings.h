@@ -11,4 +11,5 @@ void bind_quant(pybind11::module_& m);    // block formats: dequantize / quantiz
 void bind_kernels(pybind11::module_& m);  // dense matvec (kernels_bindings.cpp)
 void bind_select(pybind11::module_& m);   // top-p / top-k / max-p / threshold selection (select_bindings.cpp)
 void bind_sparse(pybind11::module_& m);   // input-major repacking, sparse matvecs (sparse_bindings.cpp)
+void bind_model(pybind11::module_& m);    // the model runtime (model_bindings.cpp)
 }  // namespace pysparse::python

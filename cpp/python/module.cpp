@@ -29,4 +29,5 @@ PYBIND11_MODULE(_core, m) {
     pysparse::python::bind_kernels(m);
     pysparse::python::bind_select(m);
     pysparse::python::bind_sparse(m);
+    pysparse::python::bind_model(m);
 }

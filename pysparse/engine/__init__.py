@@ -4,6 +4,7 @@
   quant    dequantize / quantize GGUF block formats
   kernels  dense matvec over GGUF-quantised weights; ISA selection and thread count
   sparse   top-p / top-k / max-p / threshold selection, input-major repacking, sparse matvecs
+  model    Model: a GGUF model on the engine (logits, generate, chat, FFN sparsity, counters)
 """
 
 from .._core import (  # noqa: F401
@@ -17,3 +18,4 @@ from .._core import (  # noqa: F401
     supported_isas,
 )
 from .gguf import GGUFFile, TensorInfo  # noqa: F401,E402
+from .model import Model  # noqa: F401,E402

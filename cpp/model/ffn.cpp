@@ -1,0 +1,171 @@
+#include "model/ffn.h"
+
+#include <cstring>
+
+#include "common/error.h"
+#include "kernels/matmul.h"
+#include "kernels/matvec.h"
+
+namespace pysparse {
+
+Site site_from_name(const std::string& name) {
+    if (name == "none" || name == "dense") return Site::none;
+    if (name == "input") return Site::input;
+    if (name == "intermediate") return Site::intermediate;
+    if (name == "all_inputs") return Site::all_inputs;
+    if (name == "gate") return Site::gate;
+    throw ValueError("unknown site '" + name + "'; the engine's sites: input, intermediate, all_inputs, gate (or none)");
+}
+
+const char* site_name(Site s) {
+    switch (s) {
+        case Site::input: return "input";
+        case Site::intermediate: return "intermediate";
+        case Site::all_inputs: return "all_inputs";
+        case Site::gate: return "gate";
+        default: return "none";
+    }
+}
+
+namespace {
+
+bool sparse_input(Site s) { return s == Site::input || s == Site::all_inputs; }
+bool sparse_inner(Site s) { return s == Site::intermediate || s == Site::all_inputs || s == Site::gate; }
+
+void product(const Matrix& w, const float* x, int64_t n, float* y) {
+    if (n == 1)
+        matvec(w.type, w.data, w.rows, w.cols, x, y);
+    else
+        matmul(w.type, w.data, w.rows, w.cols, x, n, y);
+}
+
+// Dense gate and up. One token: x quantised once for both when they share a type (the usual case).
+void gate_up_dense(const LayerWeights& L, const float* x, int64_t n, float* g, float* u) {
+    if (n == 1 && L.gate.type == L.up.type && act_format(L.gate.type) != ActFormat::F32) {
+        thread_local std::vector<uint8_t> xa;
+        xa.resize(act_bytes(L.gate.type, L.gate.cols));
+        quantize_act(L.gate.type, x, L.gate.cols, xa.data());
+        matvec_act(L.gate.type, L.gate.data, L.gate.rows, L.gate.cols, xa.data(), g);
+        matvec_act(L.up.type, L.up.data, L.up.rows, L.up.cols, xa.data(), u);
+        return;
+    }
+    product(L.gate, x, n, g);
+    product(L.up, x, n, u);
+}
+
+void check_finite(int64_t bad, const char* what) {
+    if (bad >= 0)
+        throw Error(std::string("non-finite value (NaN or Inf) in the FFN ") + what + " of token " + std::to_string(bad) +
+                    " of the batch");
+}
+
+// One token: the active entries of v (d values) under the rule, counted.
+int64_t select_one(const SelectRule& rule, const float* v, int64_t d, FFNScratch& s, SiteCounts& c, const char* what) {
+    s.idx.resize(d);
+    const int64_t cnt = select_row(rule, v, d, s.idx.data());
+    if (cnt == kSelectNonFinite) check_finite(0, what);
+    c.active[1] += cnt;
+    c.total[1] += d;
+    return cnt;
+}
+
+// A batch: zeroes each row's inactive entries of V [n][d] in place (or into out), counted.
+void mask_rows(const SelectRule& rule, float* V, int64_t n, int64_t d, FFNScratch& s, SiteCounts& c, const char* what) {
+    s.idx.resize(static_cast<size_t>(n) * d);
+    s.offsets.resize(n + 1);
+    check_finite(select_rows(rule, V, n, d, s.offsets.data(), s.idx.data()), what);
+    for (int64_t r = 0; r < n; ++r) {
+        float* row = V + r * d;
+        int64_t k = s.offsets[r];
+        const int64_t e = s.offsets[r + 1];
+        for (int64_t j = 0; j < d; ++j) {
+            if (k < e && s.idx[k] == j)
+                ++k;
+            else
+                row[j] = 0.0f;
+        }
+        c.active[0] += e - s.offsets[r];
+        c.total[0] += d;
+    }
+}
+
+}  // namespace
+
+void ffn_prepare(const LayerWeights& L, Site site, FFNSparsity& sp) {
+    auto repack = [](const Matrix& m, std::unique_ptr<SparseMatrix>& out) {
+        if (out) return;
+        if (!sparse_layout_supports(m.type))
+            throw ValueError("tensor '" + m.name + "' has type " + type_traits(m.type).name +
+                             ", which the sparse layout does not support");
+        out = std::make_unique<SparseMatrix>(repack_input_major(m.type, m.data, m.rows, m.cols));
+    };
+    if (sparse_input(site)) {
+        repack(L.gate, sp.gate);
+        repack(L.up, sp.up);
+    }
+    if (sparse_inner(site)) repack(L.down, sp.down);
+}
+
+void ffn_forward(const LayerWeights& L, Activation act, Site site, const FFNSparsity& sp, const float* x, int64_t n,
+                 int64_t n_embd, int64_t n_ff, FFNScratch& s, FFNCounters& counts, float* y) {
+    const size_t nf = static_cast<size_t>(n) * n_ff;
+    if (s.g.size() < nf) {
+        s.g.resize(nf);
+        s.u.resize(nf);
+        s.h.resize(nf);
+    }
+    float *g = s.g.data(), *u = s.u.data(), *h = s.h.data();
+    if (!sp.on) site = Site::none;
+
+    if (n == 1) {  // decode: the sparse kernels read only the active columns / rows
+        if (sparse_input(site)) {
+            const int64_t cnt = select_one(sp.rule, x, n_embd, s, counts.input, "input");
+            if (sp.gate->type == sp.up->type)
+                fused_gate_up(*sp.gate, *sp.up, x, s.idx.data(), cnt, g, u);
+            else {
+                sparse_matvec(*sp.gate, x, s.idx.data(), cnt, g);
+                sparse_matvec(*sp.up, x, s.idx.data(), cnt, u);
+            }
+        } else if (site == Site::gate) {
+            product(L.gate, x, 1, g);
+            for (int64_t i = 0; i < n_ff; ++i) h[i] = activate(act, g[i]);
+            const int64_t cnt = select_one(sp.rule, h, n_ff, s, counts.inner, "gate activation");
+            row_skip_matvec(L.up.type, L.up.data, L.up.rows, L.up.cols, x, s.idx.data(), cnt, u);
+            for (int64_t k = 0; k < cnt; ++k) h[s.idx[k]] *= u[s.idx[k]];
+            sparse_matvec(*sp.down, h, s.idx.data(), cnt, y);
+            return;
+        } else {
+            gate_up_dense(L, x, 1, g, u);
+        }
+        gated_activation(act, g, u, n_ff, h);
+        if (sparse_inner(site)) {
+            const int64_t cnt = select_one(sp.rule, h, n_ff, s, counts.inner, "intermediate");
+            sparse_matvec(*sp.down, h, s.idx.data(), cnt, y);
+        } else {
+            product(L.down, h, 1, y);
+        }
+        return;
+    }
+
+    // prefill: dense batched products over masked inputs
+    const float* xin = x;
+    if (sparse_input(site)) {
+        s.xm.assign(x, x + static_cast<size_t>(n) * n_embd);
+        mask_rows(sp.rule, s.xm.data(), n, n_embd, s, counts.input, "input");
+        xin = s.xm.data();
+    }
+    if (site == Site::gate) {
+        product(L.gate, xin, n, g);
+        for (size_t i = 0; i < nf; ++i) h[i] = activate(act, g[i]);
+        mask_rows(sp.rule, h, n, n_ff, s, counts.inner, "gate activation");
+        product(L.up, xin, n, u);
+        for (size_t i = 0; i < nf; ++i) h[i] *= u[i];
+    } else {
+        gate_up_dense(L, xin, n, g, u);
+        gated_activation(act, g, u, static_cast<int64_t>(nf), h);
+        if (sparse_inner(site)) mask_rows(sp.rule, h, n, n_ff, s, counts.inner, "intermediate");
+    }
+    product(L.down, h, n, y);
+}
+
+}  // namespace pysparse
