@@ -1,0 +1,332 @@
+"""The model runtime (cpp/model, pysparse.engine.Model) against transformers.
+
+Oracles: transformers on the same weights. Tiny random models of each architecture are written to float32 GGUF
+files (tests/tiny_gguf.py), so the engine's float path must match transformers to float rounding; the real
+SmolLM2-135M Q4_1 GGUF is compared with transformers loading the same file (dequantised to float32), where the
+engine's 8-bit activation quantisation (as llama.cpp does) is the expected difference: top-1 agreement >= 98% and
+mean KL <= 0.02 nats over 512+ positions of Wikipedia text.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from pysparse import _core, data, models, rules, sites
+from pysparse.engine import Model
+
+from tiny_gguf import write_gguf
+from tiny_models import _common, build_tiny
+
+
+def log_softmax(a):
+    a = a.astype(np.float64)
+    a = a - a.max(-1, keepdims=True)
+    return a - np.log(np.exp(a).sum(-1, keepdims=True))
+
+
+def kl_top1(ref, got):
+    """Mean KL(ref || got) per position and top-1 agreement."""
+    p, q = log_softmax(ref), log_softmax(got)
+    kl = (np.exp(p) * (p - q)).sum(-1)
+    return float(kl.mean()), float((ref.argmax(-1) == got.argmax(-1)).mean())
+
+
+def tiny_hf(arch: str, tie: bool = False):
+    if arch == "gemma3_text":  # a global layer after a sliding one, a window shorter than the test sequence
+        import transformers as tf
+
+        cfg = tf.Gemma3TextConfig(**_common(head_dim=8, sliding_window=4, query_pre_attn_scalar=8,
+                                            layer_types=["sliding_attention", "full_attention"]))
+        torch.manual_seed(0)
+        model = tf.AutoModelForCausalLM.from_config(cfg, attn_implementation="eager")
+        g = torch.Generator().manual_seed(0)
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if p.dim() >= 2:
+                    p.copy_(torch.randn(p.shape, generator=g) * 0.2)
+                elif "norm" in name:
+                    p.copy_(torch.randn(p.shape, generator=g) * 0.1)
+        return model.eval()
+    model = build_tiny(arch)
+    if tie:
+        model.config.tie_word_embeddings = True
+        model.lm_head.weight = model.model.embed_tokens.weight
+    return model
+
+
+@pytest.fixture(scope="module")
+def tiny_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tiny_gguf")
+    out = {}
+    for key, arch, tie in [("llama", "llama", False), ("llama_tied", "llama", True), ("mistral", "mistral", False),
+                           ("qwen2", "qwen2", False), ("qwen3", "qwen3", False), ("gemma3", "gemma3_text", False)]:
+        model = tiny_hf(arch, tie)
+        path = d / f"{key}.gguf"
+        write_gguf(model, path, sliding_window_pattern=2)
+        out[key] = (model, path)
+    return out
+
+
+def hf_logits(model, ids):
+    with torch.no_grad():
+        return model(torch.tensor([list(ids)])).logits[0].float().numpy()
+
+
+@pytest.mark.parametrize("key", ["llama", "llama_tied", "mistral", "qwen2", "qwen3", "gemma3"])
+def test_tiny_architectures_match_transformers(tiny_files, key):
+    model, path = tiny_files[key]
+    m = Model.load(path, context=64)
+    assert m.hparams["arch"] == {"llama_tied": "llama", "mistral": "llama"}.get(key, key)
+    assert m._m.tied_output == (key == "llama_tied")
+    ids = np.random.default_rng(1).integers(3, 128, 24)
+    ref = hf_logits(model, ids)
+    got = m.logits(ids)
+    assert got.shape == ref.shape
+    np.testing.assert_allclose(got, ref, atol=2e-4 * np.abs(ref).max())
+    # decode token by token gives the same logits as the batched prefill
+    m._m.reset()
+    steps = np.stack([m._m.forward(ids[i:i + 1], False) for i in range(len(ids))])
+    np.testing.assert_allclose(steps, got, atol=1e-5 * np.abs(ref).max())
+
+
+def test_tiny_f16_cache_and_threads(tiny_files):
+    model, path = tiny_files["qwen3"]
+    ids = np.random.default_rng(2).integers(3, 128, 30)
+    ref = hf_logits(model, ids)
+    m = Model.load(path, context=64, kv_type="f16")
+    np.testing.assert_allclose(m.logits(ids), ref, atol=5e-3 * np.abs(ref).max())
+    before = _core.num_threads()
+    try:
+        outs = []
+        for n in (1, 2, 3):
+            _core.set_num_threads(n)
+            outs.append(m.logits(ids).tobytes())
+        assert outs[0] == outs[1] == outs[2]
+    finally:
+        _core.set_num_threads(before)
+
+
+@pytest.mark.parametrize("site", ["input", "intermediate", "all_inputs", "gate"])
+def test_tiny_sparse_matches_torch_simulation(tiny_files, site):
+    """Engine sparsity (C++ rule + masked prefill / sparse decode kernels) vs the framework's torch hooks."""
+    model, path = tiny_files["llama"]
+    ids = np.random.default_rng(3).integers(3, 128, 20)
+    m = Model.load(path, context=64)
+    m.set_sparsity(site, "top_p", 0.8)
+    got = m.logits(ids)
+    eng = m.stats()
+    with sites.Sparsifier(model, site, rules.TopP(0.8)) as sp:
+        ref = hf_logits(model, ids)
+    assert abs(eng["overall"] - sp.stats.overall()) < 0.01, (eng["overall"], sp.stats.overall())
+    assert eng["prefill"] == eng["overall"] and math.isnan(eng["decode"])
+    np.testing.assert_allclose(got, ref, atol=2e-3 * np.abs(ref).max())
+    # the decode path (sparse kernels over the input-major repacks) computes the same function
+    m._m.reset()
+    m.reset_stats()
+    steps = np.stack([m._m.forward(ids[i:i + 1], False) for i in range(len(ids))])
+    np.testing.assert_allclose(steps, got, atol=2e-3 * np.abs(ref).max())
+    assert abs(m.stats()["decode"] - eng["overall"]) < 0.01
+    # per-layer values and switching off
+    m.set_sparsity(site, "top_p", [None, 0.5])
+    m.logits(ids)
+    pl = m.stats()["per_layer"]
+    assert math.isnan(pl[0]) and pl[1] > 0
+    m.clear_sparsity()
+    np.testing.assert_allclose(m.logits(ids), hf_logits(model, ids), atol=2e-4 * np.abs(ref).max())
+
+
+# ---- the real SmolLM2-135M (Q4_1) ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def smollm2(smollm2_path):
+    return Model.load(smollm2_path, context=2048)
+
+
+@pytest.fixture(scope="module")
+def smollm2_hf():
+    model, tok = models.load_hf("smollm2-135m")
+    return model
+
+
+@pytest.fixture(scope="module")
+def wiki_ids(smollm2):
+    text = " ".join(d["text"] for d in data.load("wikipedia", progress=False)[:3])
+    return smollm2.tokenizer(text)["input_ids"][:600]
+
+
+def test_smollm2_logits_match_transformers(smollm2, smollm2_hf, wiki_ids):
+    got = smollm2.logits(wiki_ids)
+    ref = hf_logits(smollm2_hf, wiki_ids)
+    kl, top1 = kl_top1(ref, got)
+    print(f"\nsmollm2-135m Q4_1, {len(wiki_ids)} positions: top-1 agreement {top1:.4f}, mean KL {kl:.5f} nats")
+    assert len(wiki_ids) >= 512
+    assert top1 >= 0.98 and kl <= 0.02
+
+
+def test_smollm2_greedy_continuations(smollm2, smollm2_hf):
+    """32 greedy tokens from several prompts, engine vs transformers: identical up to the first position where
+    transformers' top two logits are a near-tie (the engine's quantised activations may pick the other one)."""
+    tok = smollm2.tokenizer
+    prompts = ["The capital of France is", "def fibonacci(n):", "Once upon a time, there was a",
+               "The theory of relativity states that", "import numpy as np\n"]
+    agree, prefix = 0, 0
+    for prompt in prompts:
+        ids = tok(prompt)["input_ids"]
+        ours = list(smollm2.generate_ids(ids, 32))
+        with torch.no_grad():
+            ref = smollm2_hf.generate(torch.tensor([ids]), max_new_tokens=32, do_sample=False,
+                                      pad_token_id=tok.eos_token_id)[0, len(ids):].tolist()
+        n = min(len(ours), len(ref))
+        first = next((i for i in range(n) if ours[i] != ref[i]), None)
+        prefix += n if first is None else first
+        if first is None:
+            agree += 1
+            continue
+        logits = hf_logits(smollm2_hf, ids + ref[:first])[-1]
+        margin = logits[ref[first]] - logits[ours[first]]
+        print(f"\n{prompt!r}: first divergence at token {first}, transformers' margin {margin:.3f}")
+        assert margin < 0.5, f"{prompt!r}: diverged at {first} with a clear margin {margin}"
+    print(f"\n{agree}/{len(prompts)} greedy continuations identical for 32 tokens; {prefix} of "
+          f"{32 * len(prompts)} tokens before the first divergence")
+    assert prefix >= 0.3 * 32 * len(prompts)
+
+
+def test_smollm2_sparse_matches_torch_simulation(smollm2, smollm2_hf, wiki_ids):
+    """Same site, rule and p on the same GGUF: pooled sparsity within 0.5 points, perplexity within 1%."""
+    ids = wiki_ids[:512]
+
+    def ppl(logits):
+        lp = log_softmax(logits[:-1])
+        return float(np.exp(-lp[np.arange(len(ids) - 1), ids[1:]].mean()))
+
+    smollm2.set_sparsity("input", "top_p", 0.9)
+    try:
+        ours = ppl(smollm2.logits(ids))
+        s_ours = smollm2.stats()["overall"]
+    finally:
+        smollm2.clear_sparsity()
+    with sites.Sparsifier(smollm2_hf, "input", rules.TopP(0.9)) as sp:
+        ref = ppl(hf_logits(smollm2_hf, ids))
+    print(f"\ninput top_p 0.9: sparsity engine {s_ours:.4f} torch {sp.stats.overall():.4f}; "
+          f"ppl engine {ours:.3f} torch {ref:.3f}")
+    assert abs(s_ours - sp.stats.overall()) < 0.005
+    assert abs(ours / ref - 1) < 0.01
+
+
+def test_smollm2_decode_uses_sparse_kernels(smollm2):
+    """Generation with sparsity counts decode-phase sparsity; the dense result is restored after clearing."""
+    ids = smollm2.tokenizer("The capital of France is")["input_ids"]
+    dense = list(smollm2.generate_ids(ids, 8))
+    smollm2.set_sparsity("all_inputs", "top_p", 0.95)
+    list(smollm2.generate_ids(ids, 8))
+    st = smollm2.stats()
+    assert 0 < st["decode"] < 1 and 0 < st["prefill"] < 1
+    assert smollm2._m.sparse_bytes > 0
+    smollm2.clear_sparsity()
+    assert smollm2._m.sparse_bytes == 0
+    assert list(smollm2.generate_ids(ids, 8)) == dense
+
+
+def test_bad_input(smollm2, tmp_path):
+    m = smollm2
+    with pytest.raises(ValueError, match="empty"):
+        m.logits([])
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        m.logits([1, 2, m.n_vocab])
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        m._m.forward(np.array([-1], np.int32), True)
+    with pytest.raises(ValueError, match="context"):
+        m.logits(np.ones(m.context + 1, np.int64))
+    with pytest.raises(ValueError, match="exceed the context"):
+        m._m.reset()
+        m._m.forward(np.ones(m.context + 5, np.int32), False)
+    m._m.reset()
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError):
+            m.set_sparsity("input", "top_p", bad)
+    with pytest.raises(ValueError, match="unknown site"):
+        m.set_sparsity("attention", "top_p", 0.9)
+    with pytest.raises(ValueError, match="unknown rule"):
+        m.set_sparsity("input", "top_q", 0.9)
+    with pytest.raises(ValueError, match="unknown site"):
+        m._m.set_sparsity("nope", "top_p", [0.9] * m.n_layer, 1.0)
+    with pytest.raises(ValueError, match="values for"):
+        m._m.set_sparsity("input", "top_p", [0.9], 1.0)
+    with pytest.raises(ValueError, match="layer 99"):
+        m.set_sparsity("input", "top_p", 0.9, layers=[99])
+    with pytest.raises(ValueError, match="integer"):
+        m._m.forward(np.array([1.0, 2.0]), True)
+    with pytest.raises(ValueError, match="top_p"):
+        list(m.generate_ids([1, 2], 4, top_p=0.0))
+    assert m.sparsity is None  # nothing was switched on by the failed calls
+    with pytest.raises(ValueError, match="training context"):
+        Model.load(m.path, context=10**7)
+    with pytest.raises(FileNotFoundError):
+        Model.load(tmp_path / "missing.gguf")
+    with pytest.raises(ValueError, match="directory"):
+        Model.load(tmp_path)
+
+
+def _rewrite(src, dst, drop=None, reshape=None, arch=None):
+    """Copies a GGUF with one tensor dropped or given a wrong shape, or another architecture name (gguf's
+    reader and writer)."""
+    import gguf
+
+    r = gguf.GGUFReader(str(src))
+    w = gguf.GGUFWriter(str(dst), arch or r.fields["general.architecture"].contents())
+    for f in r.fields.values():
+        if f.name.startswith("GGUF.") or f.name == "general.architecture":
+            continue
+        if f.types and f.types[0] == gguf.GGUFValueType.ARRAY:
+            w.add_array(f.name, f.contents())
+        else:
+            w.add_key_value(f.name, f.contents(), f.types[0])
+    for t in r.tensors:
+        if t.name == drop:
+            continue
+        data = np.asarray(t.data)
+        if t.name == reshape:
+            data = data[:-1]
+        w.add_tensor(t.name, data, raw_dtype=t.tensor_type if t.tensor_type not in (0, 1) else None)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def test_bad_model_files(tiny_files, tmp_path):
+    _, src = tiny_files["qwen2"]
+    _rewrite(src, tmp_path / "missing.gguf", drop="blk.1.ffn_up.weight")
+    with pytest.raises(ValueError, match="blk.1.ffn_up.weight.*missing"):
+        Model.load(tmp_path / "missing.gguf")
+    _rewrite(src, tmp_path / "shape.gguf", reshape="blk.0.attn_k.weight")
+    with pytest.raises(ValueError, match="blk.0.attn_k.weight.*shape"):
+        Model.load(tmp_path / "shape.gguf")
+    _rewrite(src, tmp_path / "bias.gguf", drop="blk.0.attn_q.bias")
+    with pytest.raises(ValueError, match="attn_q.bias"):
+        Model.load(tmp_path / "bias.gguf")
+    _rewrite(src, tmp_path / "arch.gguf", arch="mamba")
+    with pytest.raises(ValueError, match="architecture 'mamba' is not supported"):
+        Model.load(tmp_path / "arch.gguf")
+    data_ = (tmp_path / "missing.gguf").read_bytes()
+    (tmp_path / "cut.gguf").write_bytes(data_[: len(data_) // 2])
+    with pytest.raises(ValueError):
+        Model.load(tmp_path / "cut.gguf")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["gemma3-270m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"])
+def test_larger_models_match_transformers(name):
+    m = Model.load(models.fetch(name, progress=False), context=1024)
+    text = " ".join(d["text"] for d in data.load("wikipedia", progress=False)[:3])
+    ids = m.tokenizer(text)["input_ids"][:520]
+    got = m.logits(ids)
+    hf, _ = models.load_hf(name)
+    ref = hf_logits(hf, ids)
+    kl, top1 = kl_top1(ref, got)
+    print(f"\n{name}, {len(ids)} positions: top-1 agreement {top1:.4f}, mean KL {kl:.5f} nats")
+    assert top1 >= 0.98 and kl <= 0.02
