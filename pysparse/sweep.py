@@ -127,9 +127,22 @@ class Sweep:
         self.model_id = model_id or getattr(model, "pysparse_name", None) or type(model).__name__
         self.file = ResultsFile(results)
         self.layers = None if layers is None else sorted(int(i) for i in layers)
-        self.sp = Sparsifier(model, site, None, layers=self.layers)
-        self.ctx = EvalContext(model, tokenizer, self.sp, batch_size=batch_size, progress=progress,
-                               model_id=self.model_id)
+        from .engine.model import Model as EngineModel
+
+        if isinstance(model, EngineModel):  # the engine backend: same tasks, logits from the C++ runtime
+            from .engine.evaluate import EngineEvalContext, EngineSparsifier
+
+            if rule == "threshold":
+                raise ValueError("the threshold rule is calibrated with torch hooks: use the torch backend")
+            # "@engine": its points and cached dense references never mix with the torch backend's
+            self.model_id = f"{model_id or model.path.stem}@engine"
+            self.sp = EngineSparsifier(model, site, layers=self.layers)
+            self.ctx = EngineEvalContext(model, self.sp, batch_size=batch_size, progress=progress,
+                                         model_id=self.model_id)
+        else:
+            self.sp = Sparsifier(model, site, None, layers=self.layers)
+            self.ctx = EvalContext(model, tokenizer, self.sp, batch_size=batch_size, progress=progress,
+                                   model_id=self.model_id)
         self.progress = progress
         self.calib_docs, self.calib_tokens, self.seed = calib_docs, calib_tokens, seed
         task_cfg = {t.name: t.config() for t in tasks}

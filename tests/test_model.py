@@ -330,3 +330,33 @@ def test_larger_models_match_transformers(name):
     kl, top1 = kl_top1(ref, got)
     print(f"\n{name}, {len(ids)} positions: top-1 agreement {top1:.4f}, mean KL {kl:.5f} nats")
     assert top1 >= 0.98 and kl <= 0.02
+
+
+def test_engine_backend_sweep_matches_its_model(smollm2, tmp_path, monkeypatch):
+    """`--backend engine`: a Sweep over the engine gives the perplexity of the engine's logits and the sparsity
+    of its counters; its records never mix with the torch backend's (model id '@engine')."""
+    from pysparse.sweep import Sweep
+    from pysparse.tasks import PerplexityTask
+
+    monkeypatch.setenv("PYSPARSE_CACHE", str(tmp_path / "cache"))  # fresh dense-reference cache
+    docs = data.load("wikipedia", progress=False)[:2]
+    task = PerplexityTask(docs, window=128, max_tokens=256, max_tokens_per_doc=128)
+    sw = Sweep(smollm2, smollm2.tokenizer, [task], "input", "top_p", results=tmp_path / "r.jsonl",
+               model_id="smollm2-135m", progress=False)
+    rec = sw.point(0.9)
+    assert rec["model"] == "smollm2-135m@engine"
+    # the same windows straight through the Model: same sparsity, same perplexity
+    smollm2.set_sparsity("input", "top_p", 0.9)
+    try:
+        nll, n = 0.0, 0
+        for w, first in task.windows:
+            lp = log_softmax(smollm2.logits(w)[:-1])
+            nll -= lp[np.arange(first - 1, len(w) - 1), w[first:]].sum()
+            n += len(w) - first
+        st = smollm2.stats()["overall"]
+    finally:
+        smollm2.clear_sparsity()
+    assert abs(rec["sparsity"] - st) < 1e-9
+    ppl = [r for t, r in rec["tasks"].items() if r["metric"] == "perplexity"][0]["score"]
+    assert n > 0 and abs(ppl / math.exp(nll / n) - 1) < 1e-5
+    assert 0.3 < rec["sparsity"] < 0.45 and rec["retention"]["suite"] > 0.8

@@ -39,6 +39,9 @@ def add_eval_args(p: argparse.ArgumentParser, bisect_default: bool) -> None:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    p.add_argument("--backend", default="torch", choices=["torch", "engine"],
+                   help="torch (default): the HF model in float with torch hooks; engine: the GGUF on the C++ "
+                        "engine (quantised weights as stored, the rule in C++, sparse decode kernels)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -77,13 +80,23 @@ def run_eval(args) -> int:
     layers = [int(x) for x in args.layers.split(",")] if args.layers else None
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.backend == "engine" and any(s not in ("input", "intermediate", "all_inputs", "gate") for s in sites):
+        raise ValueError("the engine backend's sites are input, intermediate, all_inputs and gate")
     progress = not args.quiet
     out = Path(args.out or Path(DEFAULT_OUT) / model_slug(args.model))
     out.mkdir(parents=True, exist_ok=True)
     results = out / "results.jsonl"
     tasks = build_suite(args.tasks, args.budget, args.limit, args.seed, progress=progress)
     print(f"loading {args.model} ...", file=sys.stderr, flush=True)
-    model, tok = models.load_hf(args.model, dtype=getattr(torch, args.dtype), progress=progress)
+    if args.backend == "engine":
+        from ..engine import Model
+
+        if args.rule == "threshold":
+            raise ValueError("the threshold rule is calibrated with torch hooks: use --backend torch")
+        model = Model.load(args.model, threads=args.threads)
+        tok = model.tokenizer
+    else:
+        model, tok = models.load_hf(args.model, dtype=getattr(torch, args.dtype), progress=progress)
     calib = data.split_docs(data.load("wikipedia", progress=progress), "calib") if args.rule == "threshold" else None
     extra = {"budget": args.budget, "limit": args.limit, "seed": args.seed, "dtype": args.dtype}
     for site in sites:
