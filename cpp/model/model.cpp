@@ -29,7 +29,7 @@ void Model::truncate(int64_t n) {
     n_past_ = n;
 }
 
-void Model::forward(const int32_t* tokens, int64_t n, bool all_logits, float* logits) {
+void Model::check_batch(const int32_t* tokens, int64_t n) const {
     if (n <= 0) throw ValueError("forward: empty batch (no tokens)");
     if (n_past_ + n > n_ctx())
         throw ValueError(std::to_string(n) + " tokens at position " + std::to_string(n_past_) + " exceed the context length " +
@@ -38,6 +38,10 @@ void Model::forward(const int32_t* tokens, int64_t n, bool all_logits, float* lo
         if (tokens[i] < 0 || tokens[i] >= n_vocab())
             throw ValueError("token id " + std::to_string(tokens[i]) + " at index " + std::to_string(i) +
                              " is outside the vocabulary [0, " + std::to_string(n_vocab()) + ")");
+}
+
+void Model::forward(const int32_t* tokens, int64_t n, bool all_logits, float* logits) {
+    check_batch(tokens, n);
     for (int64_t off = 0; off < n; off += max_batch_) {
         const int64_t m = std::min(max_batch_, n - off);
         const bool last = off + m == n;

@@ -62,6 +62,8 @@ public:
     // token's [n_vocab]; nullptr to skip the output matrix. ValueError for an empty batch, a token id out of
     // range, or a batch that does not fit the context.
     void forward(const int32_t* tokens, int64_t n, bool all_logits, float* logits);
+    // The checks forward() makes, without running anything (a caller splitting a batch checks it whole first).
+    void check_batch(const int32_t* tokens, int64_t n) const;
     // The last token's logits of the most recent forward (n_vocab floats).
     const float* last_logits() const { return st_.logits.data(); }
 

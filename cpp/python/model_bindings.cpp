@@ -43,6 +43,7 @@ KVType kv_arg(const std::string& name) {
 
 // Runs tokens chunk by chunk (max_batch each) with the GIL released, checking for Ctrl-C between chunks.
 void run_chunks(Model& m, const int32_t* tok, int64_t n, int64_t chunk, float* all_out) {
+    m.check_batch(tok, n);  // the whole batch, before any chunk runs
     for (int64_t off = 0; off < n; off += chunk) {
         const int64_t c = std::min(chunk, n - off);
         {
