@@ -88,7 +88,24 @@ def resolve_gguf(name_or_path: str | Path) -> Path:
         return fetch(str(name_or_path))
     if not p.exists():
         raise FileNotFoundError(f"{p}: no such file, and not a known model name ({', '.join(MODELS)})")
+    if p.is_dir():
+        found = sorted(x.name for x in p.glob("*.gguf"))
+        raise ValueError(f"{p} is a directory; give a .gguf file"
+                         + (f" (in it: {', '.join(found)})" if found else " (it holds no .gguf file)"))
     return p
+
+
+def check_gguf(path: Path) -> None:
+    """Open a GGUF file with the engine's own reader (header, metadata, tensor table, every tensor's data inside
+    the file) and raise ValueError saying what is wrong, before transformers' reader fails somewhere deep inside."""
+    from .engine.gguf import GGUFError, GGUFFile
+
+    try:
+        with GGUFFile(path):
+            pass
+    except GGUFError as e:
+        raise ValueError(f"not a usable GGUF file: {e} (truncated or corrupt download? a registry model is "
+                         f"fetched again after `pysparse cache clear MODEL`)") from None
 
 
 def load_hf(name_or_path: str | Path, dtype=None, progress: bool = False):
@@ -120,12 +137,15 @@ def load_hf(name_or_path: str | Path, dtype=None, progress: bool = False):
         if p.is_file():
             if p.suffix != ".gguf":
                 raise ValueError(f"{p}: expected a .gguf file or an HF checkpoint directory")
+            check_gguf(p)
             kw = dict(gguf_file=p.name)
             tok = AutoTokenizer.from_pretrained(p.parent, **kw)
             model = AutoModelForCausalLM.from_pretrained(p.parent, dtype=dtype, **kw)
         else:
             if not (p / "config.json").exists():
-                raise ValueError(f"{p}: not an HF checkpoint directory (no config.json)")
+                found = sorted(x.name for x in p.glob("*.gguf"))
+                raise ValueError(f"{p}: not an HF checkpoint directory (no config.json)"
+                                 + (f"; to load a GGUF file give its path ({', '.join(found)})" if found else ""))
             tok = AutoTokenizer.from_pretrained(p)
             model = AutoModelForCausalLM.from_pretrained(p, dtype=dtype)
     except (OSError, KeyError) as e:

@@ -23,6 +23,7 @@ import os
 import time
 from pathlib import Path
 
+from .critical import suite_retention
 from .stats import SparsityStats
 from .tasks.base import EvalContext, Task, TaskResult, retention
 
@@ -116,8 +117,14 @@ class Sweep:
     def __init__(self, model, tokenizer, tasks: list[Task], site: str, rule: str = "top_p",
                  results: str | Path = "results.jsonl", model_id: str | None = None, layers=None,
                  batch_size: int = 8, progress: bool = True, calib_docs: list[dict] | None = None,
-                 calib_tokens: int = 4096, seed: int = 0, extra: dict | None = None):
+                 calib_tokens: int = 4096, seed: int = 0, extra: dict | None = None, criterion: str = "tasks"):
+        from .critical import CRITERIA
         from .sites import Sparsifier
+
+        if criterion not in CRITERIA:
+            raise ValueError(f"unknown criterion {criterion!r}; criteria: {', '.join(CRITERIA)}")
+        self.criterion = criterion  # which tasks' mean retention bisection tests (pysparse.critical); not hashed:
+        # the measurements are the same under every criterion, only the reading differs
 
         if rule not in DEFAULT_GRIDS:
             raise ValueError(f"unknown rule {rule!r}; rules: {', '.join(DEFAULT_GRIDS)}")
@@ -226,8 +233,8 @@ class Sweep:
         rec = self._evaluate(value)
         rets = {t: retention(r["score"], dense["tasks"][t]["score"], r["higher_is_better"])
                 for t, r in rec["tasks"].items()}
-        rets["suite"] = sum(rets.values()) / len(rets)
         rec["retention"] = rets
+        rets["suite"] = suite_retention(rec, self.criterion)
         self.file.append(rec)
         self.done[k] = rec
         if self.on_point:
@@ -248,8 +255,13 @@ class Sweep:
             out.append(self.point(v))
         return out
 
-    def bisect(self, values=None, threshold: float = THRESHOLD, max_evals: int | None = None) -> list[dict]:
-        """Halve the grid-index interval [last passing, first failing] on the suite retention until adjacent."""
+    def bisect(self, values=None, threshold: float = THRESHOLD, max_evals: int | None = None,
+               criterion: str | None = None) -> list[dict]:
+        """Halve the grid-index interval [last passing, first failing] on the suite retention until adjacent.
+
+        The suite retention is the mean under `criterion` (default: the sweep's); points already evaluated (by
+        an earlier bisection for another criterion, or a resumed run) are reused."""
+        criterion = criterion or self.criterion
         grid = check_values(self.rule, default_grid(self.rule) if values is None else values)
         grid = [v for v in grid if v != DENSE_VALUE[self.rule]]
         # order from dense to extreme
@@ -263,7 +275,7 @@ class Sweep:
             rec = self.point(grid[mid])
             out.append(rec)
             n += 1
-            if rec["retention"]["suite"] >= threshold:
+            if suite_retention(rec, criterion) >= threshold:
                 lo = mid
             else:
                 hi = mid

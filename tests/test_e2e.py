@@ -21,7 +21,8 @@ def test_critical_on_smollm2_tiny_budget(smollm2_path, tmp_path):
             "--threads", "1", "--quiet", "--out", str(out)]
     r = _cli(*args, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "| smollm2-135m | input | top_p | suite mean |" in r.stdout
+    assert "| smollm2-135m | input | top_p | **suite mean (tasks)** |" in r.stdout
+    assert "| fidelity mean |" in r.stdout and "wikipedia_top1 (fidelity)" in r.stdout
     recs = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert [x["dense"] for x in recs] == [True, False]
     dense, p = recs

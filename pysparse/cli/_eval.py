@@ -23,22 +23,36 @@ def add_eval_args(p: argparse.ArgumentParser, bisect_default: bool) -> None:
                    help="comma-separated tasks or suites (default: wikipedia perplexity + top-1/KL fidelity + "
                         "cloze). Tasks: wikipedia, wikipedia_cloze, shakespeare, shakespeare_cloze, analogies, "
                         "gpqa, gsm8k, bigbench:TASK, FILE.jsonl, FILE.txt; suites: default, full")
-    p.add_argument("--budget", default="small", help="tiny, small (default), medium or large: examples per task")
+    p.add_argument("--budget", default="small",
+                   help="examples per task: tiny = 256 scored perplexity tokens, 8 cloze passages, 14 analogies, "
+                        "16 multiple-choice items; small (default) = 1024, 40, 70, 60; medium = 4096, 160, 280, 200; "
+                        "large = 16384, 640, 1120, 800 (cloze capped by the text: about 350 Wikipedia passages)")
+    p.add_argument("--criterion", default="tasks", choices=["tasks", "fidelity", "both"],
+                   help="which retentions make the suite mean that decides the critical sparsity: tasks (default; "
+                        "perplexity and accuracy tasks, the paper's definition), fidelity (top-1 agreement with the "
+                        "dense model, far stricter) or both; the report always shows tasks and fidelity side by side")
     p.add_argument("--limit", type=int, default=None, help="examples per cloze/analogy/multiple-choice task")
     p.add_argument("--grid", nargs="*", type=float, default=None, metavar="VALUE",
                    help="evaluate these rule values (no values: the rule's default grid, for top_p the paper's); "
                         "with --bisect: the grid to bisect")
     p.add_argument("--bisect", action="store_true", default=bisect_default,
-                   help="bisect the grid for the 99%% crossing of the suite mean (few evaluations)"
-                        + (" (the default here)" if bisect_default else ""))
-    p.add_argument("--no-bisect", dest="bisect", action="store_false", help="evaluate every grid value")
+                   help="bisect the grid for the 99%% crossing of the suite mean, then of the other criterion's "
+                        "mean (few evaluations)" + (" (ON by default here)" if bisect_default else
+                                                    " (off by default here: every grid value is evaluated)"))
+    p.add_argument("--no-bisect", dest="bisect", action="store_false",
+                   help="evaluate every grid value" + ("" if bisect_default else " (the default here)"))
     p.add_argument("--layers", default=None, help="only these layers, e.g. 0,5,10 (default all)")
     p.add_argument("--out", default=None, help=f"output directory (default ./{DEFAULT_OUT}/<model>)")
     p.add_argument("--seed", type=int, default=0, help="seed for example selection and the bootstrap")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
-    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    p.add_argument("--batch-size", type=int, default=8,
+                   help="sequences per forward pass (default 8); changes speed and memory, not the results beyond "
+                        "float rounding")
+    p.add_argument("--n-boot", type=int, default=1000, help="paired-bootstrap resamples for the intervals "
+                                                            "(default 1000; 0: no intervals)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
+                   help="precision the model runs in (default float32, the reference; bfloat16 is faster on CPUs "
+                        "with AVX-512 BF16 but changes the numbers)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -65,6 +79,7 @@ def run_eval(args) -> int:
     import torch
 
     from .. import data, models, report
+    from ..critical import kind_of
     from ..sweep import DEFAULT_GRIDS, ResultsFile, Sweep, check_values
     from ..tasks import build_suite
 
@@ -89,14 +104,19 @@ def run_eval(args) -> int:
     for site in sites:
         sw = Sweep(model, tok, tasks, site, args.rule, results=results, model_id=model_slug(args.model),
                    layers=layers, batch_size=args.batch_size, progress=progress, calib_docs=calib,
-                   seed=args.seed, extra=extra)
+                   seed=args.seed, extra=extra, criterion=args.criterion)
         print(f"[{site}] {len(sw.done)} point(s) already in {results}", file=sys.stderr, flush=True)
         if args.bisect:
             sw.bisect(args.grid or None)
+            # the other criterion's crossing too, so the report brackets both (shared points are reused)
+            kinds = {kind_of(r) for r in sw.dense_point()["tasks"].values()}
+            for other in ("tasks", "fidelity"):
+                if other != args.criterion and other in kinds:
+                    sw.bisect(args.grid or None, criterion=other)
         else:
             sw.run(args.grid or None)
     recs = ResultsFile(results).records()
-    summary = report.build(recs, n_boot=args.n_boot, seed=args.seed)
+    summary = report.build(recs, n_boot=args.n_boot, seed=args.seed, criterion=args.criterion)
     report.write_all(summary, recs, out)
     print(report.markdown_table(summary))
     print(f"\nresults: {results}\nreport: {out / 'summary.md'} (+ JSON and PNG plots)  "
