@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,15 +156,18 @@ def load_hf(name_or_path: str | Path, dtype=None, progress: bool = False):
         hf_logging.enable_progress_bar()
     model.eval()
     if s in MODELS and p.is_file() and os.environ.get("PYSPARSE_NO_HF_CACHE") != "1":
-        _save_dequantised(model, tok, p.parent / f"hf-{str(dtype).replace('torch.', '')}")
+        _save_dequantised(model, tok, p.parent / f"hf-{str(dtype).replace('torch.', '')}", p)
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     model.pysparse_name = s if s in MODELS else p.name
     return model, tok
 
 
-def _save_dequantised(model, tok, dest: Path) -> None:
-    """Keep the dequantised model as an HF checkpoint next to the GGUF (written atomically; best effort)."""
+def _save_dequantised(model, tok, dest: Path, gguf: Path) -> None:
+    """Keep the dequantised model as an HF checkpoint next to the GGUF (written atomically; best effort), and
+    say so: it is several times the GGUF's size (`pysparse cache list|clear`)."""
+    from .cache import _size
+
     try:
         tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=".hf-"))
         model.hf_quantizer = None
@@ -174,3 +178,8 @@ def _save_dequantised(model, tok, dest: Path) -> None:
         os.replace(tmp, dest)
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)
+        return
+    n, g = _size(dest), gguf.stat().st_size
+    print(f"kept a dequantised copy ({n / 1e6:.0f} MB, {n / g:.1f}x the {g / 1e6:.0f} MB GGUF) in {dest}, so later "
+          f"loads take seconds; `pysparse cache list` shows the cache, `pysparse cache clear hf` removes it",
+          file=sys.stderr, flush=True)
