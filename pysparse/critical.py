@@ -29,6 +29,8 @@ negligible next to the score's).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .tasks.base import score_from
@@ -174,7 +176,8 @@ def analyze(dense: dict, points: list[dict], n_boot: int = 1000, seed: int = 0, 
             c, i = _critical_batch(s, B, threshold)
             e["critical_ci"] = [float(np.percentile(c, lo_q)), float(np.percentile(c, hi_q))]
             e["interpolated_ci"] = [float(np.percentile(i, lo_q)), float(np.percentile(i, hi_q))]
-            with np.errstate(invalid="ignore"):
+            with warnings.catch_warnings():  # a task whose score is 0 on dense has no retention (NaN)
+                warnings.simplefilter("ignore", RuntimeWarning)
                 e["retention_ci"] = np.nanpercentile(B, [lo_q, hi_q], axis=0).T.tolist()
         return e
 

@@ -281,6 +281,25 @@ class Sweep:
                 hi = mid
         return out
 
+    def refine(self, step: float, criterion: str | None = None, threshold: float = THRESHOLD) -> list[dict]:
+        """Evaluate rule values every `step` strictly between the two measured values that bracket the crossing
+        (the last passing and the first failing point, from dense on), so the crossing is resolved finer than the
+        grid a bisection walked. Nothing to do when no measured point fails."""
+        if not 0 < step < 1:
+            raise ValueError(f"refine step must be in (0, 1), got {step}")
+        criterion = criterion or self.criterion
+        prev = DENSE_VALUE[self.rule]
+        for r in self.points():
+            if suite_retention(r, criterion) < threshold:
+                lo, hi = sorted((prev, r["value"]))
+                vals, k = [], 1
+                while (v := round(hi - k * step, 9)) > lo + 1e-9:
+                    vals.append(v)
+                    k += 1
+                return [self.point(v) for v in vals]
+            prev = r["value"]
+        return []
+
     def points(self) -> list[dict]:
         return sorted(self.done.values(), key=lambda r: r["sparsity"])
 

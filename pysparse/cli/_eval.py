@@ -39,6 +39,10 @@ def add_eval_args(p: argparse.ArgumentParser, bisect_default: bool) -> None:
                    help="bisect the grid for the 99%% crossing of the suite mean, then of the other criterion's "
                         "mean (few evaluations)" + (" (ON by default here)" if bisect_default else
                                                     " (off by default here: every grid value is evaluated)"))
+    p.add_argument("--refine", type=float, default=None, metavar="STEP",
+                   help="after the grid (or bisection), also evaluate rule values every STEP between the two "
+                        "measured values that bracket each criterion's crossing, e.g. 0.0025 for top-p "
+                        "(default: off)")
     p.add_argument("--no-bisect", dest="bisect", action="store_false",
                    help="evaluate every grid value" + ("" if bisect_default else " (the default here)"))
     p.add_argument("--layers", default=None, help="only these layers, e.g. 0,5,10 (default all)")
@@ -106,15 +110,17 @@ def run_eval(args) -> int:
                    layers=layers, batch_size=args.batch_size, progress=progress, calib_docs=calib,
                    seed=args.seed, extra=extra, criterion=args.criterion)
         print(f"[{site}] {len(sw.done)} point(s) already in {results}", file=sys.stderr, flush=True)
+        # the criterion's crossing first, then the other kind's, so the report brackets both (points are shared)
+        kinds = {kind_of(r) for r in sw.dense_point()["tasks"].values()}
+        crits = [args.criterion] + [k for k in ("tasks", "fidelity") if k != args.criterion and k in kinds]
         if args.bisect:
-            sw.bisect(args.grid or None)
-            # the other criterion's crossing too, so the report brackets both (shared points are reused)
-            kinds = {kind_of(r) for r in sw.dense_point()["tasks"].values()}
-            for other in ("tasks", "fidelity"):
-                if other != args.criterion and other in kinds:
-                    sw.bisect(args.grid or None, criterion=other)
+            for c in crits:
+                sw.bisect(args.grid or None, criterion=c)
         else:
             sw.run(args.grid or None)
+        if args.refine:
+            for c in crits:
+                sw.refine(args.refine, criterion=c)
     recs = ResultsFile(results).records()
     summary = report.build(recs, n_boot=args.n_boot, seed=args.seed, criterion=args.criterion)
     report.write_all(summary, recs, out)
