@@ -20,13 +20,14 @@ def add_eval_args(p: argparse.ArgumentParser, bisect_default: bool) -> None:
                    help="one or more of input gate up intermediate all_inputs, or 'all' (default input)")
     p.add_argument("--rule", default="top_p", help="top_p (default), top_k, max_p or threshold (calibrated)")
     p.add_argument("--tasks", default="default",
-                   help="comma-separated tasks or suites (default: wikipedia perplexity + top-1/KL fidelity + "
-                        "cloze). Tasks: wikipedia, wikipedia_cloze, shakespeare, shakespeare_cloze, analogies, "
-                        "gpqa, gsm8k, bigbench:TASK, FILE.jsonl, FILE.txt; suites: default, full")
-    p.add_argument("--budget", default="small",
+                   help="comma-separated tasks or suites (default: Wikipedia perplexity, with top-1/KL fidelity on "
+                        "the same windows). Tasks: wikipedia, wikipedia_cloze, shakespeare, shakespeare_cloze, "
+                        "analogies, gpqa, gsm8k, bigbench:TASK, FILE.jsonl, FILE.txt; suites: default, full "
+                        "(+ cloze, analogies, Shakespeare)")
+    p.add_argument("--budget", default="medium",
                    help="examples per task: tiny = 256 scored perplexity tokens, 8 cloze passages, 14 analogies, "
-                        "16 multiple-choice items; small (default) = 1024, 40, 70, 60; medium = 4096, 160, 280, 200; "
-                        "large = 16384, 640, 1120, 800 (cloze capped by the text: about 350 Wikipedia passages)")
+                        "16 multiple-choice items; small = 1024, 40, 70, 60; medium (default) = 4096, 160, 280, 200; "
+                        "large = 16384, 640, 1120, 800 (--limit N sets the cloze/analogy/choice count alone)")
     p.add_argument("--criterion", default="tasks", choices=["tasks", "fidelity", "both"],
                    help="which retentions make the suite mean that decides the critical sparsity: tasks (default; "
                         "perplexity and accuracy tasks, the paper's definition), fidelity (top-1 agreement with the "
