@@ -199,7 +199,7 @@ def plot_all(summary: dict, records: list[dict], out: Path) -> list[Path]:
 def plot_retention(entries: list[dict], path: Path) -> Path:
     plt = _plt()
     n = len(entries)
-    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.6), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n + 2.4, 3.6), squeeze=False, sharey=True)
     for ax, e in zip(axes[0], entries):
         a = e["critical"]
         s = np.array(a["sparsity"])
@@ -230,7 +230,7 @@ def plot_retention(entries: list[dict], path: Path) -> Path:
         ax.set_ylim(max(0.0, min(0.8, float(np.nanmin(sc["retention"])) - 0.02)), top)
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("retention (vs dense)")
-    axes[0][-1].legend(fontsize=6, loc="lower left")
+    axes[0][-1].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1.0))  # outside: never hides a line
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
