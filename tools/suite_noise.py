@@ -42,6 +42,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("results")
     ap.add_argument("--windows", nargs="+", type=int, default=[16, 32, 64], help="perplexity windows to keep")
+    ap.add_argument("--tokens", nargs="+", type=int, default=[],
+                    help="also: the fewest first windows holding at least this many scored tokens (a budget's size)")
     ap.add_argument("--cloze", nargs="+", type=int, default=[0, 100, 200], help="cloze passages to keep")
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--level", type=float, default=0.90)
@@ -51,7 +53,10 @@ def main(argv=None) -> int:
           "fidelity critical [90%] | widest task interval at the bracketing points |")
     print("|---|---|---|---|---|---|---|---|---|")
     for (model, site, rule, cfg), (dense, pts) in groups.items():
-        for w in args.windows:
+        den = next(x for t, x in dense["tasks"].items() if t.endswith("_ppl"))["den"]
+        cum = [sum(den[:i + 1]) for i in range(len(den))]
+        by_tokens = [next((i + 1 for i, c in enumerate(cum) if c >= t), len(den)) for t in args.tokens]
+        for w in sorted(set(args.windows) | set(by_tokens)):
             for c in args.cloze:
                 keep = {"windows": w, "cloze": c}
                 d = subset(dense, keep)

@@ -9,4 +9,4 @@ python -m pysparse sweep --model smollm2-135m --site input --tasks wikipedia,wik
     --limit 350 --grid 0.995 0.99 0.985 0.98 0.975 0.97 0.96 0.95 --threads 1 --quiet --out docs/results/suite-noise
 
 # The interval widths of smaller suites: the first W windows and C passages of the same points.
-python tools/suite_noise.py docs/results/suite-noise/results.jsonl --windows 16 23 32 64 94 --cloze 0 100 200 350
+python tools/suite_noise.py docs/results/suite-noise/results.jsonl --windows 94 --tokens 1024 4096 8192 --cloze 0 40 100 200 350
