@@ -20,8 +20,8 @@ Intervals: a PAIRED bootstrap. Each resample draws one set of examples per task 
 scores the dense model and every sparse point on those same examples, so the retention ratio keeps the strong
 correlation between dense and sparse scores (a 1% threshold is far below the spread of either score alone).
 The critical sparsity is read again from every resample: percentile intervals. Each task also gets a
-per-point retention interval; a task whose interval at a point that decides the critical sparsity (every point
-up to the suite's first failing one) is wider than the threshold's margin (1 - 0.99 = 1%) is flagged as
+per-point retention interval; a task whose interval at a point that decides the critical sparsity of its mean
+(every point up to that mean's first failing one) is wider than the threshold's margin (1 - 0.99 = 1%) is flagged as
 `noisy`: it cannot tell 99% from 100% there, and a mean it enters can be carried by its noise.
 Sparsity itself is not resampled (it is a pooled count over hundreds of thousands of entries; its noise is
 negligible next to the score's).
@@ -196,9 +196,10 @@ def analyze(dense: dict, points: list[dict], n_boot: int = 1000, seed: int = 0, 
         out["means"][crit] = entry(R, B) | {"tasks": names}
     out["suite"] = out["means"][criterion]
     # noisy tasks: retention interval wider than the threshold's margin at a point that decides the critical
-    ff = out["suite"]["first_fail"]
-    deciding = [i for i in range(1, s.size) if ff is None or s[i] <= ff]
+    # sparsity of the mean the task belongs to (its kind's mean; the suite's for `both`)
     for e in out["tasks"].values():
+        ff = out["means"].get(e["kind"], out["suite"])["first_fail"]
+        deciding = [i for i in range(1, s.size) if ff is None or s[i] <= ff]
         ci = e.get("retention_ci")
         e["noisy"] = [] if ci is None else [
             {"sparsity": float(s[i]), "retention_ci": ci[i]} for i in deciding
