@@ -12,9 +12,8 @@ Task names:
 Suites: default = wikipedia: perplexity (the task criterion) and top-1/KL fidelity on the same 4096 scored tokens
 (budget medium). Measured on SmolLM2-135M (docs/critical.md): its critical sparsity's 90% interval is about
 +-1 point of sparsity, and a run takes minutes. Cloze accuracy is left out of the default because even 350
-passages (all the held-out text gives at 6 per document) leave its retention interval at +-3%, which alone
-moves the critical sparsity by +-3.5 points; near-chance multiple choice would measure nothing on 135M-1.5B
-models. full = wikipedia + wikipedia_cloze + analogies + shakespeare (with the cloze and analogies flagged
+passages (all the held-out text gives at 6 per document) leave its retention interval at +-3%, and the mean's
+critical sparsity at +-5 points; near-chance multiple choice would measure nothing on 135M-1.5B models. full = wikipedia + wikipedia_cloze + analogies + shakespeare (with the cloze and analogies flagged
 NOISY where their intervals are wider than 1%).
 """
 
