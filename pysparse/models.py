@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,7 +89,24 @@ def resolve_gguf(name_or_path: str | Path) -> Path:
         return fetch(str(name_or_path))
     if not p.exists():
         raise FileNotFoundError(f"{p}: no such file, and not a known model name ({', '.join(MODELS)})")
+    if p.is_dir():
+        found = sorted(x.name for x in p.glob("*.gguf"))
+        raise ValueError(f"{p} is a directory; give a .gguf file"
+                         + (f" (in it: {', '.join(found)})" if found else " (it holds no .gguf file)"))
     return p
+
+
+def check_gguf(path: Path) -> None:
+    """Open a GGUF file with the engine's own reader (header, metadata, tensor table, every tensor's data inside
+    the file) and raise ValueError saying what is wrong, before transformers' reader fails somewhere deep inside."""
+    from .engine.gguf import GGUFError, GGUFFile
+
+    try:
+        with GGUFFile(path):
+            pass
+    except GGUFError as e:
+        raise ValueError(f"not a usable GGUF file: {e} (truncated or corrupt download? a registry model is "
+                         f"fetched again after `pysparse cache clear MODEL`)") from None
 
 
 def load_hf(name_or_path: str | Path, dtype=None, progress: bool = False):
@@ -120,12 +138,15 @@ def load_hf(name_or_path: str | Path, dtype=None, progress: bool = False):
         if p.is_file():
             if p.suffix != ".gguf":
                 raise ValueError(f"{p}: expected a .gguf file or an HF checkpoint directory")
+            check_gguf(p)
             kw = dict(gguf_file=p.name)
             tok = AutoTokenizer.from_pretrained(p.parent, **kw)
             model = AutoModelForCausalLM.from_pretrained(p.parent, dtype=dtype, **kw)
         else:
             if not (p / "config.json").exists():
-                raise ValueError(f"{p}: not an HF checkpoint directory (no config.json)")
+                found = sorted(x.name for x in p.glob("*.gguf"))
+                raise ValueError(f"{p}: not an HF checkpoint directory (no config.json)"
+                                 + (f"; to load a GGUF file give its path ({', '.join(found)})" if found else ""))
             tok = AutoTokenizer.from_pretrained(p)
             model = AutoModelForCausalLM.from_pretrained(p, dtype=dtype)
     except (OSError, KeyError) as e:
@@ -135,15 +156,18 @@ def load_hf(name_or_path: str | Path, dtype=None, progress: bool = False):
         hf_logging.enable_progress_bar()
     model.eval()
     if s in MODELS and p.is_file() and os.environ.get("PYSPARSE_NO_HF_CACHE") != "1":
-        _save_dequantised(model, tok, p.parent / f"hf-{str(dtype).replace('torch.', '')}")
+        _save_dequantised(model, tok, p.parent / f"hf-{str(dtype).replace('torch.', '')}", p)
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     model.pysparse_name = s if s in MODELS else p.name
     return model, tok
 
 
-def _save_dequantised(model, tok, dest: Path) -> None:
-    """Keep the dequantised model as an HF checkpoint next to the GGUF (written atomically; best effort)."""
+def _save_dequantised(model, tok, dest: Path, gguf: Path) -> None:
+    """Keep the dequantised model as an HF checkpoint next to the GGUF (written atomically; best effort), and
+    say so: it is several times the GGUF's size (`pysparse cache list|clear`)."""
+    from .cache import _size
+
     try:
         tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=".hf-"))
         model.hf_quantizer = None
@@ -154,3 +178,8 @@ def _save_dequantised(model, tok, dest: Path) -> None:
         os.replace(tmp, dest)
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)
+        return
+    n, g = _size(dest), gguf.stat().st_size
+    print(f"kept a dequantised copy ({n / 1e6:.0f} MB, {n / g:.1f}x the {g / 1e6:.0f} MB GGUF) in {dest}, so later "
+          f"loads take seconds; `pysparse cache list` shows the cache, `pysparse cache clear hf` removes it",
+          file=sys.stderr, flush=True)

@@ -27,11 +27,18 @@ def _params(model: str) -> float | None:
     return MODELS[model].params if model in MODELS else None
 
 
-def build(records: list[dict], n_boot: int = 1000, seed: int = 0, level: float = 0.90) -> dict:
-    """{"entries": [...]} one entry per (model, site, rule, config) with the critical-sparsity analysis."""
+# what the "value" of a point is, per rule (the rule's parameter)
+RULE_PARAM = {"top_p": "p", "top_k": "keep fraction", "max_p": "p", "threshold": "target sparsity"}
+
+
+def build(records: list[dict], n_boot: int = 1000, seed: int = 0, level: float = 0.90,
+          criterion: str = "tasks") -> dict:
+    """{"entries": [...]} one entry per (model, site, rule, config) with the critical-sparsity analysis.
+
+    `criterion` chooses which tasks make the headline suite mean (pysparse.critical: tasks, fidelity, both)."""
     entries = []
     for (model, site, rule, cfg), (dense, pts) in split_records(records).items():
-        a = analyze(dense, pts, n_boot=n_boot, seed=seed, level=level)
+        a = analyze(dense, pts, n_boot=n_boot, seed=seed, level=level, criterion=criterion)
         crit = a["suite"]
         at = None
         if pts:
@@ -50,52 +57,90 @@ def build(records: list[dict], n_boot: int = 1000, seed: int = 0, level: float =
             "seconds": sum(p.get("seconds", 0) for p in pts) + dense.get("seconds", 0),
         })
     entries.sort(key=lambda e: (e["params"] or 0, e["model"], e["rule"], e["site"]))
-    return {"threshold": THRESHOLD, "level": level, "n_boot": n_boot, "seed": seed, "entries": entries}
+    return {"threshold": THRESHOLD, "level": level, "n_boot": n_boot, "seed": seed, "criterion": criterion,
+            "entries": entries}
 
 
 def _fmt_ci(ci) -> str:
     return "" if not ci else f" [{ci[0]:.3f}, {ci[1]:.3f}]"
 
 
+def _value_at(e: dict, sparsity: float):
+    return next((p["value"] for p in e["points"] if p["sparsity"] == sparsity), None)
+
+
+def _noisy_note(c: dict) -> str:
+    pts = c.get("noisy") or []
+    if not pts:
+        return ""
+    shown = ", ".join(f"{x['sparsity']:.3f} [{x['retention_ci'][0]:.3f}, {x['retention_ci'][1]:.3f}]"
+                      for x in pts[:3])
+    return f"NOISY: retention interval wider than 1% at {shown}" + (" ..." if len(pts) > 3 else "")
+
+
 def markdown_table(summary: dict) -> str:
     lvl = int(round(summary["level"] * 100))
-    lines = [f"Critical sparsity (retention >= {summary['threshold']:.0%} of dense; {lvl}% bootstrap intervals "
-             f"over examples, {summary['n_boot']} resamples)", "",
-             "| model | site | rule | task | critical (measured) | interpolated | value | notes |",
+    crit = summary.get("criterion", "tasks")
+    rules = sorted({e["rule"] for e in summary["entries"]})
+    params = "; ".join(f"{r}: {RULE_PARAM.get(r, 'value')}" for r in rules)
+    lines = [f"Critical sparsity (retention >= {summary['threshold']:.0%} of dense; {lvl}% paired-bootstrap "
+             f"intervals over examples, {summary['n_boot']} resamples). Suite mean = criterion `{crit}` "
+             f"(tasks: perplexity and accuracy tasks, the paper's definition; fidelity: top-1 agreement with the "
+             f"dense model). `rule value` = the rule's parameter at the measured critical point ({params}). "
+             f"NOISY = the task's own retention interval at a deciding point is wider than 1%.", "",
+             "| model | site | rule | task | critical (measured) | interpolated | rule value | notes |",
              "|---|---|---|---|---|---|---|---|"]
     for e in summary["entries"]:
         a = e["critical"]
-        rows = [("suite mean", a["suite"])] + list(a["tasks"].items())
+        means = a.get("means") or {crit: a["suite"]}
+        rows = [(f"**suite mean ({crit})**", a["suite"])]
+        rows += [(f"{k} mean", m) for k, m in means.items() if k != crit]
+        rows += [(f"{t} ({c.get('kind', 'tasks')})", c) for t, c in a["tasks"].items()]
         for name, c in rows:
             notes = []
             if not c["crossed"]:
                 notes.append("never crossed 99%: lower bound")
             if c["non_monotone"]:
                 notes.append(f"non-monotone: passes again at {', '.join(f'{x:.3f}' for x in c['passing_after_fail'])}")
-            val = ""
-            if name == "suite mean" and e["value_at_critical"] is not None:
-                val = f"{e['value_at_critical']:g}"
+            if name.startswith("fidelity"):
+                at = next((p for p in e["points"] if p["sparsity"] == c["critical"]), None)
+                if at and at["kl"]:
+                    notes.append("KL there " + ", ".join(f"{k} {v:.4f}" for k, v in at["kl"].items()))
+            if (n := _noisy_note(c)):
+                notes.append(n)
+            v = _value_at(e, c["critical"])
             lines.append(f"| {e['model']} | {e['site']} | {e['rule']} | {name} | {c['critical']:.3f}"
                          f"{_fmt_ci(c.get('critical_ci'))} | {c['interpolated']:.3f}{_fmt_ci(c.get('interpolated_ci'))}"
-                         f" | {val} | {'; '.join(notes)} |")
+                         f" | {'' if v is None else f'{v:g}'} | {'; '.join(notes)} |")
     return "\n".join(lines)
 
 
 def curve_table(summary: dict) -> str:
+    """Every measured point: score, retention and its paired-bootstrap interval per task ('!' = wider than 1%)."""
     lines = []
     for e in summary["entries"]:
+        a = e["critical"]
         tasks = list(e["dense_scores"])
+        means = a.get("means") or {summary.get("criterion", "tasks"): a["suite"]}
+        param = RULE_PARAM.get(e["rule"], "value")
         lines += [f"\n### {e['model']} / {e['site']} / {e['rule']}", "",
-                  "| value | sparsity | prompt | generated | " + " | ".join(f"{t} (ret)" for t in tasks) +
-                  " | suite |", "|" + "---|" * (5 + len(tasks))]
-        lines.append("| dense | 0 | | | " + " | ".join(f"{e['dense_scores'][t]:.4g} (1)" for t in tasks) + " | 1 |")
-        for p in e["points"]:
+                  f"| {param} | sparsity | prompt | generated | " + " | ".join(f"{t} (ret [CI])" for t in tasks) +
+                  " | " + " | ".join(f"{k} mean" for k in means) + " |", "|" + "---|" * (4 + len(tasks) + len(means))]
+        lines.append("| dense | 0 | | | " + " | ".join(f"{e['dense_scores'][t]:.4g} (1)" for t in tasks) + " | " +
+                     " | ".join("1" for _ in means) + " |")
+        for i, p in enumerate(e["points"], start=1):
             sp_p = "" if p["sparsity_prompt"] is None else f"{p['sparsity_prompt']:.3f}"
             sp_g = "" if p["sparsity_generated"] is None else f"{p['sparsity_generated']:.3f}"
-            cells = [f"{p['scores'][t]:.4g} ({p['retention'][t]:.4f})"
-                     + (f" KL {p['kl'][t]:.4f}" if p["kl"].get(t) is not None else "") for t in tasks]
+            cells = []
+            for t in tasks:
+                c = a["tasks"][t]
+                ci = c.get("retention_ci")
+                band = "" if not ci else f" [{ci[i][0]:.3f}, {ci[i][1]:.3f}]" + \
+                    ("!" if ci[i][1] - ci[i][0] > 1 - summary["threshold"] else "")
+                cells.append(f"{p['scores'][t]:.4g} ({c['retention'][i]:.4f}{band})"
+                             + (f" KL {p['kl'][t]:.4f}" if p["kl"].get(t) is not None else ""))
             lines.append(f"| {p['value']:g} | {p['sparsity']:.3f} | {sp_p} | {sp_g} | " + " | ".join(cells) +
-                         f" | {p['retention']['suite']:.4f} |")
+                         " | " + " | ".join(f"{m['retention'][i]:.4f}" for m in means.values()) + " |")
     return "\n".join(lines)
 
 
@@ -154,26 +199,38 @@ def plot_all(summary: dict, records: list[dict], out: Path) -> list[Path]:
 def plot_retention(entries: list[dict], path: Path) -> Path:
     plt = _plt()
     n = len(entries)
-    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.6), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n + 2.4, 3.6), squeeze=False, sharey=True)
     for ax, e in zip(axes[0], entries):
         a = e["critical"]
         s = np.array(a["sparsity"])
         for t, c in a["tasks"].items():
             ax.plot(s, c["retention"], marker=".", lw=1, alpha=0.7, label=t)
         sc = a["suite"]
-        ax.plot(s, sc["retention"], marker="o", color="k", lw=2, label="suite mean")
-        ax.axhline(THRESHOLD, color="r", ls="--", lw=1, label="99%")
-        ax.axvline(sc["interpolated"], color="r", lw=1, alpha=0.6)
-        ax.plot([sc["critical"]], [sc["retention_at_critical"]], marker="*", ms=14, color="r")
+        crit = a.get("criterion", "tasks")
+        ax.plot(s, sc["retention"], marker="o", color="k", lw=2, label=f"suite mean ({crit})")
+        for k, m in (a.get("means") or {}).items():
+            if k != crit:
+                ax.plot(s, m["retention"], marker="o", color="0.5", lw=1.5, ls="--", label=f"{k} mean")
+        ax.axhline(THRESHOLD, color="r", ls="--", lw=1, label="99% of dense")
+        ax.axvline(sc["interpolated"], color="r", lw=1, alpha=0.6,
+                   label=f"critical sparsity (interp.) {sc['interpolated']:.3f}")
+        ax.plot([sc["critical"]], [sc["retention_at_critical"]], marker="*", ms=14, color="r", ls="none",
+                label=f"critical (measured) {sc['critical']:.3f}")
         if sc.get("interpolated_ci"):
-            ax.axvspan(*sc["interpolated_ci"], color="r", alpha=0.1)
+            lo, hi = sc["interpolated_ci"]
+            ax.axvspan(lo, hi, color="r", alpha=0.1,
+                       label=f"{int(round(a['level'] * 100))}% interval [{lo:.3f}, {hi:.3f}]")
         ax.set_title(f"{e['model']} / {e['site']} ({e['rule']})\ncritical {sc['critical']:.2f}, "
                      f"interp. {sc['interpolated']:.2f}", fontsize=9)
         ax.set_xlabel("sparsity (pooled)")
-        ax.set_ylim(max(0.0, min(0.8, float(np.nanmin(sc["retention"])) - 0.02)), 1.02)
+        every = np.concatenate([np.asarray(c["retention"], dtype=float) for c in a["tasks"].values()] +
+                               [np.asarray(sc["retention"], dtype=float)])
+        every = every[np.isfinite(every)]
+        top = max(1.02, float(every.max()) + 0.01) if every.size else 1.02  # lines above dense stay visible
+        ax.set_ylim(max(0.0, min(0.8, float(np.nanmin(sc["retention"])) - 0.02)), top)
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("retention (vs dense)")
-    axes[0][-1].legend(fontsize=7, loc="lower left")
+    axes[0][-1].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1.0))  # outside: never hides a line
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -232,16 +289,24 @@ def plot_scale(summary: dict, path: Path) -> Path:
             continue
         es.sort(key=lambda e: e["params"])
         x = np.array([e["params"] for e in es])
-        y = np.array([e["critical"]["suite"]["interpolated"] for e in es])
-        ci = [e["critical"]["suite"].get("interpolated_ci") or [v, v] for e, v in zip(es, y)]
-        err = np.array([[v - c[0] for v, c in zip(y, ci)], [c[1] - v for v, c in zip(y, ci)]]).clip(min=0)
-        ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=f"{site} ({rule})")
-        for e, xi, yi in zip(es, x, y):
-            ax.annotate(e["model"], (xi, yi), fontsize=6, xytext=(3, 3), textcoords="offset points")
+        crit = summary.get("criterion", "tasks")
+        kinds = [crit] + [k for k in ("tasks", "fidelity") if k != crit and
+                          all(k in (e["critical"].get("means") or {}) for e in es)]
+        for k in kinds:
+            cs = [e["critical"]["suite"] if k == crit else e["critical"]["means"][k] for e in es]
+            y = np.array([c["interpolated"] for c in cs])
+            ci = [c.get("interpolated_ci") or [v, v] for c, v in zip(cs, y)]
+            err = np.array([[v - c[0] for v, c in zip(y, ci)], [c[1] - v for v, c in zip(y, ci)]]).clip(min=0)
+            ax.errorbar(x, y, yerr=err, marker="o" if k == crit else "s", capsize=3, ls="-" if k == crit else ":",
+                        label=f"{site} ({rule}), {k}")
+            if k == crit:
+                for e, xi, yi in zip(es, x, y):
+                    ax.annotate(e["model"], (xi, yi), fontsize=6, xytext=(3, 3), textcoords="offset points")
     ax.set_xscale("log")
     ax.set_xlabel("parameters")
     ax.set_ylabel("critical sparsity (interpolated)")
-    ax.set_title("critical sparsity vs model size (suite mean, 99% retention)", fontsize=9)
+    ax.set_title("critical sparsity vs model size (99% retention; solid: suite criterion, dotted: the other)",
+                 fontsize=8)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -250,13 +315,14 @@ def plot_scale(summary: dict, path: Path) -> Path:
     return path
 
 
-def report(paths: list[str | Path], out: str | Path, n_boot: int = 1000, seed: int = 0) -> dict:
+def report(paths: list[str | Path], out: str | Path, n_boot: int = 1000, seed: int = 0,
+           criterion: str = "tasks") -> dict:
     from .sweep import load_results
 
     recs = []
     for p in paths:
         recs += load_results(p)
-    summary = build(recs, n_boot=n_boot, seed=seed)
+    summary = build(recs, n_boot=n_boot, seed=seed, criterion=criterion)
     if not summary["entries"]:
         raise ValueError("no complete sweep in the results (need a dense point and at least one sparse point)")
     write_all(summary, recs, out)

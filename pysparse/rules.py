@@ -126,8 +126,9 @@ class TopP(Rule):
 
     Exactly PAPER.md §1: descending sort, float64 running sum, k* = first position where the running sum
     reaches p * total, t = sorted[k*], keep a >= t (ties kept). p = 0 keeps the maximum and its ties, an
-    all-zero vector keeps all (t = 0). p = 1 is dense by definition: the mask is all True (the plain
-    algorithm would stop at the last nonzero and mark exact zeros dropped, which changes no value).
+    all-zero vector keeps all (t = 0). p = 1 is no special case: the running sum reaches the total at the last
+    non-zero entry, so exact zeros (ReLU) are dropped and counted as sparse, as in the paper's reference code.
+    (A sweep's dense reference is the model without hooks, not TopP(1).)
     """
 
     name = "top_p"
@@ -148,8 +149,8 @@ class TopP(Rule):
         return self._threshold(_scores(v, self.power))
 
     def _threshold(self, a: torch.Tensor) -> torch.Tensor:
-        if self.p == 1.0 or a.numel() == 0:  # dense; skip the sort (t = the minimum keeps everything)
-            return a.amin(dim=-1, keepdim=True) if a.numel() else a[..., :1]
+        if a.numel() == 0:
+            return a[..., :1]
         if a.device.type == "cpu":
             return torch.from_numpy(_top_p_threshold_np(a.detach().numpy(), self.p))
         s, _ = torch.sort(a, dim=-1, descending=True)
@@ -159,10 +160,10 @@ class TopP(Rule):
         return s.gather(-1, k)
 
     def mask(self, v: torch.Tensor, key=None) -> torch.Tensor:
-        if self.p < 1.0 and (m := _engine_mask("topp", v, self.p, self.power)) is not None:
+        if (m := _engine_mask("topp", v, self.p, self.power)) is not None:
             return m
         a = _scores(v, self.power)
-        if self.p == 1.0 or a.numel() == 0:
+        if a.numel() == 0:
             return torch.ones_like(v, dtype=torch.bool)
         return a >= self._threshold(a).to(a.device)
 

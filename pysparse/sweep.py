@@ -23,6 +23,7 @@ import os
 import time
 from pathlib import Path
 
+from .critical import suite_retention
 from .stats import SparsityStats
 from .tasks.base import EvalContext, Task, TaskResult, retention
 
@@ -116,8 +117,14 @@ class Sweep:
     def __init__(self, model, tokenizer, tasks: list[Task], site: str, rule: str = "top_p",
                  results: str | Path = "results.jsonl", model_id: str | None = None, layers=None,
                  batch_size: int = 8, progress: bool = True, calib_docs: list[dict] | None = None,
-                 calib_tokens: int = 4096, seed: int = 0, extra: dict | None = None):
+                 calib_tokens: int = 4096, seed: int = 0, extra: dict | None = None, criterion: str = "tasks"):
+        from .critical import CRITERIA
         from .sites import Sparsifier
+
+        if criterion not in CRITERIA:
+            raise ValueError(f"unknown criterion {criterion!r}; criteria: {', '.join(CRITERIA)}")
+        self.criterion = criterion  # which tasks' mean retention bisection tests (pysparse.critical); not hashed:
+        # the measurements are the same under every criterion, only the reading differs
 
         if rule not in DEFAULT_GRIDS:
             raise ValueError(f"unknown rule {rule!r}; rules: {', '.join(DEFAULT_GRIDS)}")
@@ -239,8 +246,8 @@ class Sweep:
         rec = self._evaluate(value)
         rets = {t: retention(r["score"], dense["tasks"][t]["score"], r["higher_is_better"])
                 for t, r in rec["tasks"].items()}
-        rets["suite"] = sum(rets.values()) / len(rets)
         rec["retention"] = rets
+        rets["suite"] = suite_retention(rec, self.criterion)
         self.file.append(rec)
         self.done[k] = rec
         if self.on_point:
@@ -261,8 +268,13 @@ class Sweep:
             out.append(self.point(v))
         return out
 
-    def bisect(self, values=None, threshold: float = THRESHOLD, max_evals: int | None = None) -> list[dict]:
-        """Halve the grid-index interval [last passing, first failing] on the suite retention until adjacent."""
+    def bisect(self, values=None, threshold: float = THRESHOLD, max_evals: int | None = None,
+               criterion: str | None = None) -> list[dict]:
+        """Halve the grid-index interval [last passing, first failing] on the suite retention until adjacent.
+
+        The suite retention is the mean under `criterion` (default: the sweep's); points already evaluated (by
+        an earlier bisection for another criterion, or a resumed run) are reused."""
+        criterion = criterion or self.criterion
         grid = check_values(self.rule, default_grid(self.rule) if values is None else values)
         grid = [v for v in grid if v != DENSE_VALUE[self.rule]]
         # order from dense to extreme
@@ -276,11 +288,30 @@ class Sweep:
             rec = self.point(grid[mid])
             out.append(rec)
             n += 1
-            if rec["retention"]["suite"] >= threshold:
+            if suite_retention(rec, criterion) >= threshold:
                 lo = mid
             else:
                 hi = mid
         return out
+
+    def refine(self, step: float, criterion: str | None = None, threshold: float = THRESHOLD) -> list[dict]:
+        """Evaluate rule values every `step` strictly between the two measured values that bracket the crossing
+        (the last passing and the first failing point, from dense on), so the crossing is resolved finer than the
+        grid a bisection walked. Nothing to do when no measured point fails."""
+        if not 0 < step < 1:
+            raise ValueError(f"refine step must be in (0, 1), got {step}")
+        criterion = criterion or self.criterion
+        prev = DENSE_VALUE[self.rule]
+        for r in self.points():
+            if suite_retention(r, criterion) < threshold:
+                lo, hi = sorted((prev, r["value"]))
+                vals, k = [], 1
+                while (v := round(hi - k * step, 9)) > lo + 1e-9:
+                    vals.append(v)
+                    k += 1
+                return [self.point(v) for v in vals]
+            prev = r["value"]
+        return []
 
     def points(self) -> list[dict]:
         return sorted(self.done.values(), key=lambda r: r["sparsity"])

@@ -17,14 +17,16 @@ def _cli(*args, cwd):
 
 def test_critical_on_smollm2_tiny_budget(smollm2_path, tmp_path):
     out = tmp_path / "res"
-    args = ["critical", "--tasks", "wikipedia", "--budget", "tiny", "--grid", "0.9", "--n-boot", "50",
+    args = ["critical", "--tasks", "wikipedia", "--budget", "tiny", "--grid", "0.9", "--refine", "0.05", "--n-boot", "50",
             "--threads", "1", "--quiet", "--out", str(out)]
     r = _cli(*args, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "| smollm2-135m | input | top_p | suite mean |" in r.stdout
+    assert "| smollm2-135m | input | top_p | **suite mean (tasks)** |" in r.stdout
+    assert "| fidelity mean |" in r.stdout and "wikipedia_top1 (fidelity)" in r.stdout
     recs = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
-    assert [x["dense"] for x in recs] == [True, False]
-    dense, p = recs
+    assert [x["dense"] for x in recs] == [True, False, False]
+    dense, p, q = recs
+    assert (p["value"], q["value"]) == (0.9, 0.95)  # --refine: 0.95 lies between dense (1) and the failing 0.9
     assert dense["tasks"]["wikipedia_top1"]["score"] == 1.0
     assert 0.2 < p["sparsity"] < 0.6  # top-p 0.9 on SmolLM2's FFN inputs
     assert 0.0 < p["retention"]["wikipedia_top1"] < 1.0
@@ -37,8 +39,8 @@ def test_critical_on_smollm2_tiny_budget(smollm2_path, tmp_path):
         assert (out / f).stat().st_size > 0, f
     # the same command again resumes: nothing is recomputed
     r2 = _cli(*args, cwd=tmp_path)
-    assert r2.returncode == 0 and "1 point(s) already" in r2.stderr
-    assert len((out / "results.jsonl").read_text().splitlines()) == 2
+    assert r2.returncode == 0 and "2 point(s) already" in r2.stderr
+    assert len((out / "results.jsonl").read_text().splitlines()) == 3
     # report from the file alone
     r3 = _cli("report", str(out / "results.jsonl"), "-o", str(tmp_path / "rep"), "--n-boot", "20", cwd=tmp_path)
     assert r3.returncode == 0 and (tmp_path / "rep" / "summary.md").exists()

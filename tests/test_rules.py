@@ -12,8 +12,6 @@ from pysparse.rules import PAPER_P_GRID, MaxP, Rule, Threshold, TopK, TopP, make
 def ref_top_p(v, p, q=1.0):
     """PAPER.md §1 for one vector, with Python loops: the oracle."""
     a = np.abs(np.asarray(v, dtype=np.float32)) ** np.float32(q)  # scores in float32 (as documented)
-    if p == 1.0:
-        return np.ones(a.shape, dtype=bool)  # dense by definition (the sum would stop at the last nonzero)
     s = sorted(a.tolist(), reverse=True)
     total = 0.0
     for x in s:
@@ -66,7 +64,8 @@ def test_top_p_matches_reference_per_row(p, q):
 def test_top_p_edge_cases():
     v = torch.tensor([[0.0, 3.0, -3.0, 1.0, 0.5]])
     assert TopP(0.0).mask(v).tolist() == [[False, True, True, False, False]]  # max and its tie (negative)
-    assert TopP(1.0).mask(v).all()
+    # p = 1 is the rule at p = 1: the running sum reaches the total at the last non-zero entry, zeros dropped
+    assert TopP(1.0).mask(v).tolist() == [[False, True, True, True, True]]
     # 6/7.5 = 0.8: the two 3s reach exactly p = 0.8 -> threshold 3
     assert TopP(0.8).mask(v).tolist() == [[False, True, True, False, False]]
     assert TopP(0.81).mask(v).tolist() == [[False, True, True, True, False]]
@@ -159,7 +158,7 @@ def test_engine_path_equals_torch_path(monkeypatch):
     v[0, 0] = 0.0
     v[1, 1, :100] = 0.0
     v[2] = torch.randint(-3, 4, (50, 257), generator=g).float()  # ties
-    cases = [(TopP(p, power=q), v) for p in (0.0, 0.3, 0.9, 0.99) for q in (1.0, 2.0, 1.5)]
+    cases = [(TopP(p, power=q), v) for p in (0.0, 0.3, 0.9, 0.99, 1.0) for q in (1.0, 2.0, 1.5)]
     cases += [(TopK(k), v) for k in (0.1, 0.5, 0.07)]
     cases += [(TopP(0.7), v.bfloat16()), (TopP(0.5), torch.randn(9, 1)), (TopK(0.3), v.half())]
     engine = [(r, x, r.mask(x)) for r, x in cases]

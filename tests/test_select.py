@@ -84,7 +84,7 @@ def test_topp_definition_by_hand():
     assert S.topp_select(v, 0.0).tolist() == [1, 2]        # the max and its ties
     assert S.topp_select(v, 0.5).tolist() == [1, 2]        # 6 of 9 >= 4.5
     assert S.topp_select(v, 0.7).tolist() == [1, 2, 4]     # 6 < 6.3 <= 8
-    assert S.topp_select(v, 1.0).tolist() == [0, 1, 2, 3, 4]  # p = 1: dense, the zero too
+    assert S.topp_select(v, 1.0).tolist() == [0, 1, 2, 4]  # p = 1: every non-zero; the exact zero is dropped
     assert S.topp_threshold(v, 0.7) == 2.0
     z = np.zeros(64, np.float32)
     assert S.topp_select(z, 0.5).size == 64                # all-zero: total 0, t = 0, everything kept
@@ -101,6 +101,26 @@ def test_topp_follows_float64_rounding():
     before = _core.topp_fallback_count()
     assert S.topp_select(v, p).tolist() == [0]
     assert _core.topp_fallback_count() == before + 1  # the bucketed pass saw the ambiguity and deferred
+
+
+def test_topp_at_p1_is_the_literal_rule():
+    # p = 1 is no special case: the float64 running sum reaches the total at the last non-zero entry, so exact
+    # zeros (a ReLU model's activations) are dropped; a short proof decides this without a sort.
+    rng = np.random.default_rng(12)
+    before = _core.topp_fallback_count()
+    for d in [1, 7, 576, 1536, 8960]:
+        v = np.maximum(rng.standard_normal(d), 0).astype(np.float32)
+        m = S.topp_mask(v, 1.0)
+        assert np.array_equal(m, S.topp_mask_reference(v, 1.0))
+        assert m.sum() == (np.count_nonzero(v) or d)  # all-zero: t = 0 keeps everything
+        assert np.array_equal(S.topp_mask(v, 1.0, power=2.0), S.topp_mask_reference(v, 1.0, power=2.0))
+    assert _core.topp_fallback_count() == before
+    # an entry the float64 sum absorbs is dropped too (literal rule); the short proof defers to the sort there
+    v = np.full(1 + 2**20, 2.0**-54, np.float32)
+    v[0] = 1.0
+    assert S.topp_mask_reference(v, 1.0).sum() == 1
+    assert S.topp_select(v, 1.0).tolist() == [0]
+    assert _core.topp_fallback_count() == before + 1
 
 
 def test_topp_fast_path_is_taken():

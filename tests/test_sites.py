@@ -230,12 +230,12 @@ def test_prompt_and_generated_phases_with_a_kv_cache_loop(arch):
     with Sparsifier(model, "input", TopP(0.8)) as sp:
         sp.set_tokens(am, "prompt")
         out = model(**batch, use_cache=True)
-        cache, nxt = out.past_key_values, out.logits[:, -1].argmax(-1, keepdim=True)
+        cache, nxt = out.cache, out.logits[:, -1].argmax(-1, keepdim=True)
         for _ in range(steps):
             am = torch.cat([am, torch.ones(2, 1, dtype=am.dtype)], dim=1)
             sp.set_tokens(am[:, -1:], "generated")
-            out = model(input_ids=nxt, attention_mask=am, past_key_values=cache, use_cache=True)
-            cache, nxt = out.past_key_values, out.logits[:, -1].argmax(-1, keepdim=True)
+            out = model(input_ids=nxt, attention_mask=am, cache=cache, use_cache=True)
+            cache, nxt = out.cache, out.logits[:, -1].argmax(-1, keepdim=True)
     per_tok = sum(f.d_model * (model.config.num_experts_per_tok if f.kind == "experts" else 1)
                   for f in find_ffns(model))
     assert sp.stats.totals(phase="prompt").sum() == n_real * per_tok

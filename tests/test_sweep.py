@@ -121,3 +121,34 @@ def test_threshold_rule_is_calibrated_on_held_out_text(model, tmp_path):
     # thresholds fitted on other text land near the target sparsity
     assert [round(p["sparsity"], 1) for p in pts] == pytest.approx([0.3, 0.6], abs=0.15)
     assert pts[0]["sparsity"] < pts[1]["sparsity"]
+
+
+def test_bisection_per_criterion_and_refine_resolve_the_crossing(model, tmp_path):
+    from pysparse.critical import suite_retention
+
+    # perplexity only: its top-1 agreement is the fidelity criterion (the tiny model's cloze accuracy is 0)
+    sw = Sweep(model, CharTokenizer(), _tasks()[:1], "input", "top_p", results=tmp_path / "r.jsonl",
+               model_id="tiny", progress=False, batch_size=4)
+    grid = [1.0, 0.99, 0.97, 0.95, 0.9, 0.8, 0.7, 0.5, 0.3, 0.1, 0.0]
+    sw.bisect(grid)  # the sweep's criterion: tasks (perplexity), not top-1 agreement
+    assert sw.criterion == "tasks"
+    for p in sw.points():
+        assert p["retention"]["suite"] == p["retention"]["ppl_ppl"] != p["retention"]["ppl_top1"]
+    before = dict(sw.done)
+    sw.bisect(grid, criterion="fidelity")  # reuses the points already measured
+    assert all(sw.done[k] is v for k, v in before.items())
+    step = 0.004
+    for crit in ("fidelity", "tasks"):
+        sw.refine(step, criterion=crit)
+        prev, bracket = 1.0, None
+        for p in sw.points():
+            if suite_retention(p, crit) < 0.99:
+                bracket = (p["value"], prev)
+                break
+            prev = p["value"]
+        if bracket is not None:
+            assert bracket[1] - bracket[0] <= step + 1e-9, (crit, bracket)
+    with pytest.raises(ValueError, match="refine step"):
+        sw.refine(0.0)
+    with pytest.raises(ValueError, match="unknown criterion"):
+        _sweep(model, tmp_path / "c.jsonl", criterion="accuracy")

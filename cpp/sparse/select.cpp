@@ -172,6 +172,25 @@ bool topp_tbits_fast(const float* x, int64_t d, double p, const double* hist, ui
     return false;
 }
 
+// p = 1 needs no margin walk. The literal k* is the last sorted position whose score still raises the float64
+// running sum. Any partial sum S is at most total, and adding a > 2^-53 S (more than half an ulp of S) raises it, so
+// when the smallest non-zero score exceeds 2^-52 total (with the bucket sum's error margin) k* is the last non-zero
+// entry: t = that smallest score and exact zeros are dropped, as the literal rule drops them. Otherwise (a score
+// the sum may absorb) returns false and the caller sorts.
+bool topp_tbits_p1(const float* x, int64_t d, const double* hist, uint32_t maxbits, uint32_t* tbits) {
+    double total = 0.0;
+    for (int b = 0; b <= (int)(maxbits >> kBucketShift); ++b) total += hist[b];
+    uint32_t minnz = maxbits;
+    for (int64_t i = 0; i < d; ++i) {
+        const uint32_t b = abs_bits(x[i]);
+        if (b != 0 && b < minnz) minnz = b;
+    }
+    const double delta = 8.0 * (double)(d + 1) * 0x1p-53;
+    if (!((double)from_bits(minnz) > total * (1.0 + delta) * 0x1p-52)) return false;
+    *tbits = minnz;
+    return true;
+}
+
 void clear_buckets(double* hist, uint32_t maxbits) {
     std::fill(hist, hist + (maxbits >> kBucketShift) + 1, 0.0);
 }
@@ -189,12 +208,6 @@ int64_t topp_select(const float* v, int64_t d, double p, double power, int32_t* 
     const SelectKernels& K = select_kernels();
     Scratch& s = scratch();
     const float* x = scores_of(v, d, power, s);
-    if (p == 1.0) {  // dense by definition (select.h)
-        uint32_t maxbits = K.max_abs_bits(x, d);
-        if (maxbits >= kNonFiniteBits) return kSelectNonFinite;
-        if (threshold) *threshold = 0.0f;
-        return emit_all(d, idx);
-    }
     double* hist = s.hist.data();
     const uint32_t maxbits = K.hist_sum(x, d, hist);
     if (maxbits >= kNonFiniteBits) {
@@ -204,7 +217,8 @@ int64_t topp_select(const float* v, int64_t d, double p, double power, int32_t* 
     uint32_t tbits;
     if (p == 0.0 || maxbits == 0) {
         tbits = maxbits;  // p = 0: the first running sum already reaches 0; all-zero: t = 0
-    } else if (!topp_tbits_fast(x, d, p, hist, maxbits, K, s, &tbits)) {
+    } else if (!(p == 1.0 ? topp_tbits_p1(x, d, hist, maxbits, &tbits)
+                          : topp_tbits_fast(x, d, p, hist, maxbits, K, s, &tbits))) {
         g_topp_fallbacks.fetch_add(1, std::memory_order_relaxed);
         tbits = topp_tbits_sorted(x, d, p, s);
     }
@@ -222,7 +236,7 @@ int64_t topp_select_sorted(const float* v, int64_t d, double p, double power, in
     const float* x = scores_of(v, d, power, s);
     const uint32_t maxbits = kSelectGeneric.max_abs_bits(x, d);
     if (maxbits >= kNonFiniteBits) return kSelectNonFinite;
-    const uint32_t tbits = p == 1.0 ? 0u : topp_tbits_sorted(x, d, p, s);
+    const uint32_t tbits = topp_tbits_sorted(x, d, p, s);
     if (threshold) *threshold = from_bits(tbits);
     return kSelectGeneric.emit_ge(x, d, tbits, idx);
 }

@@ -9,8 +9,10 @@
 //             order, total = S_{d-1} (the same sorted-order sum), k* = first k with S_k >= p * total (one float64
 //             multiply), t = sorted_a[k*], keep every i with a_i >= t (ties kept).
 //             Consequences, all defined by the rule itself: p = 0 keeps the max and its ties; an all-zero vector
-//             keeps everything (total = 0, t = 0). One deliberate exception: p = 1 keeps every entry, zeros
-//             included ("p = 1 is dense"); the literal rule could drop entries too small to change a float64 sum.
+//             keeps everything (total = 0, t = 0); p = 1 is no special case: the running sum reaches the total at
+//             the last non-zero entry, so exact zeros are dropped (and entries too small to change the float64 sum,
+//             if any, with them), as in the paper's reference implementation. A sweep's dense reference is the
+//             model without hooks, not p = 1.
 //  top-k      k = ceil(keep_fraction * d - 1e-9) clamped to [0, d] (the 1e-9 absorbs representation error, so
 //             0.07 * 100 keeps 7, not 8); keep exactly k entries: every |v_i| above the k-th largest, then the
 //             lowest indices among the ties at it (the order of a stable descending sort). keep_fraction = 0
@@ -28,7 +30,7 @@
 // lies below the margin has a literal prefix below p * total, and the first position above the margin has a
 // literal prefix at or above it; when both candidate positions hold the same score, that score IS the literal t.
 // Otherwise (a rounding tie, which random data hits with probability ~1e-8, or crafted data) it falls back to
-// the full sort and literal running sum. So every ISA path and the numpy reference agree bit for bit, whatever
+// the full sort and literal running sum. p = 1 has a shorter proof of its own (topp_tbits_p1 in select.cpp). So every ISA path and the numpy reference agree bit for bit, whatever
 // order each path sums its buckets in.
 #pragma once
 #include <cstdint>

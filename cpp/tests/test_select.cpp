@@ -25,17 +25,13 @@ std::vector<int32_t> ref_topp(const std::vector<float>& v, double p, double powe
     }
     std::vector<int32_t> out;
     if (d == 0) return out;
-    float t = 0.0f;
-    if (p < 1.0) {
-        std::vector<float> s = a;
-        std::sort(s.begin(), s.end(), std::greater<float>());
-        std::vector<double> cs(d);
-        double run = 0.0;
-        for (int64_t k = 0; k < d; ++k) cs[k] = run += s[k];
-        const double theta = p * cs[d - 1];
-        int64_t k = std::lower_bound(cs.begin(), cs.end(), theta) - cs.begin();
-        t = s[k];
-    }
+    std::vector<float> s = a;
+    std::sort(s.begin(), s.end(), std::greater<float>());
+    std::vector<double> cs(d);
+    double run = 0.0;
+    for (int64_t k = 0; k < d; ++k) cs[k] = run += s[k];
+    const double theta = p * cs[d - 1];
+    const float t = s[std::lower_bound(cs.begin(), cs.end(), theta) - cs.begin()];  // p = 1 included
     for (int64_t i = 0; i < d; ++i)
         if (a[i] >= t) out.push_back((int32_t)i);
     return out;
@@ -143,13 +139,39 @@ TEST(select_topp_follows_float64_rounding_not_exact_sums) {
     CHECK(topp_fallback_count() == before + 1);
 }
 
+TEST(select_topp_p1_is_the_literal_rule) {
+    // p = 1 is no special case: the sorted running sum reaches the total at the last non-zero entry, so exact zeros
+    // (ReLU-like vectors) are dropped, on the short proof without a sort.
+    std::mt19937 rng(11);
+    std::normal_distribution<float> nd;
+    const int64_t before = topp_fallback_count();
+    for (int64_t d : {1, 7, 576, 1536, 8960}) {
+        std::vector<float> v(d);
+        for (auto& x : v) x = std::max(0.0f, nd(rng));  // about half exact zeros
+        auto got = run_topp(v, 1.0, 1.0);
+        CHECK(got == ref_topp(v, 1.0, 1.0));
+        int64_t nz = 0;
+        for (float x : v) nz += x != 0.0f;
+        CHECK((int64_t)got.size() == (nz ? nz : d));  // all-zero: t = 0 keeps everything
+        CHECK(run_topp(v, 1.0, 2.0) == ref_topp(v, 1.0, 2.0));
+    }
+    CHECK(topp_fallback_count() == before);
+    // 1.0 then 2^20 copies of 2^-54: the float64 sum never moves past 1.0, so at p = 1 the total is reached at the
+    // first position and only the 1.0 stays; the short proof cannot decide that and the literal sort does.
+    std::vector<float> w(1 + (1 << 20), std::ldexp(1.0f, -54));
+    w[0] = 1.0f;
+    auto got = run_topp(w, 1.0, 1.0);
+    CHECK(got.size() == 1 && got[0] == 0);
+    CHECK(topp_fallback_count() == before + 1);
+}
+
 TEST(select_topp_edge_cases) {
     std::vector<float> zeros(100, 0.0f);
     CHECK(run_topp(zeros, 0.5, 1.0).size() == 100);  // total 0: t = 0, all kept
     CHECK(run_topp(zeros, 0.0, 1.0).size() == 100);
     std::vector<float> v = {1.0f, -3.0f, 3.0f, 0.0f, 2.0f};
     CHECK((run_topp(v, 0.0, 1.0) == std::vector<int32_t>{1, 2}));  // the max and its ties
-    CHECK(run_topp(v, 1.0, 1.0).size() == 5);                        // p = 1: everything, zeros too
+    CHECK((run_topp(v, 1.0, 1.0) == std::vector<int32_t>{0, 1, 2, 4}));  // p = 1: every non-zero, the zero dropped
     CHECK((run_topp(v, 0.5, 1.0) == std::vector<int32_t>{1, 2}));   // 6 of 9 >= 4.5
     std::vector<int32_t> idx(5);
     CHECK(topp_select(v.data(), 0, 0.5, 1.0, idx.data()) == 0);

@@ -22,13 +22,15 @@ def run(args):
     from .. import data
 
     if args.action in (None, "list"):
-        for d in data.DATASETS.values():
-            print(f"{d.name:12} {d.kind:16} {'cached' if data.is_cached(d.name) else 'not cached':10}  "
-                  f"{d.description}")
-        print(f"{'bigbench:TASK':12} {'multiple_choice':16} {'opt-in':10}  BIG-bench task.json from the 358 MB "
-              "bigbench==1.0.0 sdist (fetched on request)")
-        print(f"{'FILE':12} {'text / mc':16} {'local':10}  any .txt (perplexity) or .jsonl "
-              "{context, choices, label} (multiple choice)")
+        rows = [(d.name, d.kind, "cached" if data.is_cached(d.name) else "not cached", d.description)
+                for d in data.DATASETS.values()]
+        rows.append(("bigbench:TASK", "multiple_choice", "opt-in",
+                     "BIG-bench task.json from the 358 MB bigbench==1.0.0 sdist (fetched on request)"))
+        rows.append(("FILE", "text / mc", "local",
+                     "any .txt (perplexity) or .jsonl {context, choices, label} (multiple choice)"))
+        w = [max(len(r[i]) for r in rows) for i in range(3)]  # columns as wide as their longest entry
+        for r in rows:
+            print(f"{r[0]:{w[0]}}  {r[1]:{w[1]}}  {r[2]:{w[2]}}  {r[3]}")
         return 0
     if args.action == "fetch":
         for p in data.fetch(args.name):

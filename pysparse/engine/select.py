@@ -9,8 +9,8 @@ Definitions (identical in both):
   top-p      scores a = |v|^power as float32 (power 1: |v|; 2: float32(v*v); other: float32(|v| ** power) in
              float64). Sort a descending; running sum cs in float64 in that order; total = cs[-1];
              k = first index with cs[k] >= p * total; t = sorted_a[k]; keep a >= t (ties kept).
-             p = 0 keeps the max and its ties; an all-zero vector keeps everything; p = 1 keeps everything
-             (zeros too), by definition.
+             p = 0 keeps the max and its ties; an all-zero vector keeps everything; p = 1 is no special case:
+             the running sum reaches the total at the last non-zero entry, so exact zeros are dropped.
   top-k      k = ceil(keep_fraction * d - 1e-9) clamped to [0, d]; exactly k kept: the first k of a stable
              descending sort of |v| (ties at the boundary: lowest indices first).
   max-p      keep |v| >= p * max|v| (float64 compare).
@@ -179,7 +179,7 @@ def _rows(fn, v, *args) -> np.ndarray:
 
 def _topp_row(v: np.ndarray, p: float, power: float) -> np.ndarray:
     a = _scores(v, power)
-    if a.size == 0 or p == 1.0:
+    if a.size == 0:
         return np.ones(a.shape, dtype=bool)
     s = np.sort(a)[::-1].astype(np.float64)  # descending
     cs = np.cumsum(s)                          # float64 running sum, in sorted order

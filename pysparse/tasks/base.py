@@ -132,7 +132,7 @@ class EvalContext:
         if sp is not None:
             sp.set_tokens(am, "prompt")
         out = self.model(input_ids=ids, attention_mask=am, position_ids=pos, use_cache=True)
-        past = out.past_key_values
+        past = out.cache  # transformers 5.24 names the KV cache `cache` (past_key_values is deprecated)
         nxt = out.logits[:, -1].argmax(-1)
         gen = [nxt]
         for _ in range(n_new - 1):
@@ -140,9 +140,9 @@ class EvalContext:
             pos = pos[:, -1:] + 1
             if sp is not None:
                 sp.set_tokens(torch.ones((B, 1), dtype=torch.bool), "generated")
-            out = self.model(input_ids=nxt[:, None], attention_mask=am, position_ids=pos, past_key_values=past,
+            out = self.model(input_ids=nxt[:, None], attention_mask=am, position_ids=pos, cache=past,
                              use_cache=True)
-            past = out.past_key_values
+            past = out.cache
             nxt = out.logits[:, -1].argmax(-1)
             gen.append(nxt)
         return torch.stack(gen, dim=1).tolist()

@@ -50,17 +50,22 @@ def build_cloze(docs: list[dict], n: int, context_words: int = 120, min_word_len
 
 class ClozeTask(Task):
     def __init__(self, docs: list[dict], name: str = "cloze", n: int = 200, context_words: int = 120, seed: int = 0,
-                 dataset: str = "", examples: list[dict] | None = None):
+                 dataset: str = "", examples: list[dict] | None = None, max_per_doc: int = 6):
         self.name, self.n, self.context_words, self.seed, self.dataset = name, int(n), context_words, seed, dataset
-        self.examples = examples if examples is not None else build_cloze(docs, self.n, context_words, seed=seed)
+        self.max_per_doc = int(max_per_doc)
+        self.examples = examples if examples is not None else build_cloze(docs, self.n, context_words,
+                                                                          max_per_doc=self.max_per_doc, seed=seed)
         if not self.examples:
             raise ValueError(f"{name}: no cloze passages could be built (text empty or too short: need sentences "
                              f"of 30+ words whose last word appeared before)")
         self.encoded = None
 
     def config(self) -> dict:
-        return {"task": "cloze", "name": self.name, "dataset": self.dataset, "n": len(self.examples),
-                "context_words": self.context_words, "seed": self.seed}
+        cfg = {"task": "cloze", "name": self.name, "dataset": self.dataset, "n": len(self.examples),
+               "context_words": self.context_words, "seed": self.seed}
+        if self.max_per_doc != 6:  # only when it differs, so results measured before it existed keep their hash
+            cfg["max_per_doc"] = self.max_per_doc
+        return cfg
 
     def prepare(self, ctx: EvalContext) -> None:
         if self.encoded is None:

@@ -9,11 +9,17 @@ Task names:
   gpqa, bigbench:TASK  multiple choice by log-likelihood (acc, acc_norm)
   gsm8k                perplexity + fidelity of the reference solutions (question + answer as one text)
   PATH.jsonl           multiple choice {context, choices, label}; PATH.txt: perplexity + fidelity
-Suites: default = wikipedia + wikipedia_cloze (cheap and informative for 135M-1.5B models; near-chance
-multiple choice would measure nothing there), full = default + analogies + shakespeare.
+Suites: default = wikipedia: perplexity (the task criterion) and top-1/KL fidelity on the same 4096 scored tokens
+(budget medium). Measured on SmolLM2-135M (docs/critical.md): its critical sparsity's 90% interval is about
++-1 point of sparsity, and a run takes minutes. Cloze accuracy is left out of the default because even 350
+passages (all the held-out text gives at 6 per document) leave its retention interval at +-3%, and the mean's
+critical sparsity at +-5 points; near-chance multiple choice would measure nothing on 135M-1.5B models. full = wikipedia + wikipedia_cloze + analogies + shakespeare (with the cloze and analogies flagged
+NOISY where their intervals are wider than 1%).
 """
 
 from __future__ import annotations
+
+import math
 
 from .. import data
 from .analogies import AnalogiesTask
@@ -23,7 +29,7 @@ from .multiple_choice import MultipleChoiceTask
 from .perplexity import PerplexityTask
 
 SUITES = {
-    "default": ("wikipedia", "wikipedia_cloze"),
+    "default": ("wikipedia",),
     "full": ("wikipedia", "wikipedia_cloze", "analogies", "shakespeare"),
 }
 TASK_NAMES = ("wikipedia", "wikipedia_cloze", "shakespeare", "shakespeare_cloze", "analogies", "gpqa", "gsm8k",
@@ -59,7 +65,7 @@ def expand(names) -> list[str]:
     return out
 
 
-def build_task(name: str, budget: str = "small", limit: int | None = None, seed: int = 0,
+def build_task(name: str, budget: str = "medium", limit: int | None = None, seed: int = 0,
                progress: bool = True) -> Task:
     ntok, ncloze, nana, nmc = _budget(budget)
     if limit is not None:
@@ -78,7 +84,13 @@ def build_task(name: str, budget: str = "small", limit: int | None = None, seed:
     if name in ("wikipedia_cloze", "shakespeare_cloze"):
         src = name.split("_")[0]
         docs = data.split_docs(data.load(src, progress=progress), "eval")
-        return ClozeTask(docs, name=name, n=ncloze, context_words=60, seed=seed, dataset=src)
+        # up to 6 passages per document; more only when the text cannot give n at 6 (Wikipedia's held-out half
+        # gives 350 at 6, 757 at 15), so every n that 6 per document can serve keeps its examples
+        task = ClozeTask(docs, name=name, n=ncloze, context_words=60, seed=seed, dataset=src)
+        if len(task.examples) < ncloze:
+            task = ClozeTask(docs, name=name, n=ncloze, context_words=60, seed=seed, dataset=src,
+                             max_per_doc=math.ceil(2 * ncloze / max(1, len(docs))))
+        return task
     if name == "analogies":
         return AnalogiesTask(data.load("analogies", progress=progress), n=nana, seed=seed)
     if name == "gpqa" or name.startswith(data.BIGBENCH_PREFIX):
@@ -99,6 +111,6 @@ def _stem(path: str) -> str:
     return Path(path).stem.replace(" ", "_")
 
 
-def build_suite(names="default", budget: str = "small", limit: int | None = None, seed: int = 0,
+def build_suite(names="default", budget: str = "medium", limit: int | None = None, seed: int = 0,
                 progress: bool = True) -> list[Task]:
     return [build_task(n, budget, limit, seed, progress) for n in expand(names)]
