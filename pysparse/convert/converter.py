@@ -19,7 +19,7 @@ from . import qwen3 as _qwen3  # noqa: F401
 from .arch import Architecture, for_config
 from .checkpoint import Checkpoint
 from .tokenizer import tokenizer_kind, write_vocab
-from .types import Preset, choose, preset
+from .types import Chooser, Preset, preset
 
 K_TYPES = (gguf.GGMLQuantizationType.Q4_K, gguf.GGMLQuantizationType.Q5_K, gguf.GGMLQuantizationType.Q6_K)
 
@@ -79,7 +79,8 @@ def plan(hf_dir: str | Path, qtype: str = "F16") -> Plan:
     if len(set(names)) != len(names):
         raise ValueError("two checkpoint tensors map to the same GGUF name")
     tied = "output.weight" not in names
-    tensors = [PlannedTensor(g, h, s, choose(p, g, s, arch.n_layers, tied)) for g, h, s in mapped]
+    chooser = Chooser(p, names, arch.n_layers, tied)  # in file order: llama-quantize's layer counters depend on it
+    tensors = [PlannedTensor(g, h, s, chooser(g, s)) for g, h, s in mapped]
     for gname, data in arch.extra_tensors():
         tensors.insert(0, PlannedTensor(gname, None, data.shape, gguf.GGMLQuantizationType.F32, data))
     return Plan(ckpt, arch, p, tensors, kind)

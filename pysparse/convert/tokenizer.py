@@ -2,7 +2,7 @@
 
 - `tokenizer.model` present: SentencePiece ("llama" model): pieces, scores and token types from sentencepiece,
   added tokens from added_tokens.json / tokenizer_config.json.
-- otherwise `tokenizer.json`: byte-level BPE ("gpt2" model): tokens from transformers' tokenizer (added tokens typed
+- otherwise `tokenizer.json`: byte-level BPE ("gpt2" model): tokens from the `tokenizers` library (added tokens typed
   CONTROL or USER_DEFINED), merges, and the pre-tokenizer name llama.cpp recognises by hashing the token ids of a fixed
   probe text. An unknown hash is an error, as in llama.cpp (its runtime would pre-tokenize wrongly); name the
   pre-tokenizer explicitly (`tokenizer_pre=`) if you know it.
@@ -51,7 +51,8 @@ def tokenizer_kind(hf_dir: Path) -> str:
 
 
 def pre_tokenizer_name(tokenizer) -> str | None:
-    ids = tokenizer.encode(PROBE)
+    """llama.cpp's name for a `tokenizers.Tokenizer`'s pre-tokenizer, or None if llama.cpp does not know it."""
+    ids = tokenizer.encode(PROBE).ids
     return KNOWN_PRE.get(sha256(str(ids).encode()).hexdigest())
 
 
@@ -99,10 +100,12 @@ def _looks_special(token: str) -> bool:
 
 
 def _bpe_vocab(hf_dir: Path, vocab_size: int | None, tokenizer_pre: str | None):
-    from transformers import AutoTokenizer
+    # tokenizer.json through the `tokenizers` library, exactly as written: transformers' AutoTokenizer may swap in a
+    # model-specific class that rebuilds the pre-tokenizer (transformers 5 does for qwen2), which is not the file.
+    from tokenizers import Tokenizer
 
-    tok = AutoTokenizer.from_pretrained(str(hf_dir))
-    vocab = tok.get_vocab()
+    tok = Tokenizer.from_file(str(hf_dir / "tokenizer.json"))
+    vocab = tok.get_vocab(with_added_tokens=True)
     n = vocab_size or len(vocab)
     if max(vocab.values()) >= n:
         raise ValueError(f"tokenizer has token id {max(vocab.values())} but the model's vocab_size is {n}")
@@ -112,8 +115,7 @@ def _bpe_vocab(hf_dir: Path, vocab_size: int | None, tokenizer_pre: str | None):
                          "text differently from this tokenizer); if you know which llama.cpp pre-tokenizer it is, "
                          "pass it with --tokenizer-pre NAME")
     reverse = {i: t for t, i in vocab.items()}
-    added = tok.get_added_vocab()
-    decoder = tok.added_tokens_decoder
+    added = {a.content: (i, a) for i, a in tok.get_added_tokens_decoder().items()}
     tokens, types = [], []
     for i in range(n):
         if i not in reverse:
@@ -122,10 +124,11 @@ def _bpe_vocab(hf_dir: Path, vocab_size: int | None, tokenizer_pre: str | None):
             continue
         token = reverse[i]
         if token in added:
+            info = added[token][1]
             # llama.cpp assumes control / user-defined tokens are pre-normalised
-            if not decoder[i].normalized:
-                token = tok.decode(tok.encode(token, add_special_tokens=False))
-            if decoder[i].special or _looks_special(token):
+            if not info.normalized:
+                token = tok.decode(tok.encode(token, add_special_tokens=False).ids, skip_special_tokens=False)
+            if info.special or _looks_special(token):
                 types.append(gguf.TokenType.CONTROL)
             else:
                 token = token.replace(SPIECE_UNDERLINE, " ")

@@ -5,7 +5,8 @@ takes the type. Q4_0 / Q4_1 / Q5_0 / Q5_1 and the K presets follow llama-quantiz
 - the output matrix (or the token embedding when it is tied to the output) gets Q6_K, or Q8_0 when its rows are
   not a multiple of 256 (Q8_0 itself keeps Q8_0);
 - Q4_K_M / Q5_K_M: attn_v and ffn_down of the layers `use_more_bits` picks (the first and last eighth, and every
-  third layer between) get Q6_K;
+  third layer between) get Q6_K. As in llama.cpp, "layer" is the tensor's rank among the attn_v (ffn_down) tensors in
+  file order, not the number in its name: checkpoints list blk.10 before blk.2, and llama.cpp counts in that order;
 - K types whose row length is not a multiple of 256 fall back: Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, and to F16
   when even 32 does not divide the row.
 A plain or 32-block type that does not divide a row is an error (llama.cpp's converter silently writes F16 there;
@@ -67,8 +68,32 @@ def _block(t: Q) -> int:
     return gguf.GGML_QUANT_SIZES[t][0]
 
 
-def choose(p: Preset, gguf_name: str, shape: tuple[int, ...], n_layers: int, tied_embeddings: bool) -> Q:
-    """The type of one tensor (shape in numpy order: rows last-dim-contiguous, so the row length is shape[-1])."""
+class Chooser:
+    """Chooses each tensor's type in file order (the _M presets count attn_v / ffn_down tensors as they come)."""
+
+    def __init__(self, p: Preset, names: list[str], n_layers: int, tied_embeddings: bool):
+        self.p, self.tied = p, tied_embeddings
+        self.n_attn_v = sum("attn_v.weight" in n for n in names)  # llama.cpp's n_attention_wv
+        self.n_ffn_down = n_layers  # llama.cpp's n_ffn_down
+        self.i_attn_v = self.i_ffn_down = 0
+
+    def __call__(self, gguf_name: str, shape: tuple[int, ...]) -> Q:
+        """The type of one tensor (shape in numpy order, so the row length is shape[-1]). Call in file order."""
+        rank = None
+        if is_quantizable(gguf_name, len(shape)) and self.p.quantize_like_llama_quantize and not self._is_output(gguf_name):
+            if "attn_v.weight" in gguf_name:
+                rank, self.i_attn_v = (self.i_attn_v, self.n_attn_v), self.i_attn_v + 1
+            elif ".ffn_down." in gguf_name:
+                rank, self.i_ffn_down = (self.i_ffn_down, self.n_ffn_down), self.i_ffn_down + 1
+        return choose(self.p, gguf_name, shape, self.tied, rank)
+
+    def _is_output(self, name: str) -> bool:
+        return name == "output.weight" or (self.tied and name == "token_embd.weight")
+
+
+def choose(p: Preset, gguf_name: str, shape: tuple[int, ...], tied_embeddings: bool,
+           rank: tuple[int, int] | None = None) -> Q:
+    """The type of one tensor; rank = (index, count) of an attn_v / ffn_down tensor among its kind (see Chooser)."""
     if not is_quantizable(gguf_name, len(shape)):
         return Q.F32
     if not p.quantize_like_llama_quantize:
@@ -76,15 +101,13 @@ def choose(p: Preset, gguf_name: str, shape: tuple[int, ...], n_layers: int, tie
     ncols = shape[-1]
     t = p.default
     is_output = gguf_name == "output.weight" or (tied_embeddings and gguf_name == "token_embd.weight")
-    layer = int(gguf_name.split(".")[1]) if gguf_name.startswith("blk.") else -1
     if is_output:
         if ncols % 256:
             t = Q.Q8_0
         elif t != Q.Q8_0:
             t = Q.Q6_K
-    elif p.name in ("Q4_K_M", "Q5_K_M") and (".attn_v." in gguf_name or ".ffn_down." in gguf_name):
-        if use_more_bits(layer, n_layers):
-            t = Q.Q6_K
+    elif p.name in ("Q4_K_M", "Q5_K_M") and rank is not None and use_more_bits(*rank):
+        t = Q.Q6_K
     if ncols % _block(t):
         if p.default in K_FALLBACK:  # the K presets: llama-quantize's per-tensor fallbacks
             t = K_FALLBACK.get(t, t)
