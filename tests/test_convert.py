@@ -6,8 +6,10 @@ Tiny random checkpoints of each architecture are written by transformers in the 
   the same per-tensor quantise -> dequantise (gguf.quants decodes), to float rounding. Any wrong name, permutation,
   norm shift or metadata key breaks this.
 - the type's error: relative RMS of the logits against the float model, within a bound per type.
+- once pysparse.engine.Model is in the tree: the engine's logits on the same file match transformers'.
 The real model: SmolLM2's GGUF -> HF checkpoint (transformers) -> convert at Q4_1 -> every tensor byte-identical to
 the original file and the metadata equal except the keys only the original model card / tokenizer_config carried.
+Opt-in (PYSPARSE_LLAMA_CPP_DIR): llama.cpp's llama-simple runs converted files.
 """
 
 from __future__ import annotations
@@ -57,7 +59,10 @@ def tiny_config(arch: str):
         return transformers.Qwen3Config(**{**common, "num_attention_heads": 2, "num_key_value_heads": 1},
                                         head_dim=128, tie_word_embeddings=True)
     if arch == "gemma3":
-        return transformers.Gemma3TextConfig(**common, head_dim=64, sliding_window=64, tie_word_embeddings=True)
+        # llama.cpp (and our engine) scale attention by 1/sqrt(head_dim); transformers by query_pre_attn_scalar, which
+        # its GGUF loader (5.24) leaves at 256. Real Gemma 3 has both equal; so must the tiny model, at 256.
+        return transformers.Gemma3TextConfig(**common, head_dim=256, query_pre_attn_scalar=256, sliding_window=64,
+                                             tie_word_embeddings=True)
     raise ValueError(arch)
 
 
@@ -320,12 +325,13 @@ def test_row_length_not_divisible(tmp_path, smol_tokenizer):
     assert types["blk.0.ffn_down.weight"] == "Q8_0"  # 96, a use_more_bits layer: Q6_K -> Q8_0
 
 
-def test_cli_error_is_one_line(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "pysparse", "convert", str(tmp_path / "nope"), "-o",
-                        str(tmp_path / "m.gguf")], cwd=ROOT, capture_output=True, text=True,
-                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+@pytest.mark.parametrize("entry", [["-m", "pysparse", "convert"], [str(ROOT / "tools" / "convert_hf_to_gguf.py")]])
+def test_cli_error_is_one_line(entry, tmp_path):
+    r = subprocess.run([sys.executable, *entry, str(tmp_path / "nope"), "-o", str(tmp_path / "m.gguf")], cwd=tmp_path,
+                       capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert r.returncode == 1
     assert r.stderr.strip().startswith("pysparse convert: error:") and len(r.stderr.strip().splitlines()) == 1
+    assert "not a directory" in r.stderr
 
 
 def test_interrupted_write_leaves_no_file(llama_dir, tmp_path, monkeypatch):
@@ -345,3 +351,33 @@ def test_interrupted_write_leaves_no_file(llama_dir, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         convert(llama_dir, out, "Q8_0", progress=False)
     assert not out.exists() and not out.with_name("m.gguf.tmp").exists()
+
+
+# ---------------------------------------------------------------- llama.cpp (opt-in)
+
+
+def llama_cpp_binary(name: str) -> Path:
+    d = os.environ.get("PYSPARSE_LLAMA_CPP_DIR")
+    if not d:
+        pytest.skip("set PYSPARSE_LLAMA_CPP_DIR to a llama.cpp build folder holding llama-simple (e.g. build/bin; "
+                    "`ninja llama-simple` with -DLLAMA_BUILD_EXAMPLES=ON) to run converted files in llama.cpp")
+    found = sorted(p for p in Path(d).rglob(name) if p.is_file() and os.access(p, os.X_OK))
+    if not found:
+        pytest.skip(f"no {name} under {d}")
+    return found[0]
+
+
+@pytest.fixture(scope="session")
+def llama_simple():
+    return llama_cpp_binary("llama-simple")
+
+
+@pytest.mark.parametrize("qtype", ["F16", "Q4_K_M"])
+def test_llama_cpp_runs_converted_files(llama_simple, qtype, smollm2_hf_dir, tmp_path):
+    exe = llama_simple
+    out = tmp_path / f"smollm2-{qtype}.gguf"
+    convert(smollm2_hf_dir, out, qtype, progress=False)
+    r = subprocess.run([str(exe), "-m", str(out), "-n", "8", "The capital of France is"], capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "The capital of France is" in r.stdout

@@ -20,8 +20,13 @@ class Gemma3(Architecture):
     hf_architectures = ("Gemma3ForCausalLM",)
     gguf_arch = gguf.MODEL_ARCH.GEMMA3
 
+    # what llama.cpp assumes when a Gemma 3 config leaves these out
+    DEFAULTS = {"max_position_embeddings": 131072, "num_attention_heads": 8, "rms_norm_eps": 1e-6, "head_dim": 256,
+                "num_key_value_heads": 4}
+
     def __init__(self, config, n_vocab_real: int | None = None):
         super().__init__(config)
+        self.config = {**self.DEFAULTS, **self.config}
         self.n_vocab_real = n_vocab_real
 
     def set_real_vocab(self, n: int) -> None:
@@ -42,18 +47,12 @@ class Gemma3(Architecture):
     def write_metadata(self, w):
         super().write_metadata(w)
         c = self.config
-        # llama.cpp writes these with Gemma 3's defaults when the config leaves them out (overwriting the generic ones)
-        w.add_context_length(c.get("max_position_embeddings", 131072))
-        w.add_head_count(c.get("num_attention_heads", 8))
-        w.add_layer_norm_rms_eps(c.get("rms_norm_eps", 1e-6))
-        w.add_key_length(c.get("head_dim", 256))
-        w.add_value_length(c.get("head_dim", 256))
-        w.add_rope_freq_base(self.rope().get("rope_theta", 1_000_000.0))
+        if "rope_theta" not in self.rope():
+            w.add_rope_freq_base(1_000_000.0)  # Gemma 3's global rope base
         if softcap := c.get("final_logit_softcapping"):
             w.add_final_logit_softcapping(softcap)
         if c.get("sliding_window_pattern") != 1 and c.get("sliding_window") is not None:
             w.add_sliding_window(c["sliding_window"])
-        w.add_head_count_kv(c.get("num_key_value_heads", 4))
 
     def write_vocab_extras(self, w, tokenizer_config, vocab_kind):
         if vocab_kind == "llama":
