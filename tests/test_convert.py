@@ -154,6 +154,26 @@ def test_q4_k_m_type_choices_in_tiny_file(tmp_path_factory, smol_tokenizer):
     assert types["blk.0.attn_norm.weight"] == "F32" and types["output_norm.weight"] == "F32"
 
 
+@pytest.mark.parametrize("layout", ["sharded safetensors", "pytorch bin"])
+def test_shards_and_bin_files_give_the_same_file(layout, tmp_path_factory, smol_tokenizer, tmp_path):
+    d, model = tiny_checkpoint("llama", tmp_path_factory.getbasetemp() / "tiny-hf", smol_tokenizer)
+    other = tmp_path / "ckpt"
+    if layout == "sharded safetensors":
+        model.save_pretrained(other, max_shard_size="20MB")
+        assert len(list(other.glob("model-*.safetensors"))) > 1
+    else:  # a PyTorch checkpoint, as older models ship
+        other.mkdir()
+        (other / "config.json").write_text((d / "config.json").read_text())
+        state = {k: v for k, v in model.state_dict().items() if k != "lm_head.weight"}  # tied, as HF saves it
+        torch.save(state, other / "pytorch_model.bin")
+    smol_tokenizer.save_pretrained(other)
+    a, b = convert(d, tmp_path / "a.gguf", "Q8_0", progress=False), convert(other, tmp_path / "b.gguf", "Q8_0",
+                                                                           progress=False)
+    ta = {t.name: np.asarray(t.data).tobytes() for t in gguf.GGUFReader(a).tensors}
+    tb = {t.name: np.asarray(t.data).tobytes() for t in gguf.GGUFReader(b).tensors}
+    assert ta == tb
+
+
 # ---------------------------------------------------------------- the real model
 
 
