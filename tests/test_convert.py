@@ -250,8 +250,9 @@ def test_smollm2_round_trip_logits(smollm2_path, smollm2_hf_dir, tmp_path):
 # ---------------------------------------------------------------- type choices of real files
 
 
-@pytest.mark.parametrize("model,preset", [("smollm2-135m", "Q4_1"), ("gemma3-270m", "Q4_K_M"),
-                                          ("qwen2.5-coder-0.5b", "Q4_K_M"), ("qwen2.5-coder-1.5b", "Q4_K_M")])
+@pytest.mark.parametrize("model,preset", [("smollm2-135m", "Q4_1")] + [
+    pytest.param(m, "Q4_K_M", marks=pytest.mark.slow)  # the larger real models, as elsewhere in the suite
+    for m in ("gemma3-270m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b")])
 def test_type_choices_equal_llama_quantize_on_real_files(model, preset):
     """Every tensor of the real llama.cpp-made files gets the type our chooser picks for its name and shape."""
     from conftest import real_model_path

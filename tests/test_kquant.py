@@ -24,6 +24,7 @@ K_TYPES = quant.K_QUANTIZE_TYPES
 
 # relative RMS error (rms(decoded - x) / rms(x)) of llama.cpp's reference encoder
 LLAMA_CPP_GAUSSIAN = {"Q4_K": 0.07129, "Q5_K": 0.03610, "Q6_K": 0.01772}        # N(0,1), 256 x 4096, seed 0
+LLAMA_CPP_SMOLLM2_EMBD = {"Q4_K": 0.07992, "Q5_K": 0.04057, "Q6_K": 0.02078}   # SmolLM2 token_embd (Q8_0), 8192 x 768
 LLAMA_CPP_GEMMA3_ATTN_V = {"Q4_K": 0.07316, "Q5_K": 0.03703, "Q6_K": 0.01835}   # gemma3-270m blk.0.attn_v (Q8_0 source)
 
 
@@ -41,6 +42,15 @@ def test_error_matches_llama_cpp_on_gaussian_data(t):
     assert rel_rms(gaussian(), t) <= LLAMA_CPP_GAUSSIAN[t] + 1e-5
 
 
+@pytest.mark.parametrize("t", K_TYPES)
+def test_error_matches_llama_cpp_on_smollm2_embeddings(t, smollm2_path):
+    f = engine.GGUFFile(smollm2_path)
+    info = f.tensors["token_embd.weight"]
+    x = quant.dequantize(f.tensor_bytes(info.name), info.type, info.shape).reshape(-1, 768)[:8192]
+    assert rel_rms(np.ascontiguousarray(x), t) <= LLAMA_CPP_SMOLLM2_EMBD[t] + 1e-5
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("t", K_TYPES)
 def test_error_matches_llama_cpp_on_a_real_tensor(t):
     from conftest import real_model_path
