@@ -88,7 +88,7 @@ py::array_t<uint8_t> quantize_py(const py::array& x, const py::handle& qtype) {
     const TypeTraits tt = type_traits(t);
     if (!can_quantize(t))
         throw ValueError(std::string("cannot quantize to GGML type ") + tt.name +
-                         ": supported are F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0");
+                         ": supported are F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K");
     if (!x.dtype().is(py::dtype::of<float>()))
         throw ValueError("x must be a float32 array, got dtype " + std::string(py::str(x.dtype())) +
                          " (convert with x.astype(np.float32))");
@@ -135,7 +135,8 @@ void bind_quant(py::module_& m) {
           "Bit for bit equal to gguf.quants.dequantize.");
     m.def("quantize", &quantize_py, py::arg("x"), py::arg("qtype"),
           "Encode a C-contiguous float32 array (..., n) to block bytes, uint8 (..., row_bytes); bit for bit equal to\n"
-          "gguf.quants.quantize (viewed as uint8). Types: F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0.");
+          "gguf.quants.quantize (viewed as uint8). Types: F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0, and Q4_K Q5_K Q6_K\n"
+          "(llama.cpp's reference encoders; gguf-py has no K-quant encoder).");
     m.def("quant_type", &quant_type_py, py::arg("qtype"),
           "Block geometry of a GGML type: {name, id, block_size, type_size, can_dequantize, can_quantize}.");
 

@@ -214,6 +214,9 @@ RowFn row_fn(GGMLType t) {
         case GGMLType::Q5_0: return quantize_row_q5_0;
         case GGMLType::Q5_1: return quantize_row_q5_1;
         case GGMLType::Q8_0: return quantize_row_q8_0;
+        case GGMLType::Q4_K: return quantize_row_q4_K;
+        case GGMLType::Q5_K: return quantize_row_q5_K;
+        case GGMLType::Q6_K: return quantize_row_q6_K;
         default: return nullptr;
     }
 }
@@ -224,7 +227,7 @@ RowFn checked_row_fn(GGMLType t, int64_t n) {
         const TypeTraits tt = type_traits(t);
         throw ValueError(std::string("cannot quantize to GGML type ") +
                          (tt.block_size ? tt.name : "id " + std::to_string(static_cast<uint32_t>(t))) +
-                         ": supported are F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0");
+                         ": supported are F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K");
     }
     row_bytes(t, n);  // throws unless n is a non-negative multiple of the block size
     return fn;

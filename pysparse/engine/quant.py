@@ -4,6 +4,9 @@ Drop-in comparable with gguf-py: `dequantize(data, qtype)` takes what `gguf.GGUF
 (uint8 rows of block bytes, or float32 / float16 arrays for F32 / F16) and equals `gguf.quants.dequantize` bit for
 bit; `quantize(x, qtype)` equals `gguf.quants.quantize(x, qtype)` viewed as uint8. qtype is a name ("Q4_K"), an
 id, or a `gguf.GGMLQuantizationType`.
+
+`quantize` also encodes the K-quants Q4_K, Q5_K and Q6_K, which gguf-py cannot: with llama.cpp's reference algorithm
+(`quantize_row_q4_K_ref` etc., what llama-quantize does without an importance matrix), byte for byte.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ import numpy as np
 from .. import _core
 
 DEQUANTIZE_TYPES = ("F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q4_K", "Q5_K", "Q6_K")
-QUANTIZE_TYPES = ("F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0")
+QUANTIZE_TYPES = ("F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0")  # bit-exact with gguf.quants
+K_QUANTIZE_TYPES = ("Q4_K", "Q5_K", "Q6_K")  # bit-exact with llama.cpp's reference encoders
 
 # The element dtype a plain type's raw data may come in (GGUFReader returns these for F32 / F16 tensors).
 _PLAIN_DTYPES = {"F32": np.dtype(np.float32), "F16": np.dtype(np.float16), "BF16": np.dtype(np.uint16)}
@@ -69,7 +73,8 @@ def dequantize(data: np.ndarray, qtype, shape: Sequence[int] | None = None) -> n
 def quantize(x: np.ndarray, qtype) -> np.ndarray:
     """Encode a float32 array (..., n) into block bytes, uint8 (..., n / block_size * type_size).
 
-    Equals gguf.quants.quantize(x, qtype) bit for bit (for F32 / F16 compare its result viewed as uint8).
+    Equals gguf.quants.quantize(x, qtype) bit for bit (for F32 / F16 compare its result viewed as uint8); for
+    Q4_K / Q5_K / Q6_K equals llama.cpp's quantize_row_q*_K_ref. Rows are encoded in parallel on the thread pool.
     """
     if not isinstance(x, np.ndarray):
         raise ValueError(f"x must be a numpy array, got {type(x).__name__}")
