@@ -22,7 +22,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scope", default="token", choices=["token", "sample"],
                    help="apply the rule per token (default) or over each sample's whole sequence-by-hidden block")
     p.add_argument("--layers", default=None, help="only these layers, e.g. 0,5,10 (default all)")
-    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
+                   help="weights dtype (default float32; bfloat16 halves the memory of an 8B checkpoint)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument("--seed", type=int, default=0, help="sampling / Monte-Carlo seed")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -35,7 +36,9 @@ def _sampler(p: argparse.ArgumentParser, gen_length: int = 32) -> None:
                    help="semi-autoregressive block length (default: gen-length, one block)")
     p.add_argument("--temperature", type=float, default=0.0, help="0 (default): argmax; > 0: Gumbel-max sampling")
     p.add_argument("--cfg", type=float, default=0.0, help="classifier-free guidance scale (default 0: off)")
-    p.add_argument("--remasking", default="low_confidence", choices=["low_confidence", "random"])
+    p.add_argument("--remasking", default="low_confidence", choices=["low_confidence", "random"],
+                   help="which candidates stay masked at each step: the least confident (default, LLaDA's) or "
+                        "random ones")
 
 
 def _rule(p: argparse.ArgumentParser, value_default) -> None:
@@ -72,6 +75,9 @@ def register(p: argparse.ArgumentParser) -> None:
     s.add_argument("--reuse", nargs="*", default=["1", "2", "4", "8", "o0.9", "o0.8"], metavar="SETTING",
                    help="mask-reuse settings for the table: K, oTAU or KoTAU (default 1 2 4 8 o0.9 o0.8; "
                         "none: no table)")
+    s.add_argument("--judge-samples", type=int, default=16,
+                   help="Monte-Carlo maskings for the dense model's likelihood of each answer in the reuse table "
+                        "(default 16; 0: skip)")
     s.add_argument("--out", default="pysparse-results/diffusion-stats", help="output directory")
     s.set_defaults(_sub=run_stats)
 
@@ -91,7 +97,8 @@ def register(p: argparse.ArgumentParser) -> None:
     w.add_argument("--bisect", action="store_true", help="bisect the grid for the 99%% crossing (critical sparsity)")
     w.add_argument("--mc-samples", type=int, default=32, help="Monte-Carlo maskings per likelihood (default 32)")
     w.add_argument("--cfg", type=float, default=0.0, help="classifier-free guidance scale (default 0: off)")
-    w.add_argument("--batch-size", type=int, default=8)
+    w.add_argument("--batch-size", type=int, default=32,
+                   help="masked copies per forward pass in the Monte-Carlo likelihood (default 32)")
     w.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
     w.add_argument("--out", default=None, help="output directory (default ./pysparse-results/diffusion-<model>)")
     w.set_defaults(_sub=run_sweep)
@@ -233,7 +240,7 @@ def run_stats(args) -> int:
     text = "\n".join(lines) + "\n"
     if settings and rule is not None:
         rows = compare_reuse(dlm, prompt, args.site, rule, settings, args.scope, layers, gen,
-                             progress=not args.quiet)
+                             progress=not args.quiet, judge_samples=args.judge_samples)
         write_json(out / "reuse.json", {"model": dlm.name, "site": args.site, "rule": label, "sampler": gen,
                                         "rows": rows})
         text += "\n## Mask reuse\n\n" + reuse_table(rows)
@@ -267,7 +274,7 @@ def run_sweep(args) -> int:
     calib = data.split_docs(data.load("wikipedia", progress=progress), "calib") if args.rule == "threshold" else None
     sw = DiffusionSweep(dlm, tok, tasks, args.site, args.rule, scope=args.scope, mc_samples=args.mc_samples,
                         cfg_scale=args.cfg, results=results, model_id=f"{slug}-{args.scope}", layers=layers,
-                        batch_size=args.batch_size, progress=progress, calib_docs=calib, seed=args.seed)
+                        mc_batch=args.batch_size, progress=progress, calib_docs=calib, seed=args.seed)
     print(f"[{args.site}, scope {args.scope}] {len(sw.done)} point(s) already in {results}", file=sys.stderr)
     if args.bisect:
         sw.bisect(args.grid or None)

@@ -118,7 +118,7 @@ class DiffusionSweep(Sweep):
     """Sweep / bisection of a rule on a diffusion model, the rule applied at `scope`."""
 
     def __init__(self, dlm: DiffusionLM, tokenizer, tasks, site: str, rule: str = "top_p", scope: str = "token",
-                 mc_samples: int = 32, cfg_scale: float = 0.0, extra: dict | None = None, **kw):
+                 mc_samples: int = 32, mc_batch: int = 32, cfg_scale: float = 0.0, extra: dict | None = None, **kw):
         self.scope = check_scope(scope)
         extra = dict(extra or {}, diffusion=True, scope=scope, mc_samples=mc_samples, cfg_scale=cfg_scale)
         kw.setdefault("model_id", dlm.name)
@@ -126,7 +126,7 @@ class DiffusionSweep(Sweep):
         self.dlm = dlm
         self.ctx = DiffusionEvalContext(dlm, tokenizer, self.sp, batch_size=self.ctx.batch_size,
                                         progress=self.progress, model_id=self.model_id, mc_samples=mc_samples,
-                                        seed=self.seed, cfg_scale=cfg_scale)
+                                        mc_batch=mc_batch, seed=self.seed, cfg_scale=cfg_scale)
 
     def _make_rule(self, value: float):
         r = super()._make_rule(value)

@@ -99,8 +99,9 @@ class DiffusionLM:
     name: str = "diffusion-lm"
 
     def __post_init__(self):
-        vocab = getattr(getattr(self.model, "config", None), "vocab_size", None)
-        if vocab is not None and not 0 <= int(self.mask_id) < int(vocab) + 1024:  # padded vocab tables are common
+        cfg = getattr(self.model, "config", None)
+        vocab = max(int(getattr(cfg, "vocab_size", 0) or 0), int(getattr(cfg, "embedding_size", 0) or 0))
+        if vocab and not 0 <= int(self.mask_id) < vocab:  # LLaDA's embedding table is padded past vocab_size
             raise ValueError(f"mask id {self.mask_id} is outside the model's vocabulary ({vocab})")
         self.mask_id = int(self.mask_id)
 

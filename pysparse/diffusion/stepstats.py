@@ -143,6 +143,11 @@ class StepStats:
         out.mkdir(parents=True, exist_ok=True)
         steps = np.arange(self.n_steps)
         files = []
+        starts = [i for i in range(1, self.n_steps) if self.blocks[i] != self.blocks[i - 1]]
+
+        def blocks(ax):  # semi-autoregressive block starts
+            for i in starts:
+                ax.axvline(i - 0.5, color="0.6", ls=":", lw=1)
 
         fig, ax = plt.subplots(figsize=(6.4, 4))
         for which, c in (("prev", "C0"), ("first", "C1")):
@@ -151,8 +156,9 @@ class StepStats:
                     ax.plot(steps, row, color=c, alpha=0.25, lw=0.8)
             ax.plot(steps, self.overlap(which), color=c, lw=2,
                     label="with previous step" if which == "prev" else "with first step")
-        ax.set(xlabel="denoising step", ylabel="Jaccard overlap of active masks", ylim=(0, 1.02),
-               title=title or "Active-mask overlap per step (thin: layers)")
+        blocks(ax)
+        ax.set(xlabel="denoising step (dotted: block starts)", ylabel="Jaccard overlap of active masks",
+               ylim=(0, 1.02), title=title or "Active-mask overlap per step (thin: layers)")
         ax.legend()
         files.append(_save(fig, out / "overlap.png"))
 
@@ -161,8 +167,9 @@ class StepStats:
             if not np.all(np.isnan(row)):
                 ax.plot(steps, row, color="C2", alpha=0.3, lw=0.8)
         ax.plot(steps, self.step_sparsity(), color="C2", lw=2, label="pooled")
-        ax.set(xlabel="denoising step", ylabel="sparsity", ylim=(0, 1), title=title or "Sparsity per step "
-               "(thin: layers)")
+        blocks(ax)
+        ax.set(xlabel="denoising step (dotted: block starts)", ylabel="sparsity", ylim=(0, 1),
+               title=title or "Sparsity per step (thin: layers)")
         ax.legend()
         files.append(_save(fig, out / "sparsity.png"))
 

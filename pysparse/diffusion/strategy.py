@@ -8,6 +8,8 @@ at every step, the dense model is run on the same partially-masked sequence (hoo
   sparsity     pooled over every FFN call of the generation (site tensors, all positions)
   work_saved   1 - entries selected / entries the plain sparse sampler (k = 1) selects
   refreshes    steps at which an overlap drop forced a refresh (refresh_overlap settings)
+  dense_ll     the dense model's likelihood of the generated answers, per answer token (Monte-Carlo ELBO with
+               `judge_samples` maskings, the same maskings for every setting; judge_samples=0: not computed)
 The row "dense" is the dense sampler itself; k = 1 without refresh is the plain sparse sampler.
 """
 
@@ -18,6 +20,7 @@ import math
 import torch
 
 from ..rules import Rule
+from .likelihood import mc_loglikelihood
 from .model import DiffusionLM
 from .sampler import _guided_logits, generate
 from .sparse import SparseDiffusion
@@ -70,8 +73,18 @@ def setting_name(k, refresh_overlap) -> str:
     return f"k={kk}" + ("" if refresh_overlap is None else f", refresh<{refresh_overlap:g}")
 
 
+def _dense_ll(dlm, out, n: int) -> float | None:
+    """Mean per-token ELBO of the answers under the unhooked model."""
+    if n < 1:
+        return None
+    P = out.prompt_len
+    lls = [mc_loglikelihood(dlm, row[:P].tolist(), row[P:].tolist(), n, seed=0, key=r)[0]
+           for r, row in enumerate(out.ids)]
+    return sum(lls) / out.answer.numel()
+
+
 def compare_reuse(dlm: DiffusionLM, prompt, site: str, rule: Rule, settings: list[dict], scope: str = "token",
-                  layers=None, gen: dict | None = None, progress: bool = False) -> list[dict]:
+                  layers=None, gen: dict | None = None, progress: bool = False, judge_samples: int = 16) -> list[dict]:
     """One row per setting (plus the dense sampler first); see the module docstring for the columns."""
     from tqdm import tqdm
 
@@ -80,7 +93,8 @@ def compare_reuse(dlm: DiffusionLM, prompt, site: str, rule: Rule, settings: lis
     dense_sd = SparseDiffusion(dlm, site, None, layers=layers, record=False)
     dense = dense_sd.generate(prompt, **gen)
     rows = [{"setting": "dense", "k": None, "refresh_overlap": None, "agree": 1.0, "top1": 1.0, "kl": 0.0,
-             "sparsity": dense_sd.sp.stats.overall(), "work_saved": None, "refreshes": None, "steps": dense.steps}]
+             "sparsity": dense_sd.sp.stats.overall(), "work_saved": None, "refreshes": None, "steps": dense.steps,
+             "dense_ll": _dense_ll(dlm, dense, judge_samples)}]
     for st in tqdm(settings, desc="reuse settings", disable=not progress, leave=False):
         sd = SparseDiffusion(dlm, site, rule, scope, st["k"], st["refresh_overlap"], layers=layers)
         fid = _Fidelity(sd, cfg, dense.prompt_len)
@@ -94,14 +108,15 @@ def compare_reuse(dlm: DiffusionLM, prompt, site: str, rule: Rule, settings: lis
                      "kl": fid.kl / fid.n if fid.n else float("nan"),
                      "sparsity": sd.sp.stats.overall(), "work_saved": sd.rule.work_saved,
                      "refreshes": len(sd.rule.refreshes), "steps": out.steps,
+                     "dense_ll": _dense_ll(dlm, out, judge_samples),
                      "overlap_prev_mean": sd.steps.summary()["overlap_prev_mean"]})
     return rows
 
 
 def reuse_table(rows: list[dict]) -> str:
-    head = "| setting | answer agrees with dense | top-1 agree | KL | sparsity | selection work saved | refreshes |\n"
-    head += "|---|---|---|---|---|---|---|\n"
+    head = ("| setting | answer agrees with dense | top-1 agree | KL | dense-model log-lik / token | sparsity | "
+            "selection work saved | refreshes |\n|---|---|---|---|---|---|---|---|\n")
     f = lambda v, spec=".4f": "-" if v is None else format(v, spec)  # noqa: E731
     return head + "".join(f"| {r['setting']} | {f(r['agree'], '.3f')} | {f(r['top1'], '.3f')} | {f(r['kl'])} | "
-                          f"{f(r['sparsity'])} | {f(r['work_saved'], '.3f')} | "
+                          f"{f(r.get('dense_ll'), '.3f')} | {f(r['sparsity'])} | {f(r['work_saved'], '.3f')} | "
                           f"{'-' if r['refreshes'] is None else r['refreshes']} |\n" for r in rows)
