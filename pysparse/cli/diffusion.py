@@ -14,8 +14,9 @@ HELP = ("masked-diffusion LLMs (LLaDA/Dream checkpoints or the built-in random m
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="random",
-                   help="a LLaDA/Dream checkpoint directory (remote code is trusted: only use checkpoints you trust) "
-                        "or random[:SEED], the small random-initialised test model (default random)")
+                   help="a LLaDA/Dream checkpoint directory or Hugging Face Hub id (remote code is trusted: only use "
+                        "checkpoints you trust) or random[:SEED], the small random-initialised test model "
+                        "(default random)")
     p.add_argument("--mask-id", type=int, default=None, help="[MASK] token id (default: from the tokenizer/config; "
                                                              "LLaDA 126336)")
     p.add_argument("--site", default="input", help="input (default), gate, up, intermediate or all_inputs")

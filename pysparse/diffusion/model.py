@@ -8,12 +8,14 @@ Loading (`load`):
   "random" | "random:SEED"   a small random-initialised Llama-style stack with the causal mask removed and a mask
                              token, with a byte-level tokenizer (no weights needed; what the tests and the
                              committed examples run on)
-  DIR                        a checkpoint directory a user has (LLaDA, Dream, ...): remote code is loaded with
-                             trust_remote_code=True, so only point this at checkpoints you trust
+  DIR | ORG/NAME             a checkpoint directory a user has (LLaDA, Dream, ...) or a Hugging Face Hub id
+                             (downloaded by transformers): remote code is loaded with trust_remote_code=True, so
+                             only point this at checkpoints you trust
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,7 +133,7 @@ def _mask_id_of(model, tok, mask_id):
 
 
 def load(name_or_path: str | Path, mask_id: int | None = None, dtype=None, shift_logits: bool | None = None):
-    """(DiffusionLM, tokenizer) for "random[:SEED]" or a checkpoint directory (remote code trusted)."""
+    """(DiffusionLM, tokenizer) for "random[:SEED]", a checkpoint directory or a Hub id (remote code trusted)."""
     s = str(name_or_path)
     if s == "random" or s.startswith("random:"):
         try:
@@ -143,16 +145,19 @@ def load(name_or_path: str | Path, mask_id: int | None = None, dtype=None, shift
         tok = ByteTokenizer()
         return DiffusionLM(model, tok.mask_token_id if mask_id is None else mask_id, False, s), tok
     p = Path(s)
-    if not (p / "config.json").exists():
-        raise FileNotFoundError(f"{s}: not a checkpoint directory with a config.json, and not 'random[:SEED]' "
-                                f"(no diffusion LLM weights ship with pysparse; see docs/diffusion.md)")
+    hub_id = not p.exists() and re.fullmatch(r"[\w.-]+/[\w.-]+", s) is not None
+    if not hub_id and not (p / "config.json").exists():
+        raise FileNotFoundError(f"{s}: not a checkpoint directory with a config.json, a Hugging Face Hub id "
+                                f"(org/name) or 'random[:SEED]' (no diffusion LLM weights ship with pysparse; see "
+                                f"docs/diffusion.md)")
     from transformers import AutoModel, AutoTokenizer
 
     dtype = torch.float32 if dtype is None else dtype
+    src = s if hub_id else p
     try:
-        tok = AutoTokenizer.from_pretrained(p, trust_remote_code=True)
-        model = AutoModel.from_pretrained(p, trust_remote_code=True, dtype=dtype)
-    except (OSError, KeyError, ImportError, AttributeError, TypeError) as e:
+        tok = AutoTokenizer.from_pretrained(src, trust_remote_code=True)
+        model = AutoModel.from_pretrained(src, trust_remote_code=True, dtype=dtype)
+    except (OSError, KeyError, ImportError, AttributeError, TypeError, ValueError) as e:
         raise RuntimeError(f"could not load {s} with trust_remote_code: {type(e).__name__}: {e}") from e
     model.eval()
     model.pysparse_name = p.name
