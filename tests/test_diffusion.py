@@ -130,6 +130,10 @@ def test_step_statistics_constructed_case_known_overlaps_and_frequencies():
     # step 2 vs step 0: layer 0 inter {(0,?)...}: A0 = {00,01,10}, A2 = {02,03,11}: 0 / 6; layer 1: 2 / 4
     np.testing.assert_allclose(st.overlap("first", per_layer=True)[2], [0 / 6, 2 / 4])
     np.testing.assert_allclose(st.overlap("first"), [1.0, (2 + 4) / (4 + 4), (0 + 2) / (6 + 4)])
+    # chance from per-neuron rates, step 1 vs 0: layer 0 rates [.5, 1, 0, 0] and [1, .5, 0, 0] over 2 rows:
+    # inter 2 * (.5 + .5) = 2, union 2 * (1 + 1) = 4; layer 1 rates .5 everywhere: inter 2, union 6
+    np.testing.assert_allclose(st.overlap("prev", per_layer=True, chance=True)[1], [2 / 4, 2 / 6])
+    np.testing.assert_allclose(st.overlap("prev", chance=True)[1], (2 + 2) / (4 + 6))
     # sparsity per step (pooled): step 0: 3 + 4 active of 16
     np.testing.assert_allclose(st.step_sparsity(), [1 - 7 / 16, 1 - 7 / 16, 1 - 5 / 16])
     np.testing.assert_allclose(st.step_sparsity(per_layer=True)[2], [1 - 3 / 8, 1 - 2 / 8])

@@ -233,8 +233,10 @@ def run_stats(args) -> int:
     lines = [f"# Per-step statistics: {dlm.name}, site {args.site}, {label}", "",
              f"{len(texts)} prompt(s), gen_length {gen['gen_length']}, {gen['steps']} steps, block "
              f"{gen['block_length'] or gen['gen_length']}", "",
-             "| step | block | sparsity | overlap with previous | overlap with first |", "|---|---|---|---|---|"]
-    lines += [f"| {i} | {sd.steps.blocks[i]} | {sp[i]:.4f} | {ov_p[i]:.4f} | {ov_f[i]:.4f} |"
+             "| step | block | sparsity | overlap with previous | overlap with first | chance overlap with first |",
+             "|---|---|---|---|---|---|"]
+    ch_f = sd.steps.overlap("first", chance=True)
+    lines += [f"| {i} | {sd.steps.blocks[i]} | {sp[i]:.4f} | {ov_p[i]:.4f} | {ov_f[i]:.4f} | {ch_f[i]:.4f} |"
               for i in range(sd.steps.n_steps)]
     lines += ["", "summary: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
                                           for k, v in summ.items())]

@@ -8,6 +8,10 @@ the rule). From these:
                     (sums of intersections / sums of unions over tensors) and per layer; 1 at step 0
   overlap_first     the same against the first step's mask M_0
   frequency         per neuron: the fraction of (step, position) pairs in which it is active, over a generation
+  chance overlap    the Jaccard expected if the two steps' masks were drawn independently with each neuron's
+                    activation rate over positions at those steps (sums over neurons of rows * f_a f_b and
+                    rows * (f_a + f_b - f_a f_b)): overlap above it is position-specific persistence, not merely
+                    the same neurons being often active
 Several generations (record.new_generation()) accumulate into the same step indices: overlaps and sparsities are
 then pooled over generations at each step.
 """
@@ -28,8 +32,10 @@ class StepStats:
         self.tensors = (tensors,) if isinstance(tensors, str) else tuple(tensors)
         self.n_layers = int(n_layers)
         self.sparsity: list[SparsityStats] = []    # per step index
-        self._inter = []   # per step: {"prev"|"first": int64 [n_layers] intersections}
+        self._inter = []   # per step: {"prev"|"first": [n_layers] intersections}
         self._union = []
+        self._chance_inter = []  # the same under independent masks with the steps' per-neuron rates
+        self._chance_union = []
         self.freq: dict = {}                         # (layer, tensor) -> int64 [d] active counts
         self.rows: dict = {}                         # (layer, tensor) -> rows counted
         self.blocks: list = []                       # per step index: semi-AR block
@@ -47,6 +53,8 @@ class StepStats:
             self.sparsity.append(SparsityStats(self.tensors, self.n_layers))
             self._inter.append({w: np.zeros(self.n_layers, np.int64) for w in ("prev", "first")})
             self._union.append({w: np.zeros(self.n_layers, np.int64) for w in ("prev", "first")})
+            self._chance_inter.append({w: np.zeros(self.n_layers) for w in ("prev", "first")})
+            self._chance_union.append({w: np.zeros(self.n_layers) for w in ("prev", "first")})
             self.blocks.append(int(block))
         self._cur = {}
 
@@ -75,6 +83,9 @@ class StepStats:
                                        f"({tuple(ref.shape)} -> {tuple(m.shape)}); call new_generation() first")
                 self._inter[s][which][k[0]] += int((m & ref).sum())
                 self._union[s][which][k[0]] += int((m | ref).sum())
+                fa, fb = m.double().mean(0), ref.double().mean(0)
+                self._chance_inter[s][which][k[0]] += float(m.shape[0] * (fa * fb).sum())
+                self._chance_union[s][which][k[0]] += float(m.shape[0] * (fa + fb - fa * fb).sum())
             self._prev[k] = m
             self._first.setdefault(k, m)
         self._cur = {}
@@ -84,12 +95,14 @@ class StepStats:
     def n_steps(self) -> int:
         return len(self.sparsity)
 
-    def overlap(self, which: str = "prev", per_layer: bool = False) -> np.ndarray:
-        """Jaccard overlap per step [n_steps] (pooled) or [n_steps, n_layers] (per layer; nan: not hooked)."""
+    def overlap(self, which: str = "prev", per_layer: bool = False, chance: bool = False) -> np.ndarray:
+        """Jaccard overlap per step [n_steps] (pooled) or [n_steps, n_layers] (per layer; nan: not hooked).
+        chance=True: the overlap expected from the per-neuron activation rates alone (module docstring)."""
         if which not in ("prev", "first"):
             raise ValueError(f"which must be 'prev' or 'first', got {which!r}")
-        inter = np.array([d[which] for d in self._inter], dtype=np.float64).reshape(-1, self.n_layers)
-        union = np.array([d[which] for d in self._union], dtype=np.float64).reshape(-1, self.n_layers)
+        I, U = (self._chance_inter, self._chance_union) if chance else (self._inter, self._union)
+        inter = np.array([d[which] for d in I], dtype=np.float64).reshape(-1, self.n_layers)
+        union = np.array([d[which] for d in U], dtype=np.float64).reshape(-1, self.n_layers)
         if per_layer:
             with np.errstate(invalid="ignore", divide="ignore"):
                 return np.where(union > 0, inter / np.where(union > 0, union, 1), np.nan)
@@ -118,6 +131,8 @@ class StepStats:
         return {"steps": self.n_steps, "generations": self.n_generations, "sparsity": self.total().overall(),
                 "overlap_prev_mean": float(ov_p[1:].mean()) if self.n_steps > 1 else 1.0,
                 "overlap_first_last": float(ov_f[-1]) if self.n_steps else float("nan"),
+                "chance_overlap_first_last": float(self.overlap("first", chance=True)[-1]) if self.n_steps
+                else float("nan"),
                 "neurons": int(f.size), "always_active": float((f >= 0.99).mean()) if f.size else float("nan"),
                 "never_active": float((f == 0).mean()) if f.size else float("nan"),
                 "frequency_mean": float(f.mean()) if f.size else float("nan")}
@@ -128,6 +143,8 @@ class StepStats:
                 "block": self.blocks, "sparsity": self.step_sparsity().tolist(),
                 "sparsity_per_layer": per(self.step_sparsity(True)),
                 "overlap_prev": self.overlap("prev").tolist(), "overlap_first": self.overlap("first").tolist(),
+                "chance_overlap_prev": self.overlap("prev", chance=True).tolist(),
+                "chance_overlap_first": self.overlap("first", chance=True).tolist(),
                 "overlap_prev_per_layer": per(self.overlap("prev", True)),
                 "overlap_first_per_layer": per(self.overlap("first", True)),
                 "frequency": {f"{l}/{t}": (np.asarray(self.freq[(l, t)], np.float64) / self.rows[(l, t)]).tolist()
@@ -156,9 +173,11 @@ class StepStats:
                     ax.plot(steps, row, color=c, alpha=0.25, lw=0.8)
             ax.plot(steps, self.overlap(which), color=c, lw=2,
                     label="with previous step" if which == "prev" else "with first step")
+            ax.plot(steps, self.overlap(which, chance=True), color=c, lw=1.2, ls="--",
+                    label="chance from per-neuron rates" if which == "first" else None)
         blocks(ax)
         ax.set(xlabel="denoising step (dotted: block starts)", ylabel="Jaccard overlap of active masks",
-               ylim=(0, 1.02), title=title or "Active-mask overlap per step (thin: layers)")
+               ylim=(0, 1.02), title=title or "Active-mask overlap per step (thin: layers; dashed: chance)")
         ax.legend()
         files.append(_save(fig, out / "overlap.png"))
 
