@@ -269,7 +269,7 @@ def test_refresh_on_overlap_drop(tiny):
     gen = dict(gen_length=8, steps=8)
     never = SparseDiffusion(dlm, "input", TopP(0.8), k=None, refresh_overlap=0.0)
     never.generate(_prompt(tok), **gen)
-    always = SparseDiffusion(dlm, "input", TopP(0.8), k=None, refresh_overlap=1.01 - 0.01)
+    always = SparseDiffusion(dlm, "input", TopP(0.8), k=None, refresh_overlap=1.0)
     always.generate(_prompt(tok), **gen)
     assert never.rule.refreshes == [] and len(never.rule.probe_overlaps) == 7
     # the probe (first layer) is selected every step, the other layers only at step 0
