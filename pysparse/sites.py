@@ -15,9 +15,14 @@ Four kinds:
   fused_glu  gate_up linear [2f, d] (gate half first) + down + act                            (Phi-3)
   mlp        fc1 [f, d] + fc2 [d, f] + act           (GPT-2 c_fc/c_proj, GPT-NeoX, OPT fc1/fc2 in the layer)
   experts    3-D parameters gate_up_proj [E, 2f, d], down_proj [E, d, f] + act_fn   (transformers 5.x MoE)
+  block_glu  gate, up, down linears + act as direct children of the whole transformer block, next to the
+             attention linears (LLaDA's remote-code LLaDALlamaBlock: ff_proj, up_proj, ff_out, act)
 Hooks used (docs/sites.md has the table per architecture):
   input: forward pre-hook on the GLU module / on fc1 for mlp;  gate: forward hook on the act module;
   up: forward hook on up_proj (fused: on gate_up_proj, second half only);  intermediate: pre-hook on down.
+  block_glu input: pre-hooks on gate and up; the first applies the rule, the second reuses that result when it is
+  called on the same tensor object (the block feeds both the same normed x), so the input is sparsified and
+  counted once.
   experts: the module's forward is replaced (instance attribute, removed on detach) by an eager per-expert
   loop equal to transformers' eager experts forward, with the sites applied inside every expert.
 """
@@ -62,7 +67,7 @@ class FFN:
 
     layer: int
     path: str                 # module path in the model
-    kind: str                 # "glu" | "fused_glu" | "mlp" | "experts"
+    kind: str                 # "glu" | "block_glu" | "fused_glu" | "mlp" | "experts"
     module: nn.Module         # holds the FFN's linears (the MLP; OPT: the decoder layer; MoE: the experts)
     d_model: int
     d_ff: int
@@ -143,6 +148,17 @@ def _match(path: str, m: nn.Module):
                 if len(g) == 1 and len(u) == 1:
                     return dict(kind="glu", act=act, down=down, gate=g[0], up=u[0], d_model=d, d_ff=f)
                 return dict(kind="unknown_glu", reason=f"cannot tell gate from up among {others}")
+        return None
+    if len(lin) > 3:  # FFN linears inside a whole transformer block (LLaDA): a unique d->f, d->f, f->d triple
+        for down, (f, d) in lin.items():
+            ins = [n for n, io in lin.items() if io == (d, f)]
+            if f == d or len(ins) != 2 or sum(io == (f, d) for io in lin.values()) != 1:
+                continue
+            u = [n for n in ins if _hint(n, _UP_HINTS)]
+            if len(u) != 1:
+                return dict(kind="unknown_glu", reason=f"cannot tell gate from up among {ins}")
+            g = [n for n in ins if n != u[0]][0]
+            return dict(kind="block_glu", act=act, down=down, gate=g, up=u[0], d_model=d, d_ff=f)
         return None
     if len(lin) == 2:
         (a, (ai, ao)), (b, (bi, bo)) = lin.items()
@@ -347,7 +363,9 @@ class Sparsifier:
         if f.kind == "experts":
             self._patch_experts(f, want)
             return
-        if "input" in want:
+        if "input" in want and f.kind == "block_glu":
+            H.extend(self._shared_input_hooks(L, sub(f.gate), sub(f.up)))
+        elif "input" in want:
             target = sub(f.fc1) if f.kind == "mlp" else f.module
             H.append(target.register_forward_pre_hook(self._pre_hook(L, "input"), with_kwargs=True))
         if "intermediate" in want:
@@ -355,7 +373,7 @@ class Sparsifier:
         if "gate" in want:
             H.append(sub(f.act).register_forward_hook(self._out_hook(L, "gate")))
         if "up" in want:
-            if f.kind == "glu":
+            if f.kind in ("glu", "block_glu"):
                 H.append(sub(f.up).register_forward_hook(self._out_hook(L, "up")))
             else:  # fused gate_up: [gate | up] along the last dim, sparsify the up half only
                 H.append(sub(f.gate_up).register_forward_hook(self._fused_up_hook(L, f.d_ff)))
@@ -369,6 +387,21 @@ class Sparsifier:
             kwargs[name] = self._site(layer, tensor, kwargs[name])
             return args, kwargs
         return hook
+
+    def _shared_input_hooks(self, layer, gate, up):
+        last = {}  # the input seen by whichever of gate/up ran first, and its sparsified version
+
+        def hook(module, args, kwargs):
+            x = args[0]
+            if last.get("x") is x:
+                out = last.pop("out")
+                last.clear()
+            else:
+                out = self._site(layer, "input", x)
+                last.update(x=x, out=out)
+            return (out,) + tuple(args[1:]), kwargs
+        return [gate.register_forward_pre_hook(hook, with_kwargs=True),
+                up.register_forward_pre_hook(hook, with_kwargs=True)]
 
     def _out_hook(self, layer, tensor):
         def hook(module, args, out):

@@ -106,3 +106,12 @@ def tiny_batch(batch: int = 2, seq: int = 8, left_pad=(0, 3), seed: int = 0):
         mask[i, :n] = 0
         ids[i, :n] = 0
     return {"input_ids": ids, "attention_mask": mask}
+
+
+def build_tiny_diffusion(seed: int = 0, hidden: int = HIDDEN, ffn: int = FFN, layers: int = LAYERS):
+    """A tiny masked-diffusion LM: the Llama stack with the causal mask removed, random weights, a [MASK] token
+    (pysparse.diffusion.random_model at test size) -> (DiffusionLM, ByteTokenizer)."""
+    from pysparse.diffusion import ByteTokenizer, DiffusionLM, random_model
+
+    tok = ByteTokenizer()
+    return DiffusionLM(random_model(seed, hidden=hidden, ffn=ffn, layers=layers), tok.mask_token_id), tok

@@ -115,6 +115,18 @@ class EvalContext:
         return out.logits.float(), am
 
     @torch.no_grad()
+    def loglikelihoods(self, pairs: list[tuple[list[int], list[int]]], desc: str = "") -> list[float]:
+        """Sum of the log-probabilities of each continuation after its context, for [(context, continuation)]
+        token-id pairs (a causal LM: one right-padded forward per batch). Other model kinds override this."""
+        out = []
+        for b in self.bar(list(batches(pairs, self.batch_size)), desc=desc):
+            logits, _ = self.logits([c + x for c, x in b])
+            for k, (c, cont) in enumerate(b):
+                lp = torch.log_softmax(logits[k, len(c) - 1:len(c) + len(cont) - 1], dim=-1)
+                out.append(float(lp.gather(-1, torch.tensor(cont)[:, None]).sum()))
+        return out
+
+    @torch.no_grad()
     def greedy(self, prompts: list[list[int]], n_new: int) -> list[list[int]]:
         """Greedy decoding of n_new tokens for each prompt (left-padded batch with a KV cache).
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 import random
 import time
 
-import torch
-
-from .base import EvalContext, Task, TaskResult, batches
+from .base import EvalContext, Task, TaskResult
 
 
 class MultipleChoiceTask(Task):
@@ -52,14 +50,8 @@ class MultipleChoiceTask(Task):
         self.prepare(ctx)
         t0 = time.perf_counter()
         pairs = [(i, j) for i, (_, chs) in enumerate(self.encoded) for j in range(len(chs))]
-        ll = {}
-        for b in ctx.bar(list(batches(pairs, ctx.batch_size)), desc=self.name):
-            seqs = [self.encoded[i][0] + self.encoded[i][1][j] for i, j in b]
-            logits, _ = ctx.logits(seqs)
-            for k, (i, j) in enumerate(b):
-                c, cont = self.encoded[i][0], self.encoded[i][1][j]
-                lp = torch.log_softmax(logits[k, len(c) - 1:len(c) + len(cont) - 1], dim=-1)
-                ll[(i, j)] = float(lp.gather(-1, torch.tensor(cont)[:, None]).sum())
+        lls = ctx.loglikelihoods([(self.encoded[i][0], self.encoded[i][1][j]) for i, j in pairs], desc=self.name)
+        ll = dict(zip(pairs, lls))
         acc, acc_norm = [], []
         for i, r in enumerate(self.records):
             s = [ll[(i, j)] for j in range(len(r["choices"]))]
