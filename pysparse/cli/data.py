@@ -36,6 +36,7 @@ def run(args):
               "bigbench==1.0.0 sdist (fetched on request)")
         print(f"{'FILE':12} {'text / mc':16} {'local':10}  any .txt (perplexity) or .jsonl "
               "{context, choices, label} (multiple choice)")
+        print("lm-eval tasks over these datasets: `pysparse data lmeval` (docs/lmeval.md)")
         return 0
     if args.action == "lmeval":
         from ..lmeval import offline

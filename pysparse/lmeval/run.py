@@ -34,6 +34,10 @@ def evaluate(model_args: dict, tasks: list[str], num_fewshot=None, limit=None, b
     _model.parse_sparsity(model_args.get("site", "input"), model_args.get("rule", "top_p"),
                           model_args.get("p", model_args.get("value")), model_args.get("rule_file"),
                           model_args.get("layers"))
+    bad = [t for t in tasks if ":" in t]
+    if bad:
+        raise ValueError(f"task names hold ':' ({', '.join(bad)}); TASK:METRIC picks the metric of "
+                         "`pysparse critical|sweep --harness lm-eval`, a run here reports every metric")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     tm = build_tasks(tasks, include_path=include_path, progress=progress)[0].tm  # names checked here
