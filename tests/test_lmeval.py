@@ -134,6 +134,8 @@ def test_generated_tokens_are_counted_as_generated(tm):
     ({"rule": "top_q"}, "unknown rule"),
     ({"p": 1.5}, "must be in [0, 1]"),
     ({"p": "x"}, "must be a number"),
+    ({"backend": "gpu"}, "unknown backend"),
+    ({"backend": "engine", "site": "up"}, "not on the engine"),
 ])
 def test_bad_model_args_fail_before_the_model_loads(margs, msg):
     with pytest.raises(ValueError, match=msg.replace("[", r"\[").replace("]", r"\]")):
@@ -197,3 +199,23 @@ def test_sweep_and_critical_over_lm_eval_tasks(tm, tmp_path):
     # resumed: the same configuration is read back, not recomputed
     sw2 = Sweep(model, tok, tasks, "input", "top_p", results=tmp_path / "r.jsonl", model_id=MODEL, progress=False)
     assert sw2.dense is not None and 0.7 in sw2.done
+
+
+def test_engine_backend_agrees_with_torch_within_quantisation(tm, dense_lm):
+    """The GGUF on the C++ engine (Q4_1 weights, 8-bit quantised activations in the dot products) against the
+    torch model (the same weights dequantised to float32): log-likelihoods within the quantisation error, and
+    the sparsity the engine counts at p = 0.9 next to the framework's."""
+    pytest.importorskip("pysparse.engine.model")
+    el = PysparseLM(pretrained=MODEL, backend="engine", threads=1, batch_size=4)
+    for task, limit in {"pysparse_wikipedia_cloze": 6, "pysparse_wikipedia": 1}.items():
+        a, b = _evaluate(dense_lm, tm, [task], limit), _evaluate(el, tm, [task], limit)
+        for x, y in zip(a["samples"][task], b["samples"][task]):
+            vx, vy = x["resps"][0][0], y["resps"][0][0]
+            vx, vy = (vx[0], vy[0]) if isinstance(vx, (tuple, list)) else (vx, vy)
+            assert vy == pytest.approx(vx, rel=0.03, abs=0.15), (task, vx, vy)
+    dense_lm.sparsifier.stats.reset()
+    sl = PysparseLM(pretrained=MODEL, backend="engine", threads=1, p=0.9, batch_size=4)
+    tl = PysparseLM(pretrained=MODEL, p=0.9, batch_size=4)
+    se = _evaluate(sl, tm, ["pysparse_wikipedia_cloze"], 4)["config"]["pysparse"]
+    st = _evaluate(tl, tm, ["pysparse_wikipedia_cloze"], 4)["config"]["pysparse"]
+    assert se["backend"] == "engine" and se["sparsity"] == pytest.approx(st["sparsity"], abs=0.01)

@@ -18,6 +18,9 @@ def register(p):
 
     p.add_argument("--model", default=DEFAULT_MODEL,
                    help=f"registry name, .gguf file or HF checkpoint dir (default {DEFAULT_MODEL})")
+    p.add_argument("--backend", default="torch", choices=["torch", "engine"],
+                   help="torch (default): the HF model with the framework's hooks; engine: the GGUF on the C++ "
+                        "engine (sites input, intermediate, all_inputs, gate)")
     p.add_argument("--site", default="input", help="input (default), gate, up, intermediate or all_inputs")
     p.add_argument("--rule", default="top_p", help="top_p (default), top_k, max_p or threshold")
     p.add_argument("--p", "--value", dest="value", default=None,
@@ -56,7 +59,7 @@ def run(args):
 
     if args.log_samples and not args.output_path:
         raise ValueError("--log_samples needs --output_path")
-    margs = {"pretrained": args.model, "site": args.site, "rule": args.rule, "value": args.value,
+    margs = {"pretrained": args.model, "backend": args.backend, "site": args.site, "rule": args.rule, "value": args.value,
              "rule_file": args.rule_file, "layers": args.layers.replace(",", ":") if args.layers else None,
              "dtype": args.dtype, "threads": args.threads, "max_length": args.max_length}
     tasks = [t for t in args.tasks.split(",") if t]

@@ -80,7 +80,7 @@ class LMEvalTask(Task):
 
         from .model import PysparseLM
 
-        lm = PysparseLM(context=ctx, batch_size=ctx.batch_size)
+        lm = PysparseLM(eval_context=ctx, batch_size=ctx.batch_size)
         res = simple_evaluate(model=lm, tasks=[self.name], num_fewshot=self.num_fewshot, limit=self.limit,
                               log_samples=True, bootstrap_iters=0, task_manager=self.tm, verbosity="ERROR",
                               random_seed=self.seed, numpy_random_seed=self.seed, torch_random_seed=self.seed,

@@ -12,7 +12,9 @@ Model args (besides lm-eval's batch_size / max_length):
   rule_file    per-layer rule: JSON {"layer": value} (or a list) for top_p/top_k/max_p; for threshold the
                Threshold.to_dict() file ({"thresholds": [[layer, tensor, t], ...]})
   layers       only these layers, ':'-separated (a ',' would end the model arg), e.g. layers=0:5:10
-  dtype        float32 (default) or bfloat16;  threads: torch threads;  backend: torch (default)
+  dtype        float32 (default) or bfloat16;  threads: torch (or engine) threads
+  backend      torch (default): the HF model with the framework's hooks; engine: the GGUF on the C++ engine
+               (pysparse.lmeval.engine_backend; sites input, intermediate, all_inputs, gate)
 
 The three request types are computed here, not by lm-eval's HFLM, because HFLM calls the model without an
 attention mask and so cannot tell padding from text; the sparsity counts must exclude padding. Tokenisation,
@@ -38,15 +40,20 @@ from tqdm import tqdm
 from ..sites import SITES
 from ..sweep import DEFAULT_GRIDS, DENSE_VALUE
 
-BACKENDS = ("torch",)
+BACKENDS = ("torch", "engine")
 
 
-def parse_sparsity(site="input", rule="top_p", value=None, rule_file=None, layers=None):
+def parse_sparsity(site="input", rule="top_p", value=None, rule_file=None, layers=None, backend="torch"):
     """Check the sparsity model args and build (site, Rule | None, layers) before any model is loaded."""
     from ..rules import load_per_layer, make_rule
+    from .engine_backend import ENGINE_SITES
 
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; backends: {', '.join(BACKENDS)}")
     if site not in SITES:
         raise ValueError(f"unknown site {site!r}; sites: {', '.join(SITES)}")
+    if backend == "engine" and site not in ENGINE_SITES:
+        raise ValueError(f"site {site!r} is not on the engine; engine sites: {', '.join(ENGINE_SITES)}")
     if rule not in DEFAULT_GRIDS:
         raise ValueError(f"unknown rule {rule!r}; rules: {', '.join(DEFAULT_GRIDS)}")
     if value is not None and rule_file is not None:
@@ -85,10 +92,8 @@ class PysparseLM(TemplateLM):
     def __init__(self, pretrained=None, site: str = "input", rule: str = "top_p", p=None, value=None,
                  rule_file=None, layers=None, backend: str = "torch", dtype: str = "float32", batch_size=1,
                  max_length=None, max_gen_toks: int = 256, add_bos_token=None, prefix_token_id=None, threads=None,
-                 device=None, max_batch_size=None, context=None, **kwargs):
+                 device=None, max_batch_size=None, eval_context=None, **kwargs):
         super().__init__()
-        if backend not in BACKENDS:
-            raise ValueError(f"unknown backend {backend!r}; backends: {', '.join(BACKENDS)}")
         if p is not None and value is not None:
             raise ValueError("give the rule value once: p= or value=")
         if device not in (None, "cpu"):  # lm-eval's CLI passes cuda:0 unless told otherwise
@@ -103,22 +108,27 @@ class PysparseLM(TemplateLM):
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.backend_name = backend
         self.site, rule_obj, self.layers = parse_sparsity(site, rule, p if p is not None else value, rule_file,
-                                                          layers)
+                                                          layers, backend)
         self.rule_name, self.rule_value, self.rule_file = rule, (p if p is not None else value), rule_file
         self._max_length = None if max_length is None else int(max_length)
         self.max_gen_toks = int(max_gen_toks)
         self.add_bos_token = None if add_bos_token is None else str(add_bos_token).lower() in ("1", "true")
         self.custom_prefix_token_id = None if prefix_token_id is None else int(prefix_token_id)
 
-        if context is not None:  # a sweep's model and sparsifier (pysparse.lmeval.harness): rule set outside
-            self.ctx, self.owns_sparsifier = context, False
+        if eval_context is not None:  # a sweep's model and sparsifier (pysparse.lmeval.harness): rule set outside
+            self.ctx = eval_context
+        elif pretrained is None:
+            raise ValueError("model args need pretrained=NAME|FILE.gguf|HF_DIR")
+        elif backend == "engine":
+            from .engine_backend import EngineContext
+
+            self.ctx = EngineContext(pretrained, self.site, rule, rule_obj, self.layers, threads, self._max_length,
+                                     self._batch_size)
         else:
-            if pretrained is None:
-                raise ValueError("model args need pretrained=NAME|FILE.gguf|HF_DIR")
-            self.ctx, self.owns_sparsifier = self._load_torch(pretrained, dtype, threads, rule_obj), True
+            self.ctx = self._load_torch(pretrained, dtype, threads, rule_obj)
         self.pretrained = pretrained or self.ctx.model_id
         self.tokenizer = self.ctx.tokenizer
-        self.sparsifier = self.ctx.sparsifier
+        self.sparsifier = getattr(self.ctx, "sparsifier", None)
 
     def _load_torch(self, pretrained, dtype, threads, rule_obj):
         from .. import models
@@ -150,6 +160,8 @@ class PysparseLM(TemplateLM):
     def max_length(self) -> int:
         if self._max_length:
             return self._max_length
+        if getattr(self.ctx, "max_length", None):  # the engine's KV-cache length
+            return self.ctx.max_length
         return resolve_max_length(getattr(self.ctx.model, "config", None), self.tokenizer,
                                   default=self._DEFAULT_MAX_LENGTH)
 
@@ -259,6 +271,8 @@ class PysparseLM(TemplateLM):
     # -- sparsity --------------------------------------------------------------------------------------
     def sparsity(self) -> dict:
         """Pooled, per-layer, prompt and generated sparsity of every forward pass so far (padding excluded)."""
+        if self.sparsifier is None:
+            return self.ctx.sparsity()
         st = self.sparsifier.stats
 
         def pooled(phase=None):
@@ -277,5 +291,7 @@ class PysparseLM(TemplateLM):
         # lm-eval merges this into results["config"] after the evaluation, so the sparsity of the run lands in
         # its results JSON however the model was started (our CLI, lm-eval's, or simple_evaluate).
         m = self.ctx.model
+        if m is None:
+            return {**self.ctx.model_info(), "pysparse": self.sparsity()}
         return {"model_num_parameters": sum(p.numel() for p in m.parameters()),
                 "model_dtype": str(next(m.parameters()).dtype), "pysparse": self.sparsity()}

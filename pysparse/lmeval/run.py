@@ -33,7 +33,7 @@ def evaluate(model_args: dict, tasks: list[str], num_fewshot=None, limit=None, b
 
     _model.parse_sparsity(model_args.get("site", "input"), model_args.get("rule", "top_p"),
                           model_args.get("p", model_args.get("value")), model_args.get("rule_file"),
-                          model_args.get("layers"))
+                          model_args.get("layers"), model_args.get("backend", "torch"))
     bad = [t for t in tasks if ":" in t]
     if bad:
         raise ValueError(f"task names hold ':' ({', '.join(bad)}); TASK:METRIC picks the metric of "
