@@ -55,14 +55,7 @@ def test_registered_under_pysparse():
     assert get_model("pysparse") is PysparseLM
 
 
-def test_dense_equals_hf_model_on_offline_tasks(smollm2_path, tm, dense_lm):
-    """The three request types (loglikelihood, rolling, generate_until) against lm-eval's own hf model loading the
-    same GGUF through transformers: equal accuracies and generations, log-likelihoods within float tolerance."""
-    from lm_eval.models.huggingface import HFLM
-
-    limits = {"pysparse_wikipedia_cloze": 6, "pysparse_wikipedia": 2, "pysparse_analogies": 4}
-    hf = HFLM(pretrained=str(smollm2_path.parent), gguf_file=smollm2_path.name, device="cpu", dtype="float32",
-              batch_size=3)
+def _compare_with_hf(hf, tm, dense_lm, limits):
     for task, limit in limits.items():
         a = _evaluate(hf, tm, [task], limit)
         b = _evaluate(dense_lm, tm, [task], limit)
@@ -86,11 +79,33 @@ def test_dense_equals_hf_model_on_offline_tasks(smollm2_path, tm, dense_lm):
     dense_lm.sparsifier.stats.reset()
 
 
+def test_dense_equals_hf_model_on_offline_tasks(tm, dense_lm):
+    """The three request types (loglikelihood, rolling, generate_until) against lm-eval's own hf model on the same
+    weights: equal accuracies and generations, log-likelihoods within float tolerance."""
+    from lm_eval.models.huggingface import HFLM
+
+    model, tok = models.load_hf(MODEL)  # a fresh copy, no hooks
+    hf = HFLM(pretrained=model, tokenizer=tok, device="cpu", batch_size=3)
+    _compare_with_hf(hf, tm, dense_lm, {"pysparse_wikipedia_cloze": 5, "pysparse_wikipedia": 1,
+                                        "pysparse_analogies": 3})
+
+
+@pytest.mark.slow
+def test_dense_equals_hf_model_loading_the_gguf(smollm2_path, tm, dense_lm):
+    """As above, with lm-eval's hf model loading the GGUF itself (gguf_file=, ~25 s of conversion)."""
+    from lm_eval.models.huggingface import HFLM
+
+    hf = HFLM(pretrained=str(smollm2_path.parent), gguf_file=smollm2_path.name, device="cpu", dtype="float32",
+              batch_size=3)
+    _compare_with_hf(hf, tm, dense_lm, {"pysparse_wikipedia_cloze": 8, "pysparse_wikipedia": 2,
+                                        "pysparse_analogies": 6})
+
+
 def test_sparsity_equals_framework_on_the_same_text(tm):
     """p = 0.9 at the input site: the lm-eval run's pooled sparsity (batched, padded) equals the framework's
     multiple-choice task on the same GPQA records, and its token count equals the unpadded sequences' exactly."""
     lm = PysparseLM(pretrained=MODEL, p=0.9, batch_size=4)
-    r = _evaluate(lm, tm, ["pysparse_gpqa"], 3)
+    r = _evaluate(lm, tm, ["pysparse_gpqa"], 2)
     info = r["config"]["pysparse"]
     assert info["value"] == 0.9 and 0.25 < info["sparsity"] < 0.5 and info["sparsity_generated"] is None
     assert len(info["per_layer"]) == 30 and info["tokens_generated"] == 0
@@ -112,7 +127,7 @@ def test_sparsity_equals_framework_on_the_same_text(tm):
             # the framework's own multiple-choice task on the same records (it also scores each choice's last
             # token, which lm-eval does not feed: a difference of well under 1% of the tokens)
             sp.stats.reset()
-            mc = MultipleChoiceTask(data.load("gpqa")[:3], name="gpqa")
+            mc = MultipleChoiceTask(data.load("gpqa")[:2], name="gpqa")
             mc.evaluate(EvalContext(model, tok, sp, batch_size=4, progress=False))
             assert sp.stats.overall() == pytest.approx(info["sparsity"], abs=3e-3)
     finally:
@@ -180,7 +195,7 @@ def test_sweep_and_critical_over_lm_eval_tasks(tm, tmp_path):
     from pysparse import report
     from pysparse.sweep import ResultsFile, Sweep
 
-    tasks = build_tasks("pysparse_wikipedia_cloze,pysparse_wikipedia:bits_per_byte", limit=3, progress=False)
+    tasks = build_tasks("pysparse_wikipedia_cloze,pysparse_wikipedia:bits_per_byte", limit=2, progress=False)
     model, tok = models.load_hf(MODEL)
     sw = Sweep(model, tok, tasks, "input", "top_p", results=tmp_path / "r.jsonl", model_id=MODEL, batch_size=4,
                progress=False)
@@ -188,7 +203,7 @@ def test_sweep_and_critical_over_lm_eval_tasks(tm, tmp_path):
     d = sw.dense
     assert set(d["tasks"]) == {"pysparse_wikipedia_cloze", "pysparse_wikipedia"}
     cloze, wiki = d["tasks"]["pysparse_wikipedia_cloze"], d["tasks"]["pysparse_wikipedia"]
-    assert cloze["metric"] == "acc" and len(cloze["num"]) == 3 and cloze["higher_is_better"]
+    assert cloze["metric"] == "acc" and len(cloze["num"]) == 2 and cloze["higher_is_better"]
     assert wiki["metric"] == "bits_per_byte" and not wiki["higher_is_better"] and 0.5 < wiki["score"] < 1.5
     assert pt["sparsity"] > 0.4 and pt["tasks"]["pysparse_wikipedia"]["score"] > wiki["score"]
     assert pt["retention"]["pysparse_wikipedia"] < 1.0
@@ -209,13 +224,17 @@ def test_engine_backend_agrees_with_torch_within_quantisation(tm, dense_lm):
     el = PysparseLM(pretrained=MODEL, backend="engine", threads=1, batch_size=4)
     for task, limit in {"pysparse_wikipedia_cloze": 6, "pysparse_wikipedia": 1}.items():
         a, b = _evaluate(dense_lm, tm, [task], limit), _evaluate(el, tm, [task], limit)
+        tx = ty = 0.0
         for x, y in zip(a["samples"][task], b["samples"][task]):
             vx, vy = x["resps"][0][0], y["resps"][0][0]
             vx, vy = (vx[0], vy[0]) if isinstance(vx, (tuple, list)) else (vx, vy)
-            assert vy == pytest.approx(vx, rel=0.03, abs=0.15), (task, vx, vy)
+            assert vy == pytest.approx(vx, abs=0.5), (task, vx, vy)  # one hard token can move ~0.3 nats
+            tx, ty = tx + vx, ty + vy
+        assert ty == pytest.approx(tx, rel=0.02), task  # summed over tokens the errors average out
     dense_lm.sparsifier.stats.reset()
     sl = PysparseLM(pretrained=MODEL, backend="engine", threads=1, p=0.9, batch_size=4)
     tl = PysparseLM(pretrained=MODEL, p=0.9, batch_size=4)
     se = _evaluate(sl, tm, ["pysparse_wikipedia_cloze"], 4)["config"]["pysparse"]
     st = _evaluate(tl, tm, ["pysparse_wikipedia_cloze"], 4)["config"]["pysparse"]
-    assert se["backend"] == "engine" and se["sparsity"] == pytest.approx(st["sparsity"], abs=0.01)
+    assert se["backend"] == "engine" and se["sparsity"] == pytest.approx(st["sparsity"], abs=0.002)
+    assert se["sparsity_generated"] is None and len(se["per_layer"]) == 30

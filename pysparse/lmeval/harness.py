@@ -16,6 +16,7 @@ filter, e.g. acc, or exact_match/strict-match for gsm8k).
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import time
 
@@ -25,15 +26,21 @@ _WEIGHTED = {"word_perplexity", "byte_perplexity"}
 
 
 def task_manager(include_path=None):
-    """lm-eval's TaskManager over its own tasks, pysparse's materialised offline tasks and `include_path`."""
-    from lm_eval.tasks import TaskManager
-
+    """lm-eval's TaskManager over its own tasks, pysparse's materialised offline tasks and `include_path`
+    (one per set of paths and process: indexing lm-eval's thousands of YAMLs takes seconds)."""
     from .offline import task_dir
 
     paths = [str(task_dir())]
     for p in include_path or []:
         paths += [x for x in str(p).split(":") if x]
-    return TaskManager(include_path=paths)
+    return _task_manager(tuple(paths))
+
+
+@functools.lru_cache(maxsize=4)
+def _task_manager(paths: tuple):
+    from lm_eval.tasks import TaskManager
+
+    return TaskManager(include_path=list(paths))
 
 
 def check_task_names(names: list[str], tm) -> None:
@@ -160,6 +167,7 @@ def build_tasks(specs, limit=None, num_fewshot: int | None = None, include_path=
     missing = [n for n in names if n in offline.TASKS and not offline.is_materialised(n)]
     if missing:
         offline.materialise(missing, progress=progress)
+        _task_manager.cache_clear()
     tm = task_manager(include_path)
     check_task_names(names, tm)
     return [LMEvalTask(s, tm, limit=limit, num_fewshot=num_fewshot, seed=seed) for s in specs]
