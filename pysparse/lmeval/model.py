@@ -204,9 +204,8 @@ class PysparseLM(TemplateLM):
                 seqs.append(inp)
                 lens.append(len(inp))
             logits, _ = self.ctx.logits(seqs)
-            logp = torch.log_softmax(logits, dim=-1)
-            for (req_str, _, cont_enc), lp, n in zip(chunk, logp, lens):
-                lp = lp[n - len(cont_enc):n]
+            for (req_str, _, cont_enc), lg, n in zip(chunk, logits, lens):
+                lp = torch.log_softmax(lg[n - len(cont_enc):n], dim=-1)  # only the scored positions
                 cont = torch.tensor(cont_enc, dtype=torch.long)
                 greedy = bool((lp.argmax(-1) == cont).all())
                 answer = (float(lp.gather(1, cont[:, None]).sum()), greedy)
