@@ -224,14 +224,13 @@ def test_engine_backend_agrees_with_torch_within_quantisation(tm, dense_lm):
     el = PysparseLM(pretrained=MODEL, backend="engine", threads=1, batch_size=4)
     for task, limit in {"pysparse_wikipedia_cloze": 6, "pysparse_wikipedia": 1}.items():
         a, b = _evaluate(dense_lm, tm, [task], limit), _evaluate(el, tm, [task], limit)
-        tx = ty = 0.0
         for x, y in zip(a["samples"][task], b["samples"][task]):
             vx, vy = x["resps"][0][0], y["resps"][0][0]
             vx, vy = (vx[0], vy[0]) if isinstance(vx, (tuple, list)) else (vx, vy)
-            assert vy == pytest.approx(vx, abs=0.5), (task, vx, vy)  # one hard token can move ~0.3 nats
-            tx, ty = tx + vx, ty + vy
-        if task == "pysparse_wikipedia":  # over hundreds of tokens the errors average out
-            assert ty == pytest.approx(tx, rel=0.01)
+            if task == "pysparse_wikipedia":  # a passage: hundreds of tokens, the errors average out
+                assert vy == pytest.approx(vx, rel=0.01), (task, vx, vy)
+            else:  # one word: a hard token can move by ~0.3 nats
+                assert vy == pytest.approx(vx, abs=0.5), (task, vx, vy)
     dense_lm.sparsifier.stats.reset()
     sl = PysparseLM(pretrained=MODEL, backend="engine", threads=1, p=0.9, batch_size=4)
     tl = PysparseLM(pretrained=MODEL, p=0.9, batch_size=4)
