@@ -292,6 +292,53 @@ class Threshold(Rule):
         return f"Threshold(<{n} thresholds>, target={self.target!r})"
 
 
+class PerLayer(Rule):
+    """One rule per layer (e.g. a p per layer read from a file); layers without a rule stay dense."""
+
+    name = "per_layer"
+
+    def __init__(self, rules: dict):
+        if not rules or not all(isinstance(r, Rule) for r in rules.values()):
+            raise ValueError("per_layer: give a non-empty {layer: Rule} mapping")
+        self.rules = {int(k): r for k, r in rules.items()}
+
+    def mask(self, v: torch.Tensor, key=None) -> torch.Tensor:
+        if key is None:
+            raise ValueError("per_layer: the rule needs key=(layer, tensor_name)")
+        r = self.rules.get(int(key[0]))
+        return torch.ones(v.shape, dtype=torch.bool, device=v.device) if r is None else r.mask(v, key)
+
+    def __repr__(self):
+        return f"PerLayer({ {k: r.value for k, r in sorted(self.rules.items())} })"
+
+
+def load_per_layer(path, rule: str) -> Rule:
+    """A rule from a JSON file: {"layer": value, ...} or [value per layer] for top_p/top_k/max_p, or the
+    `Threshold.to_dict()` form ({"thresholds": [[layer, tensor, t], ...]}) for threshold."""
+    import json
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such per-layer rule file")
+    try:
+        d = json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{p}: not valid JSON ({e.msg})") from None
+    if rule == "threshold":
+        if not isinstance(d, dict) or "thresholds" not in d:
+            raise ValueError(f"{p}: a threshold file needs {{\"thresholds\": [[layer, tensor, t], ...]}}")
+        return Threshold.from_dict(d)
+    if isinstance(d, list):
+        d = dict(enumerate(d))
+    if not isinstance(d, dict) or not d:
+        raise ValueError(f"{p}: expected {{\"layer\": value}} or a list of values per layer")
+    try:
+        return PerLayer({int(k): make_rule(rule, v) for k, v in d.items()})
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{p}: {e}") from None
+
+
 RULES = {"top_p": TopP, "top_k": TopK, "max_p": MaxP, "threshold": Threshold}
 
 

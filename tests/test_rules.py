@@ -266,3 +266,25 @@ def test_top_p_large_d_is_fast_enough():
     assert m.shape == v.shape
     # not a speed assertion (shared machine); only guards against a per-token Python loop (would be ~100x)
     assert dt < 20.0
+
+
+def test_per_layer_rule_from_file(tmp_path):
+    import json
+
+    from pysparse.rules import PerLayer, load_per_layer
+
+    f = tmp_path / "p.json"
+    f.write_text(json.dumps({"0": 0.5, "2": 0.9}))
+    r = load_per_layer(f, "top_p")
+    assert isinstance(r, PerLayer) and sorted(r.rules) == [0, 2]
+    v = torch.randn(4, 64, dtype=torch.float32)
+    assert torch.equal(r(v, key=(0, "input")), TopP(0.5)(v))
+    assert torch.equal(r(v, key=(2, "input")), TopP(0.9)(v))
+    assert torch.equal(r(v, key=(1, "input")), v)  # a layer without a value stays dense
+    f.write_text(json.dumps([0.5, 1.5]))
+    with pytest.raises(ValueError, match="must be in"):
+        load_per_layer(f, "top_p")
+    with pytest.raises(ValueError, match="thresholds"):
+        load_per_layer(f, "threshold")
+    with pytest.raises(FileNotFoundError):
+        load_per_layer(tmp_path / "missing.json", "top_p")

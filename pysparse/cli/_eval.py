@@ -62,6 +62,13 @@ def add_eval_args(p: argparse.ArgumentParser, bisect_default: bool) -> None:
                    help="torch (default): the HF model in float with torch hooks; engine: the GGUF on the C++ "
                         "engine (quantised weights as stored, the rule in C++, sparse decode kernels)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    # lm-evaluation-harness tasks instead of pysparse's own (the lmeval extra)
+    p.add_argument("--harness", default="pysparse", choices=["pysparse", "lm-eval"],
+                   help="whose tasks --tasks names: pysparse's (default) or lm-eval's (TASK, TASK:METRIC or "
+                        "TASK:METRIC/FILTER; --limit is examples per task, default all)")
+    p.add_argument("--num-fewshot", "--num_fewshot", type=int, default=None, help="lm-eval few-shot examples")
+    p.add_argument("--include-path", "--include_path", action="append", default=None,
+                   help="extra folder(s) of lm-eval task YAMLs")
 
 
 def sites_of(arg: list[str]) -> list[str]:
@@ -106,7 +113,14 @@ def run_eval(args) -> int:
     out = Path(args.out or Path(DEFAULT_OUT) / model_slug(args.model))
     out.mkdir(parents=True, exist_ok=True)
     results = out / "results.jsonl"
-    tasks = build_suite(args.tasks, args.budget, args.limit, args.seed, progress=progress)
+    if getattr(args, "harness", "pysparse") == "lm-eval":
+        try:
+            from ..lmeval.harness import build_tasks
+        except ImportError as e:
+            raise RuntimeError(f"{e}; install the extra: pip install '.[lmeval]'") from None
+        tasks = build_tasks(args.tasks, args.limit, args.num_fewshot, args.include_path, args.seed, progress)
+    else:
+        tasks = build_suite(args.tasks, args.budget, args.limit, args.seed, progress=progress)
     print(f"loading {args.model} ...", file=sys.stderr, flush=True)
     if args.backend == "engine":
         from ..engine import Model

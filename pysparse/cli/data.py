@@ -16,6 +16,13 @@ def register(p):
     s.add_argument("name")
     s.add_argument("-n", type=int, default=3, help="records to show (default 3)")
     s.add_argument("--split", default="all", choices=["all", "eval", "calib"])
+    lm = sub.add_parser("lmeval", help="write the offline lm-eval tasks (YAMLs + JSONL data) into the cache "
+                                       "(needs the lmeval extra)")
+    lm.add_argument("--tasks", default=None,
+                    help="comma-separated offline tasks (default: all but BIG-bench): pysparse_wikipedia, "
+                         "pysparse_wikipedia_cloze, pysparse_analogies, pysparse_gsm8k, pysparse_gpqa")
+    lm.add_argument("--bigbench", nargs="+", default=[], metavar="TASK",
+                    help="also BIG-bench multiple-choice tasks, e.g. emoji_movie (358 MB sdist on first use)")
 
 
 def run(args):
@@ -31,6 +38,16 @@ def run(args):
         w = [max(len(r[i]) for r in rows) for i in range(3)]  # columns as wide as their longest entry
         for r in rows:
             print(f"{r[0]:{w[0]}}  {r[1]:{w[1]}}  {r[2]:{w[2]}}  {r[3]}")
+        print("lm-eval tasks over these datasets: `pysparse data lmeval` (docs/lmeval.md)")
+        return 0
+    if args.action == "lmeval":
+        from ..lmeval import offline
+
+        names = None if args.tasks is None else [t for t in args.tasks.split(",") if t]
+        out = offline.materialise(names, bigbench=args.bigbench)
+        tasks = sorted(p.stem for p in out.glob("*.yaml"))
+        print(f"lm-eval tasks in {out}: {', '.join(tasks)}")
+        print(f"use: pysparse lm-eval --tasks {tasks[0]} ...   or   lm-eval ... --include_path {out}")
         return 0
     if args.action == "fetch":
         for p in data.fetch(args.name):

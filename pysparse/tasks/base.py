@@ -127,10 +127,12 @@ class EvalContext:
         return out
 
     @torch.no_grad()
-    def greedy(self, prompts: list[list[int]], n_new: int) -> list[list[int]]:
+    def greedy(self, prompts: list[list[int]], n_new: int, stop=None) -> list[list[int]]:
         """Greedy decoding of n_new tokens for each prompt (left-padded batch with a KV cache).
 
         The prompt forward counts as "prompt" tokens, each decoded token as "generated" (PAPER.md §3).
+        `stop(generated) -> list[bool]`, if given, sees the tokens decoded so far after every step and says which
+        rows are finished: decoding ends when all are, and finished rows no longer count in the statistics.
         """
         B = len(prompts)
         T = max(len(p) for p in prompts)
@@ -147,11 +149,16 @@ class EvalContext:
         past = out.cache  # transformers 5.24 names the KV cache `cache` (past_key_values is deprecated)
         nxt = out.logits[:, -1].argmax(-1)
         gen = [nxt]
+        live = torch.ones((B, 1), dtype=torch.bool)
         for _ in range(n_new - 1):
+            if stop is not None:
+                live = ~torch.tensor(stop(torch.stack(gen, dim=1).tolist()), dtype=torch.bool)[:, None]
+                if not live.any():
+                    break
             am = torch.cat([am, torch.ones((B, 1), dtype=am.dtype)], dim=1)
             pos = pos[:, -1:] + 1
             if sp is not None:
-                sp.set_tokens(torch.ones((B, 1), dtype=torch.bool), "generated")
+                sp.set_tokens(live, "generated")
             out = self.model(input_ids=nxt[:, None], attention_mask=am, position_ids=pos, cache=past,
                              use_cache=True)
             past = out.cache
