@@ -7,7 +7,7 @@ top-p selection of one token's vector, 1 thread:
   sort      the C++ literal definition: full std::sort + float64 running sum, per Python call;
   numpy     the numpy reference (np.sort + np.cumsum), per call;
 and compare with the Q4_K matvec of shape (d_out, d) it feeds: estimated as its bytes over a read bandwidth, both
-the one measured here in this run and DESIGN.md's 13 GB/s (1 thread, this VM when quiet). bytes / bandwidth is a
+the one measured here in this run and 13 GB/s (1 thread, measured once on an AVX-512 VM when quiet). bytes / bandwidth is a
 lower bound on a matvec's time (llama.cpp reaches 58-87% of it), so the shares printed are upper bounds. When
 pysparse.engine.kernels.matvec exists in this tree, the real dense Q4_K matvec is timed too.
 
@@ -39,7 +39,7 @@ SHAPES = [
 ]
 P_VALUES = [0.5, 0.9, 0.99]
 Q4_K_BLOCK_BYTES, Q4_K_BLOCK = 144, 256
-DESIGN_BW = 13e9  # DESIGN.md: read bandwidth on 1 thread for buffers >= 128 MiB, this VM when quiet
+DESIGN_BW = 13e9  # a reference: read bandwidth on 1 thread for buffers >= 128 MiB, this VM when quiet
 OUT = Path(__file__).resolve().parent / "results" / "select.json"
 
 

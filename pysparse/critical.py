@@ -1,4 +1,4 @@
-"""Critical sparsity (DESIGN.md, "Definitions this project fixes").
+"""Critical sparsity (definitions: docs/critical.md).
 
 From a measured curve of (sparsity, retention) points, dense included, sorted by sparsity:
 - `critical`: the largest measured sparsity such that it and every point with less sparsity keep

@@ -1,4 +1,4 @@
-"""Sparsification rules: which entries of a token's activation vector survive (PAPER.md §1).
+"""Sparsification rules: which entries of a token's activation vector survive (docs/method.md §1).
 
 Every rule works per token over the last dimension of a tensor of any leading shape ([batch, seq, d],
 [tokens, d], [d]). `rule.mask(v)` is the bool keep-mask; `rule(v)` is `v * mask` with exact zeros, the
@@ -16,7 +16,7 @@ import os
 import numpy as np
 import torch
 
-# The paper's p grid for dense models (PAPER.md §1), descending from dense to the most aggressive.
+# The paper's p grid for dense models (docs/method.md §1), descending from dense to the most aggressive.
 PAPER_P_GRID: tuple[float, ...] = (
     1.00, 0.995, 0.99, 0.985, 0.98, 0.975, 0.97, 0.96, 0.95, 0.94, 0.93, 0.92, 0.91, 0.90,
     0.85, 0.80, 0.75, 0.70, 0.65, 0.60, 0.50, 0.40, 0.30, 0.20, 0.10, 0.00,
@@ -124,7 +124,7 @@ class Rule:
 class TopP(Rule):
     """Keep the smallest set of largest |v|^q entries holding at least a fraction p of the token's mass.
 
-    Exactly PAPER.md §1: descending sort, float64 running sum, k* = first position where the running sum
+    Exactly docs/method.md §1: descending sort, float64 running sum, k* = first position where the running sum
     reaches p * total, t = sorted[k*], keep a >= t (ties kept). p = 0 keeps the maximum and its ties, an
     all-zero vector keeps all (t = 0). p = 1 is no special case: the running sum reaches the total at the last
     non-zero entry, so exact zeros (ReLU) are dropped and counted as sparse, as in the paper's reference code.

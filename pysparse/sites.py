@@ -1,4 +1,4 @@
-"""Where the rule is applied (PAPER.md §2): FFN sites found by structure, hooked, counted, removed cleanly.
+"""Where the rule is applied (docs/method.md §2): FFN sites found by structure, hooked, counted, removed cleanly.
 
 A GLU FFN computes y = W_down(act(W_gate x) * (W_up x)). Sites:
   input         x, the (normed) FFN input, before it reaches gate and up

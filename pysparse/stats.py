@@ -1,4 +1,4 @@
-"""Sparsity accounting (PAPER.md §3): zeroed and total entries per tensor, layer and phase.
+"""Sparsity accounting (docs/method.md §3): zeroed and total entries per tensor, layer and phase.
 
 A "zeroed" entry is an entry of the sparsified tensor that is exactly 0 (what a sparse kernel can skip),
 so natural zeros (ReLU) count too. Counters are int64, kept per (tensor, phase) as one array over layers,

@@ -1,4 +1,4 @@
-"""Rules against a plain per-vector numpy reference written straight from PAPER.md §1 (and the engine's
+"""Rules against a plain per-vector numpy reference written straight from docs/method.md §1 (and the engine's
 definitions in cpp/sparse/select.h for top-k ties, float64 comparisons and powers)."""
 
 import math
@@ -10,7 +10,7 @@ from pysparse.rules import PAPER_P_GRID, MaxP, Rule, Threshold, TopK, TopP, make
 
 
 def ref_top_p(v, p, q=1.0):
-    """PAPER.md §1 for one vector, with Python loops: the oracle."""
+    """docs/method.md §1 for one vector, with Python loops: the oracle."""
     a = np.abs(np.asarray(v, dtype=np.float32)) ** np.float32(q)  # scores in float32 (as documented)
     s = sorted(a.tolist(), reverse=True)
     total = 0.0

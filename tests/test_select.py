@@ -1,4 +1,4 @@
-"""Selection: the C++ rules (pysparse.engine.select) against the numpy references written from PAPER.md §1, on
+"""Selection: the C++ rules (pysparse.engine.select) against the numpy references written from docs/method.md §1, on
 every ISA path this CPU runs, single and batched, plus argument checking and a hypothesis property test."""
 
 import math
@@ -9,7 +9,7 @@ import pytest
 from pysparse import _core
 from pysparse.engine import select as S
 
-# PAPER.md §1, the p grid for dense models, plus a few extra points.
+# docs/method.md §1, the p grid for dense models, plus a few extra points.
 P_GRID = [1.00, 0.995, 0.99, 0.985, 0.98, 0.975, 0.97, 0.96, 0.95, 0.94, 0.93, 0.92, 0.91, 0.90, 0.85, 0.80,
           0.75, 0.70, 0.65, 0.60, 0.50, 0.40, 0.30, 0.20, 0.10, 0.00]
 P_EXTRA = [1e-9, 0.333, 0.999999]

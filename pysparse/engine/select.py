@@ -1,7 +1,7 @@
 """Activation selection: which entries of a token's vector stay active under a sparsity rule.
 
 The fast C++ implementation (cpp/sparse/select.h, multi-threaded over rows, GIL released) and a pure-numpy
-reference of each rule, written directly from PAPER.md section 1. The two agree bit for bit: the C++ top-p
+reference of each rule, written directly from docs/method.md §1. The two agree bit for bit: the C++ top-p
 uses a bucketed pass and proves its threshold equals the literal float64 sorted-order running sum, falling back
 to the full sort when it cannot (see select.h).
 
@@ -140,7 +140,7 @@ def topk_count(d: int, keep_fraction: float) -> int:
     return int(_core.topk_count(int(d), float(keep_fraction)))
 
 
-# ---- the numpy references (PAPER.md section 1, literally) --------------------------------------------------
+# ---- the numpy references (docs/method.md §1, literally) --------------------------------------------------
 
 def _check_unit(p, name: str) -> float:
     p = float(p)
@@ -188,7 +188,7 @@ def _topp_row(v: np.ndarray, p: float, power: float) -> np.ndarray:
 
 
 def topp_mask_reference(v, p: float, power: float = 1.0) -> np.ndarray:
-    """numpy top-p, literally PAPER.md section 1 (1-D or row-wise 2-D)."""
+    """numpy top-p, literally docs/method.md §1 (1-D or row-wise 2-D)."""
     p = _check_unit(p, "p")
     return _rows(_topp_row, v, p, power)
 

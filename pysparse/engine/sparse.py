@@ -1,7 +1,7 @@
 """Activation-sparse matvecs over GGUF weights, and their numpy references.
 
 The engine repacks a row-major GGUF weight ``W[rows = out, cols = in]`` input-major without changing any stored
-value (DESIGN.md, "Sparse weight layouts"), so ``y = W @ x`` with most of ``x`` zero reads only the active
+value (docs/engine.md, the sparse layout), so ``y = W @ x`` with most of ``x`` zero reads only the active
 inputs' quant columns and the scale panels of the groups they touch::
 
     from pysparse.engine.sparse import SparseMatrix, active_indices

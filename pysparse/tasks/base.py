@@ -57,7 +57,7 @@ def score_from(num, den, transform: str) -> float:
 
 
 def retention(score: float, dense: float, higher_is_better: bool) -> float:
-    """DESIGN.md: score(p)/score(dense) for accuracy-like metrics, ppl(dense)/ppl(p) for lower-is-better ones."""
+    """docs/critical.md: score(p)/score(dense) for accuracy-like metrics, ppl(dense)/ppl(p) for lower-is-better ones."""
     if higher_is_better:
         return float(score / dense) if dense > 0 else float("nan")
     return float(dense / score) if score > 0 else float("nan")
@@ -130,7 +130,7 @@ class EvalContext:
     def greedy(self, prompts: list[list[int]], n_new: int, stop=None) -> list[list[int]]:
         """Greedy decoding of n_new tokens for each prompt (left-padded batch with a KV cache).
 
-        The prompt forward counts as "prompt" tokens, each decoded token as "generated" (PAPER.md §3).
+        The prompt forward counts as "prompt" tokens, each decoded token as "generated" (docs/method.md §3).
         `stop(generated) -> list[bool]`, if given, sees the tokens decoded so far after every step and says which
         rows are finished: decoding ends when all are, and finished rows no longer count in the statistics.
         """
