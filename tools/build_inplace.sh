@@ -10,5 +10,8 @@ if [ ! -f "$BUILD/build.ninja" ]; then
     -Dpybind11_DIR="$(python3 -m pybind11 --cmakedir)" "$@" >/dev/null
 fi
 ninja -C "$BUILD" >/dev/null
-cp -f "$BUILD"/_core*.so pysparse/
+# copy then rename: overwriting the .so in place would crash (SIGBUS) any running process that has it mapped
+for so in "$BUILD"/_core*.so; do
+  cp -f "$so" "pysparse/.$(basename "$so").tmp" && mv -f "pysparse/.$(basename "$so").tmp" "pysparse/$(basename "$so")"
+done
 echo "built $(ls pysparse/_core*.so) and $BUILD/pysparse_tests"
