@@ -273,8 +273,9 @@ def summary(res: dict) -> str:
     """Plain-language lines: per site, the sparsity at the quality target and the speed it buys."""
     lines = []
     dense = res["speed"][0]["tokens_per_s"]
+    lc = res.get("llama_cpp", {}).get("tokens_per_s")
     lines.append(f"dense: {dense:.1f} tokens/s generated on {res['threads']} thread(s)"
-                 + _llama_ratio(res, dense).replace(",", " ="))
+                 + (f"; llama.cpp {lc:.1f} tokens/s" if lc else "; llama.cpp not measured"))
     for site, r in res["sites"].items():
         q, s = r["quality"], r.get("speed")
         if q["value"] is None:
