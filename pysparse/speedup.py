@@ -128,20 +128,21 @@ def _quality(sw, p, target, grid, n_boot, seed) -> dict:
 def _allocate(m, sw, site, rule, q, target, out, calib_tokens, alloc_evals, alloc_group, n_boot, seed,
               progress) -> dict | None:
     from . import allocate
+    from .sweep import DENSE_VALUE, default_grid
 
-    if q["value"] is None:
-        return None
-    levels = allocate.levels_around(q["value"], n_side=2, rule=rule)
+    # no uniform value passed: the allocation still may, with a few layers at the grid's values nearest dense
+    ref = q["value"] if q["value"] is not None else [v for v in default_grid(rule) if v != DENSE_VALUE[rule]][0]
+    levels = allocate.levels_around(ref, n_side=2, rule=rule)
     groups = allocate.layer_groups(m.n_layer, alloc_group)
     windows = allocate.calibration_windows(m.tokenizer, calib_tokens)
     table = allocate.sensitivity(m, site, rule, levels, windows, groups, results=out / "calibration.jsonl",
                                  progress=progress, model_id=sw.model_id)
     layer_bytes = allocate.site_bytes(m, site)
     path = allocate.greedy_path(table, layer_bytes)
-    k = min(range(len(levels)), key=lambda j: abs(levels[j] - q["value"]))
+    k = min(range(len(levels)), key=lambda j: abs(levels[j] - ref))
     uniform_kl = float(np.sum(np.asarray(table["kl"])[:, k]))
     v = allocate.validate(sw, path, out / "allocation.jsonl", target=target, max_evals=alloc_evals,
-                          est_kl_cap=4 * uniform_kl, progress=progress)
+                          est_kl_cap=(4 if q["value"] is not None else 1) * uniform_kl, progress=progress)
     rec = v["record"]
     if rec is None:
         return {"values": None, "note": "no step of the greedy path kept the target on the held-out suite"}
@@ -278,17 +279,25 @@ def summary(res: dict) -> str:
                  + (f"; llama.cpp {lc:.1f} tokens/s" if lc else "; llama.cpp not measured"))
     for site, r in res["sites"].items():
         q, s = r["quality"], r.get("speed")
-        if q["value"] is None:
-            lines.append(f"{site}: no {res['rule']} value keeps {res['target']:.0%} quality on this suite")
-            continue
         ci = q.get("retention_ci") or [float("nan")] * 2
-        lines.append(f"at {q['retention']:.1%} quality [{ci[0]:.1%}, {ci[1]:.1%}] ({res['rule']} {q['value']:g}), "
-                     f"{site} sparsity {q['sparsity']:.0%} -> {s['speedup']:.2f}x faster generation than dense"
-                     f"{_llama_ratio(res, s['tokens_per_s'])} (bytes allow {s['ideal_speedup']:.2f}x)")
+        if q["value"] is None:
+            first = min(q["points"], key=lambda x: x["sparsity"]) if q["points"] else None
+            lines.append(f"{site}: no uniform {res['rule']} value keeps {res['target']:.0%} quality on this suite"
+                         + (f" ({res['rule']} {first['value']:g}: {first['retention']:.1%} at sparsity "
+                            f"{first['sparsity']:.0%})" if first else ""))
+        else:
+            lines.append(f"at {q['retention']:.1%} quality [{ci[0]:.1%}, {ci[1]:.1%}] ({res['rule']} {q['value']:g}), "
+                         f"{site} sparsity {q['sparsity']:.0%} -> {s['speedup']:.2f}x faster generation than dense"
+                         f"{_llama_ratio(res, s['tokens_per_s'])} (bytes allow {s['ideal_speedup']:.2f}x)")
         a, sa = r.get("allocation"), r.get("allocation_speed")
         if a and a.get("values") and sa:
-            lines.append(f"  per-layer allocation: {a['retention']:.1%} quality, sparsity {a['sparsity']:.0%} -> "
-                         f"{sa['speedup']:.2f}x dense{_llama_ratio(res, sa['tokens_per_s'])} ({a['file']})")
+            aci = a.get("retention_ci") or [float("nan")] * 2
+            lines.append(f"  per-layer allocation: {a['retention']:.1%} quality [{aci[0]:.1%}, {aci[1]:.1%}], "
+                         f"sparsity {a['sparsity']:.0%} -> {sa['speedup']:.2f}x faster than dense"
+                         f"{_llama_ratio(res, sa['tokens_per_s'])} (bytes allow {sa['ideal_speedup']:.2f}x; "
+                         f"{a['file']})")
+        elif a is not None:
+            lines.append(f"  per-layer allocation: {a.get('note', 'none found')}")
     return "\n".join(lines)
 
 

