@@ -187,7 +187,7 @@ def measure_speedup(model: str = "smollm2-135m", sites=("input",), rule: str = "
     suite = build_suite(tasks, budget, None, seed, progress=progress)
     extra = {"budget": budget, "limit": None, "seed": seed, "dtype": "float32"}  # as `pysparse critical`: shared points
     res = {"model": str(model), "gguf": str(chk["gguf"]), "rule": rule, "target": target, "threads": threads,
-           "isa": _core.active_isa(), "budget": budget, "tasks": [t.name for t in suite], "sites": {}}
+           "isa": _core.active_isa(), "cpu": _cpu_model(), "budget": budget, "tasks": [t.name for t in suite], "sites": {}}
     for site in sites:
         sw = Sweep(m, m.tokenizer, suite, site, rule, results=out / "results.jsonl", model_id=model_slug(str(model)),
                    progress=progress, seed=seed, extra=extra)
@@ -256,6 +256,19 @@ def measure_speedup(model: str = "smollm2-135m", sites=("input",), rule: str = "
     res["plot"] = str(plot(res, out / "speedup.png"))
     write_json(res, out / "speedup.json")
     return res
+
+
+def _cpu_model() -> str:
+    import platform
+    import re
+
+    try:
+        m = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
+        if m:
+            return m.group(1).strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def write_json(res: dict, path: Path) -> None:
@@ -396,15 +409,17 @@ def results_markdown(results: list[dict]) -> str:
             q, s, a, sa = r["quality"], r.get("speed"), r.get("allocation") or {}, r.get("allocation_speed")
             ci = q.get("retention_ci")
             ret = f"{q['retention']:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+            if q["value"] is None:
+                ret = "none passes"
             cells = [Path(res["model"]).stem, site, "-" if q["value"] is None else f"{q['value']:g}",
-                     f"{q['sparsity']:.3f}", ret, f"{dense:.1f}", f"{s['tokens_per_s']:.1f}" if s else "-",
+                     "-" if q["value"] is None else f"{q['sparsity']:.3f}", ret, f"{dense:.1f}", f"{s['tokens_per_s']:.1f}" if s else "-",
                      f"{s['speedup']:.3f}" if s else "-", f"{s['ideal_speedup']:.3f}" if s else "-",
                      f"{lc:.1f}" if lc else "-", f"{a['sparsity']:.3f}" if a.get("values") else "-",
                      f"{a['retention']:.3f}" if a.get("values") else "-", f"{sa['speedup']:.3f}" if sa else "-"]
             lines.append("| " + " | ".join(cells) + " |")
     first = results[0] if results else {}
     lines.append("")
-    lines.append(f"Machine: {platform.processor() or platform.machine()}, {first.get('threads')} thread(s), ISA "
+    lines.append(f"Machine: {first.get('cpu') or platform.machine()}, {first.get('threads')} thread(s), ISA "
                  f"{first.get('isa')}, read bandwidth {first.get('bytes', {}).get('bandwidth_gbps', float('nan')):.1f}"
                  f" GB/s; budget {first.get('budget')}; load average at the end "
                  f"{', '.join(f'{x:.1f}' for x in first.get('load_avg', []))}.")

@@ -24,6 +24,7 @@ def main(argv=None):
     ap.add_argument("--models", nargs="+", default=list(models.MODELS))
     ap.add_argument("--site", nargs="+", default=["input", "intermediate", "all_inputs", "gate"])
     ap.add_argument("--budget", default="small")
+    ap.add_argument("--tasks", default="default")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--tg", type=int, default=128)
     ap.add_argument("--reps", type=int, default=5)
@@ -34,7 +35,8 @@ def main(argv=None):
     a = ap.parse_args(argv)
     results = []
     for name in a.models:
-        results.append(measure_speedup(name, sites=a.site, budget=a.budget, threads=a.threads, tg=a.tg, reps=a.reps,
+        results.append(measure_speedup(name, sites=a.site, budget=a.budget, tasks=a.tasks, threads=a.threads,
+                                       tg=a.tg, reps=a.reps,
                                        llama_bench=a.llama_bench, alloc_group=a.alloc_group,
                                        out=Path(a.out) / name))
         print(results[-1]["summary"], flush=True)
