@@ -204,8 +204,12 @@ class _PathSweep(Sweep):
         rets = {t: retention(r["score"], self.dense["tasks"][t]["score"], r["higher_is_better"])
                 for t, r in rec["tasks"].items()}
         rets["suite"] = sum(rets.values()) / len(rets)
-        rec.update(kind="allocation_point", step=step, value=None, values=self.path[step]["values"],
-                   est_kl=self.path[step]["est_kl"], retention=rets)
+        values = self.path[step]["values"]
+        # the engine counts only the layers that run the rule; every layer sees the same entries, so the sparsity
+        # over all layers (dense ones at 0) is the counted one scaled by the share of sparse layers
+        share = sum(v is not None for v in values) / len(values)
+        rec.update(kind="allocation_point", step=step, value=None, values=values, est_kl=self.path[step]["est_kl"],
+                   retention=rets, sparsity_sparse_layers=rec["sparsity"], sparsity=rec["sparsity"] * share)
         self.file.append(rec)
         self.done[step] = rec
         return rec

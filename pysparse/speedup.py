@@ -224,7 +224,10 @@ def measure_speedup(model: str = "smollm2-135m", sites=("input",), rule: str = "
     dense_row = rows[0]
     site_total = {s: sum(site_bytes(m, s)) for s in sites}
     speed = []
-    for (kind, site, value), row in zip(labels, rows):
+    for (kind, site, value), row, setting in zip(labels, rows, settings):
+        if kind == "allocation" and row["sparsity"] is not None:  # counted over its sparse layers only
+            vals = setting[2]
+            row["sparsity"] *= sum(v is not None for v in vals) / len(vals)
         skipped = (row["sparsity"] or 0.0) * site_total[site] if site else 0.0
         speed.append({"kind": kind, "site": site, "value": value, **row,
                       "speedup": row["tokens_per_s"] / dense_row["tokens_per_s"],
