@@ -172,6 +172,16 @@ def greedy_path(table: dict, layer_bytes: list[int]) -> list[dict]:
                      "est_skipped_bytes": float(cur_skip.sum())})
 
 
+def suite_tasks(task_results: dict) -> list[str]:
+    """The tasks whose mean retention is the suite's: the quality-criterion tasks where pysparse.critical splits
+    task performance from fidelity to dense (criterion_tasks), else every task."""
+    try:
+        from .critical import criterion_tasks
+    except ImportError:
+        return list(task_results)
+    return criterion_tasks(task_results, "tasks")
+
+
 class PerLayerRule:
     """A rule value per layer (None = dense), for the engine backend's sparsifier."""
 
@@ -203,7 +213,8 @@ class _PathSweep(Sweep):
         rec = self._evaluate(step)
         rets = {t: retention(r["score"], self.dense["tasks"][t]["score"], r["higher_is_better"])
                 for t, r in rec["tasks"].items()}
-        rets["suite"] = sum(rets.values()) / len(rets)
+        names = suite_tasks(rec["tasks"])
+        rets["suite"] = sum(rets[t] for t in names) / len(names)
         values = self.path[step]["values"]
         # the engine counts only the layers that run the rule; every layer sees the same entries, so the sparsity
         # over all layers (dense ones at 0) is the counted one scaled by the share of sparse layers

@@ -84,14 +84,15 @@ def _check_site_tensors(m, sites) -> None:
 def retention_interval(dense: dict, point: dict, n_boot: int = 1000, seed: int = 0, level: float = 0.90) -> list:
     """Bootstrap percentile interval of the suite retention of `point` (examples resampled within each task, the
     same resample for dense and sparse)."""
+    from .allocate import suite_tasks
     from .tasks.base import score_from
 
     if n_boot < 1:
         return [float("nan"), float("nan")]
     rng = np.random.default_rng(seed)
     per_task = []
-    for t, d in dense["tasks"].items():
-        s = point["tasks"][t]
+    for t in suite_tasks(point["tasks"]):
+        d, s = dense["tasks"][t], point["tasks"][t]
         n = len(d["num"])
         idx = rng.integers(0, n, size=(n_boot, n))
         sd = score_from(np.asarray(d["num"])[idx], np.asarray(d["den"])[idx], d["transform"])
@@ -157,7 +158,7 @@ def _allocate(m, sw, site, rule, q, target, out, calib_tokens, alloc_evals, allo
 
 
 def measure_speedup(model: str = "smollm2-135m", sites=("input",), rule: str = "top_p", p: float | None = None,
-                    target: float = 0.99, threads: int | None = None, budget: str = "tiny", tasks: str = "default",
+                    target: float = 0.99, threads: int | None = None, budget: str = "small", tasks: str = "default",
                     allocate: bool = True, tg: int = 64, reps: int = 3, llama_bench: str | None = None,
                     out: str | Path | None = None, grid=None, calib_tokens: int = 128, alloc_evals: int = 3,
                     alloc_group: int = 0,

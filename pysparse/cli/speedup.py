@@ -30,8 +30,9 @@ def register(p):
     g.add_argument("--target-retention", type=float, default=0.99,
                    help="quality target: suite retention of the dense model's quality (default 0.99)")
     p.add_argument("--threads", type=int, default=None, help="engine threads (default: all cores)")
-    p.add_argument("--budget", default="tiny",
-                   help="evaluation budget: tiny (default; ~1k tokens per point), small, medium, large")
+    p.add_argument("--budget", default="small",
+                   help="evaluation budget per quality point, as in `pysparse critical`: tiny, small (default), "
+                        "medium, large")
     p.add_argument("--tasks", default="default", help="tasks or suites as in `pysparse critical` (default: default)")
     p.add_argument("--tg", type=int, default=64, help="generated tokens per speed repetition (default 64)")
     p.add_argument("--reps", type=int, default=3, help="interleaved speed repetitions (default 3)")
