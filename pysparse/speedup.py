@@ -1,7 +1,7 @@
 """How sparse can this model go, and how much faster does it generate then on this CPU: one measurement.
 
     from pysparse.speedup import measure_speedup
-    res = measure_speedup("smollm2-135m", sites=["input"], budget="tiny")
+    res = measure_speedup("smollm2-135m", sites=["input"])
     print(res["summary"])
 
 For each site: the critical value of the rule on the evaluation suite with the engine backend (pysparse.sweep's
@@ -158,7 +158,8 @@ def _allocate(m, sw, site, rule, q, target, out, calib_tokens, alloc_evals, allo
 
 
 def measure_speedup(model: str = "smollm2-135m", sites=("input",), rule: str = "top_p", p: float | None = None,
-                    target: float = 0.99, threads: int | None = None, budget: str = "small", tasks: str = "default",
+                    target: float = 0.99, threads: int | None = None, budget: str = "small",
+                    tasks: str = "default",
                     allocate: bool = True, tg: int = 64, reps: int = 3, llama_bench: str | None = None,
                     out: str | Path | None = None, grid=None, calib_tokens: int = 128, alloc_evals: int = 3,
                     alloc_group: int = 0,
@@ -188,7 +189,8 @@ def measure_speedup(model: str = "smollm2-135m", sites=("input",), rule: str = "
     suite = build_suite(tasks, budget, None, seed, progress=progress)
     extra = {"budget": budget, "limit": None, "seed": seed, "dtype": "float32"}  # as `pysparse critical`: shared points
     res = {"model": str(model), "gguf": str(chk["gguf"]), "rule": rule, "target": target, "threads": threads,
-           "isa": _core.active_isa(), "cpu": _cpu_model(), "budget": budget, "tasks": [t.name for t in suite], "sites": {}}
+           "isa": _core.active_isa(), "cpu": _cpu_model(), "budget": budget, "tasks": [t.name for t in suite],
+           "sites": {}}
     for site in sites:
         sw = Sweep(m, m.tokenizer, suite, site, rule, results=out / "results.jsonl", model_id=model_slug(str(model)),
                    progress=progress, seed=seed, extra=extra)
@@ -416,7 +418,8 @@ def results_markdown(results: list[dict]) -> str:
             if q["value"] is None:
                 ret = "none passes"
             cells = [Path(res["model"]).stem, site, "-" if q["value"] is None else f"{q['value']:g}",
-                     "-" if q["value"] is None else f"{q['sparsity']:.3f}", ret, f"{dense:.1f}", f"{s['tokens_per_s']:.1f}" if s else "-",
+                     "-" if q["value"] is None else f"{q['sparsity']:.3f}", ret, f"{dense:.1f}",
+                     f"{s['tokens_per_s']:.1f}" if s else "-",
                      f"{s['speedup']:.3f}" if s else "-", f"{s['ideal_speedup']:.3f}" if s else "-",
                      f"{lc:.1f}" if lc else "-", f"{a['sparsity']:.3f}" if a.get("values") else "-",
                      f"{a['retention']:.3f}" if a.get("values") else "-", f"{sa['speedup']:.3f}" if sa else "-"]
