@@ -22,7 +22,7 @@ def register(p):
     p.add_argument("model", nargs="?", default=DEFAULT_MODEL,
                    help=f"registry name (see `pysparse models list`) or .gguf file (default {DEFAULT_MODEL})")
     p.add_argument("--site", nargs="+", default=["input"], metavar="SITE",
-                   help="one or more of input, intermediate, all_inputs, gate (default input)")
+                   help="one or more of input, intermediate, all_inputs, gate, or all (default input)")
     p.add_argument("--rule", default="top_p", help="top_p (default), top_k or max_p")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--p", type=float, default=None,
@@ -60,7 +60,11 @@ def run(args):
     t0 = time.time()
     p = args.p
     target = args.target_retention
-    res = measure_speedup(args.model, sites=[x for s in args.site for x in s.split(",")], rule=args.rule, p=p,
+    from ..speedup import ENGINE_SITES
+
+    sites = [x for s in args.site for x in s.split(",") if x]
+    sites = list(ENGINE_SITES) if "all" in sites else sites
+    res = measure_speedup(args.model, sites=sites, rule=args.rule, p=p,
                           target=target, threads=args.threads, budget=args.budget, tasks=args.tasks,
                           allocate=args.allocate, tg=args.tg, reps=args.reps, llama_bench=args.llama_bench,
                           out=args.out, grid=args.grid, calib_tokens=args.calib_tokens, alloc_evals=args.alloc_evals,
