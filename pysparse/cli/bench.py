@@ -30,9 +30,15 @@ def run(args):
     if args.reps < 1:
         raise ValueError("--reps must be >= 1")
     settings = ([] if args.no_dense else [None]) + [parse_sparsity(s) for s in args.sparsity]
+    if args.sparsity_file:  # e.g. a per-layer allocation from `pysparse speedup`: benched as one more setting
+        from ..engine.model import load_sparsity_file
+
+        spec = load_sparsity_file(args.sparsity_file)
+        settings.append((spec["site"], spec["rule"], spec.get("values", spec.get("value"))))
     if not settings:
         raise ValueError("nothing to bench: --no-dense needs at least one --sparsity")
     sparsity, args.sparsity = args.sparsity, []
+    sparsity_file, args.sparsity_file = args.sparsity_file, None
     m, _ = load_engine(args)
     ctx_needed = max(args.n_prompt, args.n_gen)
     if ctx_needed > m.context:
@@ -50,7 +56,7 @@ def run(args):
     if args.json:
         out = {"model": str(m.path), "threads": _core.num_threads(), "isa": _core.active_isa(),
                "cpu": platform.processor() or platform.machine(), "load_avg": os.getloadavg(),
-               "sparsity": sparsity, "rows": rows}
+               "sparsity": sparsity, "sparsity_file": sparsity_file, "rows": rows}
         tmp = args.json + ".tmp"
         with open(tmp, "w") as f:
             json.dump(out, f, indent=1)

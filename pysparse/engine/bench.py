@@ -81,7 +81,8 @@ def bench(m, settings: Iterable[tuple[str, str, float] | None] = (None,), pp: in
                 progress(done, total)
     rows = []
     for i, s in enumerate(settings):
-        name = "dense" if s is None else f"{s[0]}:{s[1]}:{s[2]:g}"
+        name = "dense" if s is None else f"{s[0]}:{s[1]}:" + (f"{s[2]:g}" if isinstance(s[2], (int, float))
+                                                              else "per-layer")
         for test, n in (("pp", pp), ("tg", tg)):
             v = samples[(i, test)]
             if not v:

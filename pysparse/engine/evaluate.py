@@ -58,6 +58,8 @@ class EngineSparsifier:
             if len(self.tensors) > 1 and isinstance(r.thresholds, dict):
                 raise ValueError("the engine backend takes one threshold per layer: use a single-tensor site")
             values = {il: r.threshold_for((il, self.tensors[0])) for il in layers}
+        elif getattr(r, "values", None) is not None:  # a per-layer allocation (pysparse.allocate.PerLayerRule)
+            values = {il: v for il, v in enumerate(r.values) if v is not None and il in set(layers)}
         elif name in ("top_p", "top_k", "max_p"):
             if getattr(r, "power", 1.0) not in (1, 1.0) and name != "top_p":
                 raise ValueError(f"{name}: power is not supported")
