@@ -19,7 +19,7 @@ Kind kind_of(const SparseMatrix& m);
 
 // A run of active entries [begin, end) of one scale group g (plain float and requant layouts, which have no
 // groups: runs of up to 32 active entries, g = -1). xsum = sum of their x values, added in index order.
-// For the integer path (AVX2, 4-bit formats): the group's active x quantised to int8, xq = round(x / dx) with
+// For the integer paths (AVX2 and AVX-512: 4/5/6-bit formats; AVX-512 VNNI: also Q8_0): the group's active x quantised to int8, xq = round(x / dx) with
 // dx = max |x| / 127 over the group's active entries, and xsumq = dx * sum xq (the quantised x's sum).
 struct ActiveGroup {
     int32_t g, begin, end;
@@ -42,7 +42,8 @@ using TileKernel = void (*)(const SparseMatrix& m, int64_t tb, int64_t te, const
 TileKernel tile_kernel_generic(Kind k);
 #if defined(PYSPARSE_X86)
 TileKernel tile_kernel_avx2(Kind k);
-TileKernel tile_kernel_avx512(Kind k);
+TileKernel tile_kernel_avx512(Kind k);       // the VNNI build when the CPU has it and it is enabled, else plain
+TileKernel tile_kernel_avx512_vnni(Kind k);  // axpy_avx512vnni.cpp (built with -mavx512vnni)
 #endif
 #if defined(PYSPARSE_ARM)
 TileKernel tile_kernel_neon(Kind k);
