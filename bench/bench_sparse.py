@@ -251,6 +251,9 @@ def main(argv=None):
     tmp = args.out.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(out, indent=1))
     os.replace(tmp, args.out)
+    if not results:
+        print(f"\nno case ran (see the skipped lines); wrote {args.out}")
+        return
     png = args.out.with_name("sparse_ratio.png")
     plot(results, png)
     print(f"\nwrote {args.out} and {png} ({time.time() - t0:.0f} s)")
