@@ -53,6 +53,7 @@ constexpr int kDot4Tokens = 4;
 using vec_dot4_fn = void (*)(int64_t n, const void* w, const void* const* xs, float* out);
 vec_dot4_fn vec_dot4(Isa isa, GGMLType type);  // dispatch.cpp
 #if defined(PYSPARSE_X86)
+vec_dot4_fn vec_dot4_avx2(GGMLType type);      // matvec_avx2.cpp: Q8_0, Q4_K
 vec_dot4_fn vec_dot4_avx512(GGMLType type);    // matvec_avx512.cpp: Q8_0, Q4_K, Q5_K
 #endif
 
