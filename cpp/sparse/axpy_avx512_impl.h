@@ -231,6 +231,7 @@ inline void apply_panel(const SparseMatrix& m, int64_t t, const ActiveGroup& ag,
 // A prefetch the compiler must keep: GCC deletes loops whose only effect is _mm_prefetch / __builtin_prefetch
 // (found by reading the generated code: the prefetch loops below had vanished).
 inline void prefetch_t0(const void* p) { asm volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(p))); }
+inline void prefetch_t1(const void* p) { asm volatile("prefetcht1 %0" : : "m"(*static_cast<const char*>(p))); }
 
 template <Kind K>
 void tile_avx512(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet& a, float* y) {
@@ -253,6 +254,12 @@ void tile_avx512(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet&
             if (HB) prefetch_t0(hi + cs * HB);
         }
     };
+    auto prefetch_l2 = [&](const ActiveGroup& ag, int64_t t) {  // the quant lines only (the high planes are small)
+        for (int32_t k = ag.begin; k < ag.end; ++k) {
+            const int64_t cs = cs0[k] + t * G;
+            for (int l = 0; l < LINES; ++l) prefetch_t1(lo + cs * LB + 64 * l);
+        }
+    };
     for (size_t gi = 0; gi < ng; ++gi) {
         const ActiveGroup& ag = a.groups[gi];
         int32_t qsum = 0;  // Q8_0's offset correction
@@ -262,6 +269,11 @@ void tile_avx512(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet&
             const int64_t tp = t + prefetch_tiles(ag.end - ag.begin);
             if (tp < te) prefetch(ag, tp);
             else if (gi + 1 < ng && tb + (tp - te) < te) prefetch(a.groups[gi + 1], tb + (tp - te));
+            if (const int64_t d2 = prefetch_tiles_l2(ag.end - ag.begin)) {
+                const int64_t t2 = t + d2;
+                if (t2 < te) prefetch_l2(ag, t2);
+                else if (gi + 1 < ng && tb + (t2 - te) < te) prefetch_l2(a.groups[gi + 1], tb + (t2 - te));
+            }
             __m512 acc[8];
             if constexpr (kIntPath) {
                 int_group_tile<BITS>(lo, hi, LB, HB, cs0, xq, t * G, ag.begin, ag.end, ag.dx, qsum, acc);
