@@ -254,10 +254,11 @@ void tile_avx512(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet&
             if (HB) prefetch_t0(hi + cs * HB);
         }
     };
-    auto prefetch_l2 = [&](const ActiveGroup& ag, int64_t t) {  // the quant lines only (the high planes are small)
+    auto prefetch_l2 = [&](const ActiveGroup& ag, int64_t t) {
         for (int32_t k = ag.begin; k < ag.end; ++k) {
             const int64_t cs = cs0[k] + t * G;
             for (int l = 0; l < LINES; ++l) prefetch_t1(lo + cs * LB + 64 * l);
+            if (HB) prefetch_t1(hi + cs * HB);
         }
     };
     for (size_t gi = 0; gi < ng; ++gi) {
