@@ -62,7 +62,7 @@ inline int64_t prefetch_tiles(int32_t n_active) {
     return d < 1 ? 1 : d > 16 ? 16 : d;
 }
 
-// A second, farther prefetch into L2 (prefetcht1) for the AVX-512 kernels: about kL2LinesAhead lines ahead,
+// A second, farther prefetch into L2 (prefetcht1) for the AVX2 and AVX-512 kernels: about kL2LinesAhead lines ahead,
 // prefetch_tiles_l2(n) tiles (4..16). The L1 prefetch above is capped by the L1 miss buffers, so with 32 active
 // columns per group (s = 0) it reaches one tile ahead: too few bytes in flight for a fast memory system, and the
 // hardware prefetchers do not follow 32 interleaved column runs. Rough A/B on the loaded development machine

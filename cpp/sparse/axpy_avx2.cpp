@@ -204,6 +204,7 @@ inline void int_group_half(const uint8_t* lo, const uint8_t* hi, int64_t LB, int
 // A prefetch the compiler must keep: GCC deletes loops whose only effect is _mm_prefetch / __builtin_prefetch
 // (found by reading the generated code: the prefetch loops below had vanished).
 inline void prefetch_t0(const void* p) { asm volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(p))); }
+inline void prefetch_t1(const void* p) { asm volatile("prefetcht1 %0" : : "m"(*static_cast<const char*>(p))); }
 
 template <int LINES>
 inline void prefetch_lines(const uint8_t* p) {
@@ -231,6 +232,13 @@ void tile_avx2(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet& a
             if (HB) prefetch_t0(hi + cs * HB);
         }
     };
+    auto prefetch_l2 = [&](const ActiveGroup& ag, int64_t t) {  // see prefetch_tiles_l2 (axpy.h)
+        for (int32_t k = ag.begin; k < ag.end; ++k) {
+            const int64_t cs = cs0[k] + t * G;
+            for (int l = 0; l < LINES; ++l) prefetch_t1(lo + cs * LB + 64 * l);
+            if (HB) prefetch_t1(hi + cs * HB);
+        }
+    };
     for (size_t gi = 0; gi < ng; ++gi) {
         const ActiveGroup& ag = a.groups[gi];
         for (int64_t t = tb; t < te; ++t) {
@@ -238,6 +246,11 @@ void tile_avx2(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet& a
             const int64_t tp = t + prefetch_tiles(ag.end - ag.begin);
             if (tp < te) prefetch(ag, tp);
             else if (gi + 1 < ng && tb + (tp - te) < te) prefetch(a.groups[gi + 1], tb + (tp - te));
+            if (const int64_t d2 = prefetch_tiles_l2(ag.end - ag.begin)) {
+                const int64_t t2 = t + d2;
+                if (t2 < te) prefetch_l2(ag, t2);
+                else if (gi + 1 < ng && tb + (t2 - te) < te) prefetch_l2(a.groups[gi + 1], tb + (t2 - te));
+            }
             for (int h = 0; h < NH; ++h) {
                 __m256 acc[8];
                 if constexpr (BITS <= 6) {  // integer path: x quantised per group (ActiveGroup::dx)
