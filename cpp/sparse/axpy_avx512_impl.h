@@ -106,10 +106,11 @@ inline void column_values(__m512i v, const uint8_t* hp, __m512i* l, __m512i* u) 
 
 // One tile of one group, 4/5/6-bit formats: acc[a] (rows 16a ..) = dx * sum over the group's active columns of
 // q * xq (int32 sums; at most 32 columns * 63 * 127). Q8_0 (VNNI builds): the same on the 64-row int8 slices,
-// the weights offset by +128 into u8 and the offset's 128 * sum(xq) taken off before scaling.
+// the weights offset by +128 into u8. qoff = offset * sum(xq) over the group (offset: the format's, or Q8_0's
+// +128) is taken off each int32 sum before scaling.
 template <int BITS>
 inline void int_group_tile(const uint8_t* lo, const uint8_t* hi, int64_t LB, int64_t HB, const int64_t* cs0,
-                           const int8_t* xq, int64_t toff, int32_t begin, int32_t end, float dx, int32_t qsum,
+                           const int8_t* xq, int64_t toff, int32_t begin, int32_t end, float dx, int32_t qoff,
                            __m512* acc) {
     const __m512i m0f = _mm512_set1_epi8(0x0f);
     __m512i al[4], ah[4];
@@ -146,10 +147,12 @@ inline void int_group_tile(const uint8_t* lo, const uint8_t* hi, int64_t LB, int
             for (int j = 0; j < 4; ++j) ah[j] = dot4(ah[j], q[j], xb);
         }
     }
+    // The format's offset (value = d * (q - offset)) comes off in integers: a row whose active weights are all
+    // zero gives exactly 0, whatever the compiler contracts in the float scaling.
+    const __m512i off = _mm512_set1_epi32(qoff);
+    for (int j = 0; j < 4; ++j) al[j] = _mm512_sub_epi32(al[j], off), ah[j] = _mm512_sub_epi32(ah[j], off);
     __m512 r[4];
     if constexpr (BITS == 8) {  // 64 rows: r[L] = rows 16L ..
-        const __m512i off = _mm512_set1_epi32(128 * qsum);
-        for (int j = 0; j < 4; ++j) al[j] = _mm512_sub_epi32(al[j], off);
         untranspose_scale(al, dx, acc);
     } else {  // low nibbles: r[L] = rows 64(L/2) + 16(L%2) ..; high nibbles 32 rows further
         untranspose_scale(al, dx, r);
@@ -186,8 +189,10 @@ inline __m512 load_s8x16(const uint8_t* p) {
 
 // y[16a ..] += the group's contribution for the tile's T rows (see axpy_generic.cpp apply_panel).
 template <Kind K>
-inline void apply_panel(const SparseMatrix& m, int64_t t, const ActiveGroup& ag, float xsum, const __m512* acc,
-                        float* y) {
+// xsum: the group's sum of x for the min term; xoff: the sum the format's offset multiplies (0 when the integer
+// path has taken the offset off already).
+inline void apply_panel(const SparseMatrix& m, int64_t t, const ActiveGroup& ag, float xsum, float xoff,
+                        const __m512* acc, float* y) {
     const int T = m.tile, NA = T / 16;
     if constexpr (K == Kind::f16 || K == Kind::f32) {
         for (int a = 0; a < NA; ++a) _mm512_storeu_ps(y + 16 * a, _mm512_add_ps(_mm512_loadu_ps(y + 16 * a), acc[a]));
@@ -195,7 +200,7 @@ inline void apply_panel(const SparseMatrix& m, int64_t t, const ActiveGroup& ag,
     } else {
         const size_t at = m.panel(t, ag.g) * T;
         const __m512 xs = _mm512_set1_ps(xsum);
-        const __m512 xo = _mm512_set1_ps(-(float)quant_offset(K) * xsum);
+        const __m512 xo = _mm512_set1_ps(-(float)quant_offset(K) * xoff);
         if constexpr (K == Kind::q4_k || K == Kind::q5_k || K == Kind::q6_k) {
             const size_t as = m.panel(t, ag.g / m.groups_per_super) * T;
             for (int a = 0; a < NA; ++a) {
@@ -263,9 +268,10 @@ void tile_avx512(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet&
     };
     for (size_t gi = 0; gi < ng; ++gi) {
         const ActiveGroup& ag = a.groups[gi];
-        int32_t qsum = 0;  // Q8_0's offset correction
-        if constexpr (BITS == 8)
+        int32_t qsum = 0;  // the integer paths' offset correction
+        if constexpr (kIntPath)
             for (int32_t k = ag.begin; k < ag.end; ++k) qsum += xq[k];
+        const int32_t qoff = (BITS == 8 ? 128 : quant_offset(K)) * qsum;
         for (int64_t t = tb; t < te; ++t) {
             const int64_t tp = t + prefetch_tiles(ag.end - ag.begin);
             if (tp < te) prefetch(ag, tp);
@@ -277,8 +283,8 @@ void tile_avx512(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet&
             }
             __m512 acc[8];
             if constexpr (kIntPath) {
-                int_group_tile<BITS>(lo, hi, LB, HB, cs0, xq, t * G, ag.begin, ag.end, ag.dx, qsum, acc);
-                apply_panel<K>(m, t, ag, ag.xsumq, acc, y + (t - tb) * T);
+                int_group_tile<BITS>(lo, hi, LB, HB, cs0, xq, t * G, ag.begin, ag.end, ag.dx, qoff, acc);
+                apply_panel<K>(m, t, ag, ag.xsumq, 0.f, acc, y + (t - tb) * T);
                 continue;
             }
             for (int i = 0; i < NA; ++i) acc[i] = _mm512_setzero_ps();
@@ -286,7 +292,7 @@ void tile_avx512(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet&
                 const __m512 xb = _mm512_set1_ps(xv[k]);
                 column_wide<K>(lo + (cs0[k] + t * G) * LB, xb, acc);
             }
-            apply_panel<K>(m, t, ag, ag.xsum, acc, y + (t - tb) * T);
+            apply_panel<K>(m, t, ag, ag.xsum, ag.xsum, acc, y + (t - tb) * T);
         }
     }
 }
