@@ -3,13 +3,19 @@
 Prints a table and saves bench/results/dense.json (atomic write). Per shape and thread count, all types are timed
 interleaved (bench.common.compare: rounds in rotated order, median of samples), so the drift of this shared machine
 hits them alike. Per case: median time, achieved GB/s (weight bytes / time), and that as a fraction of the
-machine's read bandwidth measured in the same run by _core.measure_read_bandwidth: at 256 MiB (DRAM; `%dram`) and
-at the smallest probed size holding the weights (`%bw`: 2, 32 or 256 MiB, so cache-resident shapes are judged
+machine's read bandwidth measured in the same run by _core.measure_read_bandwidth: at 8x the LLC, >= 256 MiB (DRAM; `%dram`) and
+at the smallest probed size holding the weights (`%bw`, with --hot: 2, 32 or 256 MiB, so cache-resident shapes are judged
 against cache bandwidth). `best` is bytes / fastest sample, a hint of the unloaded speed.
 
 llama.cpp side by side: with LLAMA_CPP_TEST_BACKEND_OPS (or --llama-cpp-bin) pointing at ggml's test-backend-ops,
 bench/llama_cpp.py times ggml's own MUL_MAT (n = 1) for the same type and shape, and the table adds `vs ggml` =
 ggml time / our time (> 1: ours is faster). Types or shapes it cannot run are marked n/a.
+
+DRAM, not cache: each matrix is timed cycling through enough copies of it to exceed twice the last-level cache
+(its size read from sysfs; bench.common.dram_copies), so every call streams its weights from memory as in a model
+whose weights do not fit the cache. --hot times one copy over and over instead (cache-resident where it fits).
+The JSON records the machine (CPU model, flags, LLC size, optional features in use) and the DRAM read bandwidth
+at 1 and 2 threads.
 
 Shapes (rows x cols): 576x1536 (SmolLM2-135M gate/up), 1536x8960 (Qwen2.5-1.5B gate/up), 4096x11008 (Llama-7B
 gate/up) and 11008x4096 (its down projection).
@@ -30,7 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
-from common import MiB, bandwidth_lookup, compare, format_table, machine_bandwidth, save_json  # noqa: E402
+from common import (MiB, Cycle, bandwidth_lookup, compare, dram_bandwidth, dram_copies, format_table,  # noqa: E402
+                    llc_bytes, machine_bandwidth, save_json)
 
 from pysparse import _core  # noqa: E402
 from pysparse.engine import kernels  # noqa: E402
@@ -88,6 +95,9 @@ def main(argv=None):
     ap.add_argument("--shapes", default=",".join(f"{r}x{c}" for r, c in SHAPES))
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--quick", action="store_true", help="fewer, shorter samples (a smoke run)")
+    ap.add_argument("--hot", action="store_true",
+                    help="time one copy of each matrix (cache-resident if it fits) instead of cycling through copies "
+                         "that exceed the last-level cache")
     ap.add_argument("--llama-cpp-bin", default=os.environ.get("LLAMA_CPP_TEST_BACKEND_OPS"),
                     help="ggml's test-backend-ops for the side-by-side ratio (default $LLAMA_CPP_TEST_BACKEND_OPS)")
     ap.add_argument("--out", default=None, help="results directory (default bench/results)")
@@ -101,8 +111,11 @@ def main(argv=None):
     before_threads = _core.num_threads()
     bw_table = machine_bandwidth(sizes=(2 * MiB, 32 * MiB, 256 * MiB), threads=thread_counts,
                                  reps=3 if args.quick else 5)
-    print(f"ISA path: {_core.active_isa()}; read bandwidth (_core.measure_read_bandwidth, GB/s): " +
-          ", ".join(f"{r['mib']:.0f} MiB x{r['threads']} thr {r['gbps']:.1f}" for r in bw_table))
+    dram_bw = dram_bandwidth(threads=sorted({1, 2, *thread_counts}), reps=3 if args.quick else 5)
+    llc = llc_bytes()
+    print(f"ISA path: {_core.active_isa()} {_core.cpu_features()}; LLC {llc and llc / MiB} MiB; "
+          "read bandwidth (_core.measure_read_bandwidth, GB/s): " +
+          ", ".join(f"{r['mib']:.0f} MiB x{r['threads']} thr {r['gbps']:.1f}" for r in bw_table + dram_bw))
     llama, llama_build = llama_cpp_times(args.llama_cpp_bin, types, shapes, thread_counts)
     if llama_build:
         print(f"llama.cpp (ggml test-backend-ops): {llama_build.get('build_info') or llama_build.get('commit')}")
@@ -113,26 +126,30 @@ def main(argv=None):
             x = rng.standard_normal(cols, dtype=np.float32)
             out = np.empty(rows, np.float32)
             weights = {t: make_weights(t, rows, cols, rng) for t in types}
+            # Copies of each matrix whose total exceeds the LLC twice: each call reads its weights from DRAM.
+            copies = {t: [weights[t]] + [weights[t].copy() for _ in range(
+                0 if args.hot else dram_copies(weights[t].nbytes, llc=llc) - 1)] for t in types}
             for nth in thread_counts:
                 _core.set_num_threads(nth)
-                fns = {t: (lambda t=t: kernels.matvec(weights[t], t, (rows, cols), x, out=out)) for t in types}
+                fns = {t: Cycle([lambda w=w, t=t: kernels.matvec(w, t, (rows, cols), x, out=out) for w in copies[t]])
+                       for t in types}
                 med = compare(fns, min_time=min_time, repeats=repeats)
                 best = compare(fns, min_time=min_time, repeats=3)  # a second interleaved pass; min of both below
                 for t in types:
                     nbytes = int(weights[t].nbytes)
-                    bw_size = bandwidth_lookup(bw_table, nbytes, nth)
-                    bw_dram = bandwidth_lookup(bw_table, 256 * MiB, nth)
+                    bw_dram = bandwidth_lookup(dram_bw, 1 << 62, nth)
+                    bw_size = bandwidth_lookup(bw_table, nbytes, nth) if args.hot else bw_dram
                     tmin = min(med[t], best[t])
                     row = {"type": t, "rows": rows, "cols": cols, "threads": nth, "MiB": nbytes / MiB,
                            "ms": med[t] * 1e3, "GB/s": nbytes / med[t] / 1e9, "%bw": 100 * nbytes / med[t] / 1e9 / bw_size,
                            "%dram": 100 * nbytes / med[t] / 1e9 / bw_dram, "best GB/s": nbytes / tmin / 1e9,
-                           "bw_at_size_gbps": bw_size, "bw_dram_gbps": bw_dram}
+                           "bw_at_size_gbps": bw_size, "bw_dram_gbps": bw_dram, "copies": len(copies[t])}
                     if llama:
                         tl = llama.get((t, rows, cols, nth))
                         row["ggml ms"] = tl * 1e3 if tl else None
                         row["vs ggml"] = tl / med[t] if tl else None
                     rows_out.append(row)
-            del weights
+            del weights, copies
     finally:
         _core.set_num_threads(before_threads)
 
@@ -140,7 +157,8 @@ def main(argv=None):
     if llama:
         cols_shown += ["ggml ms", "vs ggml"]
     print(format_table(rows_out, cols_shown))
-    extra = {"isa": _core.active_isa(), "read_bandwidth": bw_table,
+    extra = {"isa": _core.active_isa(), "read_bandwidth": bw_table, "dram_read_bandwidth": dram_bw,
+             "operands": "hot (one copy)" if args.hot else "DRAM (copies exceeding 2x LLC, cycled)",
              "note": "per shape and thread count, types timed interleaved (median of samples); best = fastest sample"}
     if llama_build:
         extra["llama_cpp_build"] = llama_build

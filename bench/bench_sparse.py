@@ -10,6 +10,10 @@ row-major matvec (pysparse.engine.kernels) of the same matrix, interleaved in on
   select = time of the C++ top-p selection (p = 0.5 on a Laplace vector of length cols) as a share of
            selection + sparse matvec.
 Timing: 1-thread runs use the calling thread's CPU time (the work runs there), 2-thread runs wall time.
+DRAM, not cache: each matrix (dense bytes and repacked copy) is timed cycling through enough copies to exceed twice
+the last-level cache (size from sysfs), so both kernels stream from memory as in a model whose FFN weights do not
+fit the cache (--hot: one copy, as before). The JSON records the machine (CPU model, flags, LLC, optional
+features in use) and the DRAM read bandwidth at 1 and 2 threads.
 Writes bench/results/sparse.json (atomically), prints a table and plots bench/results/sparse_ratio.png.
 
     PYTHONPATH=$PWD python bench/bench_sparse.py            # full run (2-5 min on 2 shared cores)
@@ -30,7 +34,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
+
+from common import Cycle, dram_bandwidth, dram_copies, llc_bytes, machine_info  # noqa: E402
 
 from pysparse import _core  # noqa: E402
 from pysparse.engine import kernels  # noqa: E402
@@ -79,18 +86,20 @@ def time_calls(fns, reps, clock=time.perf_counter):
     return out
 
 
-def bench_one(name, rows, cols, qtype, threads, reps, rng, select_fn, M=None, w=None):
+def bench_one(name, rows, cols, qtype, threads, reps, rng, select_fn, M=None, w=None, copies=None):
+    """copies: [(M, w), ...] to cycle through (DRAM-resident operands); default [(M, w)]."""
     if M is None:
         w = random_gguf_bytes(qtype, rows, cols, rng)
         M = SparseMatrix.from_gguf_bytes(w, qtype, (rows, cols))
+    copies = copies or [(M, w)]
     x = rng.standard_normal(cols).astype(np.float32)
     idxs = [np.sort(rng.choice(cols, int(round((1 - s) * cols)), replace=False)).astype(np.int32) for s in SPARSITIES]
     _core.set_num_threads(threads)
     # CPU time of the calling thread when it does all the work (1 thread): immune to being descheduled on a
     # shared machine; wall time with 2 threads (the pool's workers run outside this thread).
     clock = time.thread_time if threads == 1 and CLOCK == "cpu" else time.perf_counter
-    dense = lambda: kernels.matvec(w, qtype, (rows, cols), x)  # noqa: E731
-    sparse = [lambda idx=idx: M._m.matvec(x, idx) for idx in idxs]
+    dense = Cycle([lambda w=w: kernels.matvec(w, qtype, (rows, cols), x) for _, w in copies])
+    sparse = [Cycle([lambda idx=idx, M=M: M._m.matvec(x, idx) for M, _ in copies]) for idx in idxs]
     for f in [dense, *sparse]:  # warm up (pages, pool threads)
         f()
     ts = time_calls([dense, *sparse], reps, clock)
@@ -111,7 +120,7 @@ def bench_one(name, rows, cols, qtype, threads, reps, rng, select_fn, M=None, w=
             "ideal": touched / M.source_nbytes, "bytes_touched": int(touched),
             "dense_bytes": int(M.source_nbytes), "repacked_bytes": int(M.nbytes),
             "dense_gbps": M.source_nbytes / td_med / 1e9, "sparse_gbps": touched / ts_med / 1e9,
-            "clock": "thread_cpu" if clock is time.thread_time else "wall",
+            "clock": "thread_cpu" if clock is time.thread_time else "wall", "copies": len(copies),
             "select_ms": None if t_sel is None else t_sel * 1e3,
             "select_share": None if t_sel is None else t_sel / (t_sel + ts_med),
         })
@@ -158,11 +167,20 @@ def main(argv=None):
     ap.add_argument("--types", nargs="+", default=None)
     ap.add_argument("--clock", choices=["cpu", "wall"], default="cpu",
                     help="cpu: thread CPU time for 1-thread runs (robust on a shared machine); wall: perf_counter")
+    ap.add_argument("--hot", action="store_true",
+                    help="time one copy of each matrix (cache-resident if it fits) instead of copies exceeding the LLC")
+    ap.add_argument("--shapes", nargs="+", default=None, metavar="ROWSxCOLS",
+                    help="only these shapes of the list (e.g. 576x1536 for a smoke run)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "sparse.json")
     args = ap.parse_args(argv)
     global CLOCK
     CLOCK = args.clock
     shapes = [s for s in SHAPES if s[0].startswith("llama")] if args.quick else SHAPES
+    if args.shapes:
+        want = {tuple(int(v) for v in sh.lower().split("x")) for sh in args.shapes}
+        shapes = [s for s in SHAPES if (s[1], s[2]) in want]
+        if not shapes:
+            ap.error(f"--shapes: none of {args.shapes} is in the list " + ", ".join(f"{r}x{c}" for _, r, c in SHAPES))
     types = args.types or (["Q4_K", "Q8_0"] if args.quick else TYPES)
     threads = args.threads or ([1] if args.quick else [1, 2])
     select_fn = None
@@ -174,7 +192,11 @@ def main(argv=None):
         pass
     rng = np.random.default_rng(0)
     bw = read_bandwidth()
-    print(f"ISA {_core.active_isa()}, measured read bandwidth (numpy, 1 thread, 256 MiB): {bw:.1f} GB/s")
+    dram_bw = dram_bandwidth(threads=(1, 2), reps=3 if args.quick else 5)
+    llc = llc_bytes()
+    print(f"ISA {_core.active_isa()} {_core.cpu_features()}, LLC {llc and llc >> 20} MiB; read bandwidth: numpy "
+          f"1 thread 256 MiB {bw:.1f} GB/s; " +
+          ", ".join(f"{r['mib']:.0f} MiB x{r['threads']} thr {r['gbps']:.1f}" for r in dram_bw))
     results = []
     t0 = time.time()
     for name, rows, cols in shapes:
@@ -187,13 +209,17 @@ def main(argv=None):
                 continue
             w = random_gguf_bytes(qt, rows, cols, rng)
             M = SparseMatrix.from_gguf_bytes(w, qt, (rows, cols))
+            n_copies = 1 if args.hot else dram_copies(min(w.nbytes, M.nbytes), llc=llc)
+            copies = [(M, w)] + [(SparseMatrix.from_gguf_bytes(w2, qt, (rows, cols)), w2)
+                                 for w2 in (w.copy() for _ in range(n_copies - 1))]
             for nth in threads:
-                results += bench_one(name, rows, cols, qt, nth, reps, rng, select_fn, M, w)
+                results += bench_one(name, rows, cols, qt, nth, reps, rng, select_fn, M, w, copies)
                 r0 = results[-len(SPARSITIES)]
                 print(f"{name:22s} {rows:5d}x{cols:<5d} {qt:4s} {nth}t dense {r0['dense_ms']:7.3f} ms "
                       f"{r0['dense_gbps']:5.1f} GB/s | " +
                       " ".join(f"s={r['sparsity']:.2f}:{r['ratio']:.2f}/{r['ideal']:.2f}"
                                for r in results[-len(SPARSITIES):]), flush=True)
+            del copies
     print(f"\n{'shape':22s} {'type':4s} thr " + " ".join(f"{'s=' + str(s):>13s}" for s in SPARSITIES) +
           "   (ratio median | ideal)")
     keys = []
@@ -217,12 +243,17 @@ def main(argv=None):
     out = {
         "bench": "sparse", "quick": args.quick, "isa": _core.active_isa(), "machine": platform.machine(),
         "cpu_count": os.cpu_count(), "read_bandwidth_gbps_1t": bw, "seconds": time.time() - t0,
+        "machine_info": machine_info(), "dram_read_bandwidth": dram_bw,
+        "operands": "hot (one copy)" if args.hot else "DRAM (copies exceeding 2x LLC, cycled)",
         "sparsities": SPARSITIES, "results": results,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(out, indent=1))
     os.replace(tmp, args.out)
+    if not results:
+        print(f"\nno case ran (see the skipped lines); wrote {args.out}")
+        return
     png = args.out.with_name("sparse_ratio.png")
     plot(results, png)
     print(f"\nwrote {args.out} and {png} ({time.time() - t0:.0f} s)")

@@ -107,6 +107,54 @@ def bandwidth_lookup(table: Iterable[Mapping], nbytes: int, threads: int) -> flo
     return rows[-1]["gbps"]
 
 
+def llc_bytes() -> int | None:
+    """Size of the last-level cache in bytes, from sysfs (/sys/devices/system/cpu/cpu0/cache/index*/: the
+    highest-level data or unified cache); None where sysfs does not say (then the benches assume 64 MiB)."""
+    best = None
+    for d in sorted(Path("/sys/devices/system/cpu/cpu0/cache").glob("index*")):
+        try:
+            level = int((d / "level").read_text())
+            kind = (d / "type").read_text().strip()
+            size = (d / "size").read_text().strip()
+        except (OSError, ValueError):
+            continue
+        if kind not in ("Data", "Unified"):
+            continue
+        m = re.fullmatch(r"(\d+)([KMG]?)", size)
+        if not m:
+            continue
+        nbytes = int(m.group(1)) * {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}[m.group(2)]
+        if best is None or level > best[0] or (level == best[0] and nbytes > best[1]):
+            best = (level, nbytes)
+    return best[1] if best else None
+
+
+def dram_copies(nbytes: int, factor: float = 2.0, llc: int | None = None) -> int:
+    """How many copies of an nbytes operand to cycle through so that together they exceed `factor` times the
+    last-level cache: each call then reads its operand from DRAM, not from cache (a 25 MB matrix fits a 32 MiB
+    L3, and timing it again and again measures the cache)."""
+    llc = llc or llc_bytes() or 64 * MiB
+    return max(1, -(-int(factor * llc) // max(int(nbytes), 1)))
+
+
+class Cycle:
+    """A callable that calls fns[0], fns[1], ... in turn (the same operation on different copies of its data)."""
+
+    def __init__(self, fns: Sequence[Callable[[], object]]):
+        self.fns, self.i = list(fns), 0
+
+    def __call__(self):
+        f = self.fns[self.i]
+        self.i = (self.i + 1) % len(self.fns)
+        return f()
+
+
+def dram_bandwidth(threads: Sequence[int] = (1, 2), reps: int = 5) -> list[dict]:
+    """The read bandwidth from DRAM: machine_bandwidth at a buffer of 8x the last-level cache (at least 256 MiB)."""
+    llc = llc_bytes() or 64 * MiB
+    return machine_bandwidth(sizes=(max(256 * MiB, 8 * llc),), threads=threads, reps=reps)
+
+
 def cpu_model() -> str:
     try:
         text = Path("/proc/cpuinfo").read_text()
@@ -147,6 +195,7 @@ def machine_info() -> dict:
         "cpu_model": cpu_model(),
         "cpu_flags": cpu_flags(),
         "logical_cpus": os.cpu_count(),
+        "llc_bytes": llc_bytes(),
         "machine": platform.machine(),
         "system": platform.platform(),
         "python": platform.python_version(),
@@ -166,8 +215,11 @@ def machine_info() -> dict:
 
         info["active_isa"] = _core.active_isa()
         info["supported_isas"] = list(_core.supported_isas())
+        if hasattr(_core, "cpu_features"):
+            info["cpu_features"] = dict(_core.cpu_features())  # optional features, and whether in use
         info["engine_threads"] = _core.num_threads()
-        info["env"] = {k: v for k, v in os.environ.items() if k in ("PYSPARSE_ISA", "PYSPARSE_NUM_THREADS")}
+        info["env"] = {k: v for k, v in os.environ.items()
+                       if k in ("PYSPARSE_ISA", "PYSPARSE_NUM_THREADS", "PYSPARSE_NO_VNNI")}
     except ImportError as e:  # the engine not built: still record the machine
         info["engine"] = f"unavailable: {e}"
     return info

@@ -63,14 +63,16 @@ def case_line(op_id: int, qtype: str, rows: int, cols: int, n: int = 1) -> str:
             f"0 {cols} {n} 1 1 0 0 0 0 -")
 
 
-def parse_perf_output(text: str) -> dict[tuple[str, int, int], dict]:
-    """{(TYPE, rows, cols): {"us", "gbps" (ggml's: all bytes of W, x and y), "runs", "kb_per_run"}} for n = 1 cases."""
+def parse_perf_output(text: str, with_n: bool = False) -> dict[tuple, dict]:
+    """{(TYPE, rows, cols): {"us", "gbps" (ggml's: all bytes of W, x and y), "runs", "kb_per_run"}} for n = 1 cases;
+    with_n: every n, keyed (TYPE, rows, cols, n)."""
     out = {}
     for line in _ANSI.sub("", text).splitlines():
         m = _CASE.match(line)
-        if not m or int(m["n"]) != 1 or m["rows"] != m["rows2"] or m["cols"] != m["cols2"]:
+        if not m or (not with_n and int(m["n"]) != 1) or m["rows"] != m["rows2"] or m["cols"] != m["cols2"]:
             continue
-        out[(m["type"].upper(), int(m["rows"]), int(m["cols"]))] = {
+        key = (m["type"].upper(), int(m["rows"]), int(m["cols"])) + ((int(m["n"]),) if with_n else ())
+        out[key] = {
             "us": float(m["us"]), "gbps": float(m["gbps"]), "runs": int(m["runs"]), "kb_per_run": float(m["kb"])}
     return out
 
@@ -146,6 +148,19 @@ def matvec_perf(binary: str, cases=None, threads: int | None = None, timeout: fl
     for (t, r, c), v in out.items():
         v["weight_bytes"] = weight_bytes(t, r, c)
         v["weight_gbps"] = v["weight_bytes"] / (v["us"] * 1e-6) / 1e9
+    return {c: out[c] for c in cases}
+
+
+def matmul_perf(binary: str, cases, threads: int | None = None, timeout: float = 3600) -> dict:
+    """ggml's MUL_MAT for batches: cases [(TYPE, rows, cols, n)] (W rows x cols times n token columns).
+    Returns {(TYPE, rows, cols, n): {"us", "gbps", "runs", "kb_per_run"}}."""
+    cases = list(cases)
+    op = find_mul_mat_op(binary)
+    out = parse_perf_output(_run(binary, "perf", [case_line(op, t, r, c, n) for t, r, c, n in cases], threads,
+                                 timeout), with_n=True)
+    missing = [c for c in cases if c not in out]
+    if missing:
+        raise RuntimeError(f"test-backend-ops printed no result for {missing}")
     return {c: out[c] for c in cases}
 
 

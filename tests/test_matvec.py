@@ -253,6 +253,19 @@ def test_batched_matmul_equals_per_token_matvec(isa, qtype, threads):
         assert kernels.matvec(w, qtype, (rows, cols), X).tobytes() == per_token.tobytes()
 
 
+@pytest.mark.parametrize("qtype,cols", [("Q8_0", 3 * 32), ("Q4_K", 256), ("Q5_K", 3 * 256)])
+def test_batched_matmul_four_token_kernels(isa, qtype, cols):
+    """The four-tokens-per-row kernels (vec_dot4 in cpp/kernels/vec_dot.h: AVX2 Q8_0, Q4_K; AVX-512 Q8_0, Q4_K,
+    Q5_K) on an odd block count and 4k + 1..3 tokens: each token still gets exactly its matvec."""
+    rng = np.random.default_rng(cols)
+    rows = 19
+    w = random_weights(qtype, rows, cols, rng)
+    for n in (4, 5, 7, 11):
+        X = rng.standard_normal((n, cols)).astype(np.float32)
+        per_token = np.stack([kernels.matvec(w, qtype, (rows, cols), x) for x in X])
+        assert kernels.matvec(w, qtype, (rows, cols), X).tobytes() == per_token.tobytes(), n
+
+
 def test_float_weights_given_as_float_arrays():
     rng = np.random.default_rng(5)
     w = rng.standard_normal((9, 64)).astype(np.float32)

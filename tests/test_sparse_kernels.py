@@ -16,6 +16,17 @@ from conftest import real_model_path
 
 TYPES = ["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q4_K", "Q5_K", "Q6_K", "F16", "F32"]
 ISAS = [i for i in ("generic", "avx2", "avx512", "neon") if i in _core.supported_isas()]
+# The AVX-512 path has a VNNI build (VPDPBUSD) and a plain one; on a VNNI CPU both run, "avx512:novnni" the latter.
+if "avx512_vnni" in _core.cpu_features():
+    ISAS.append("avx512:novnni")
+
+
+def use_path(path):
+    """Select an ISA path of ISAS (a trailing ":novnni" switches AVX-512 VNNI off)."""
+    isa, _, opt = path.partition(":")
+    _core.set_isa(isa)
+    if "avx512_vnni" in _core.cpu_features():
+        _core.set_feature_enabled("avx512_vnni", opt != "novnni")
 
 
 def cols_for(qtype, n):
@@ -24,18 +35,24 @@ def cols_for(qtype, n):
 
 @pytest.fixture(autouse=True)
 def _restore_engine_state():
-    isa, nth = _core.active_isa(), _core.num_threads()
+    isa, nth, feats = _core.active_isa(), _core.num_threads(), _core.cpu_features()
     yield
     _core.set_isa(isa)
     _core.set_num_threads(nth)
+    for name, on in feats.items():
+        _core.set_feature_enabled(name, on)
 
 
-INT_PATH = {("avx2", t) for t in ("Q4_0", "Q4_1", "Q4_K", "Q5_0", "Q5_1", "Q5_K", "Q6_K")}
+LOW_BITS = ("Q4_0", "Q4_1", "Q4_K", "Q5_0", "Q5_1", "Q5_K", "Q6_K")
+INT_PATH = {(p, t) for p in ("avx2", "avx512", "avx512:novnni") for t in LOW_BITS}
+if "avx512_vnni" in _core.cpu_features():
+    INT_PATH.add(("avx512", "Q8_0"))
 
 
 def isa_bound(isa, qtype, W, x, idx):
-    """Per-output error bound of a path: float math 1e-5 * |W| @ |x_active|; the AVX2 integer path of the 4-bit
-    and 5-bit formats quantises the active x per group of 32 to int8 (dx = max |x| / 127), adding |W| @ (dx_g(j) / 2)."""
+    """Per-output error bound of a path: float math 1e-5 * |W| @ |x_active|; the integer paths (AVX2 and AVX-512
+    for the 4/5/6-bit formats, AVX-512 VNNI also for Q8_0) quantise the active x per group (32; Q6_K 16) to int8
+    (dx = max |x| / 127), adding |W| @ (dx_g(j) / 2)."""
     tol = sp.tolerance_bound(W, x, idx) + 1e-30
     if (isa, qtype) in INT_PATH:
         tol = tol + sp.x_quantisation_bound(W, x, idx, group=16 if qtype == "Q6_K" else 32)
@@ -84,7 +101,7 @@ def test_matvec_matches_numpy_on_every_isa(qtype, s):
     ref = sp.matvec_reference(W, x, idx)
     outs = {}
     for isa in ISAS:
-        _core.set_isa(isa)
+        use_path(isa)
         y = M.matvec(x, idx)
         assert y.dtype == np.float32 and y.shape == (rows,)
         tol = isa_bound(isa, qtype, W, x, idx)
@@ -112,7 +129,7 @@ def test_matvec_edge_index_sets(qtype, which):
     idx = np.array(sorted(set(idx)), dtype=np.int32)
     ref = sp.matvec_reference(W, x, idx)
     for isa in ISAS:
-        _core.set_isa(isa)
+        use_path(isa)
         assert np.all(np.abs(M.matvec(x, idx) - ref) <= isa_bound(isa, qtype, W, x, idx)), isa
 
 
@@ -124,7 +141,7 @@ def test_threads_bitwise_identical(qtype):
     x = np.random.default_rng(1).standard_normal(cols).astype(np.float32)
     idx = random_active(cols, 0.6, seed=4)
     for isa in ISAS:
-        _core.set_isa(isa)
+        use_path(isa)
         ys = []
         for nth in (1, 2, 3):
             _core.set_num_threads(nth)
@@ -154,7 +171,7 @@ def test_inactive_x_entries_are_never_read():
     mask[idx] = False
     x2[mask] = np.nan
     for isa in ISAS:
-        _core.set_isa(isa)
+        use_path(isa)
         assert bits_equal(M.matvec(x, idx), M.matvec(x2, idx))
 
 
@@ -167,7 +184,7 @@ def test_fused_gate_up_equals_two_matvecs(qtype):
     for s in (0.0, 0.5, 0.95):
         idx = random_active(cols, s, 3)
         for isa in ISAS:
-            _core.set_isa(isa)
+            use_path(isa)
             yg, yu = sp.fused_gate_up(g, u, x, idx)
             assert bits_equal(yg, g.matvec(x, idx)) and bits_equal(yu, u.matvec(x, idx)), isa
     other = sp.SparseMatrix.from_gguf_bytes(random_weight(qtype, rows + 1, cols, 2), qtype, (rows + 1, cols))
@@ -187,7 +204,7 @@ def test_row_skip_equals_dense_rows(qtype):
     x = np.random.default_rng(2).standard_normal(cols).astype(np.float32)
     for rows_idx in (np.arange(rows), random_active(rows, 0.7, 1), np.array([0, rows - 1]), np.array([], np.int32)):
         for isa in ISAS:
-            _core.set_isa(isa)
+            use_path(isa)
             dense = kernels.matvec(w, qtype, (rows, cols), x)
             y = sp.row_skip_matvec(w, qtype, (rows, cols), x, rows_idx)
             assert bits_equal(y[rows_idx], dense[rows_idx]), isa
@@ -269,7 +286,7 @@ def _check_real_tensors(path, names_filter, max_tensors=8):
         idx = random_active(cols, 0.5, seen)
         ref = sp.matvec_reference(W, x, idx)
         for isa in ISAS:
-            _core.set_isa(isa)
+            use_path(isa)
             assert np.all(np.abs(M.matvec(x, idx) - ref) <= isa_bound(isa, qtype, W, x, idx)), (t.name, isa)
         seen += 1
         if seen >= max_tensors:

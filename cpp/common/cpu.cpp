@@ -35,6 +35,7 @@ namespace {
 // with __builtin_cpu_supports, whose feature names differ between compilers (clang 14 has no "f16c").
 struct X86Features {
     bool avx2 = false, fma = false, f16c = false, avx512 = false;
+    bool avx512_vnni = false, avx_vnni = false;
 };
 
 X86Features read_x86_features() {
@@ -49,13 +50,21 @@ X86Features read_x86_features() {
     const bool os_zmm = (xcr0_lo & 0xe6) == 0xe6;   // + opmask, ZMM_Hi256, Hi16_ZMM
     if (__get_cpuid_max(0, nullptr) < 7) return f;
     __cpuid_count(7, 0, a, b, c, d);
-    const bool avx2 = b & (1u << 5);
+    const bool avx2 = b & (1u << 5), bmi2 = b & (1u << 8);
     const bool avx512f = b & (1u << 16), avx512dq = b & (1u << 17), avx512bw = b & (1u << 30),
                avx512vl = b & (1u << 31);
+    const bool avx512vnni = c & (1u << 11);
+    unsigned a1 = 0, b1, c1, d1;
+    if (a >= 1) __cpuid_count(7, 1, a1, b1, c1, d1);  // a = the highest leaf-7 sub-leaf
+    const bool avxvnni = a1 & (1u << 4);
     f.fma = fma;
     f.f16c = f16c;
-    f.avx2 = os_ymm && avx2 && fma && f16c;
+    // Every flag the *_avx2.cpp files are compiled with (-mavx2 -mfma -mf16c -mbmi2), and the *_avx512.cpp ones
+    // (-mavx512f -mavx512bw -mavx512vl -mavx512dq on top); the VNNI files add -mavx512vnni.
+    f.avx2 = os_ymm && avx2 && fma && f16c && bmi2;
     f.avx512 = f.avx2 && os_zmm && avx512f && avx512dq && avx512bw && avx512vl;
+    f.avx512_vnni = f.avx512 && avx512vnni;
+    f.avx_vnni = f.avx2 && avxvnni;
     return f;
 }
 }  // namespace
@@ -65,7 +74,7 @@ bool cpu_supports(Isa isa) {
     switch (isa) {
         case Isa::generic: return true;
 #if defined(PYSPARSE_X86)
-        // The AVX2 kernels also use FMA and F16C; the AVX-512 ones use F, BW, VL and DQ.
+        // The AVX2 kernels also use FMA, F16C and BMI2; the AVX-512 ones use F, BW, VL and DQ.
         case Isa::avx2: {
             static const X86Features f = read_x86_features();
             return f.avx2;
@@ -89,6 +98,64 @@ bool cpu_supports(Isa isa) {
 #endif
     }
     return false;
+}
+
+const char* feature_name(CpuFeature f) {
+    switch (f) {
+        case CpuFeature::avx512_vnni: return "avx512_vnni";
+        case CpuFeature::avx_vnni: return "avx_vnni";
+    }
+    return "?";
+}
+
+CpuFeature feature_from_name(const std::string& name) {
+    if (name == "avx512_vnni") return CpuFeature::avx512_vnni;
+    if (name == "avx_vnni") return CpuFeature::avx_vnni;
+    throw ValueError("unknown CPU feature '" + name + "' (expected avx512_vnni or avx_vnni)");
+}
+
+bool cpu_has_feature(CpuFeature f) {
+#if defined(PYSPARSE_X86)
+    static const X86Features x = read_x86_features();
+    switch (f) {
+#if defined(PYSPARSE_EMULATE_AVX512)
+        // Test build: the AVX-512 VNNI intrinsics are emulated too (SIMDe), wherever the AVX-512 path runs.
+        case CpuFeature::avx512_vnni: return cpu_supports(Isa::avx512);
+#else
+        case CpuFeature::avx512_vnni: return x.avx512_vnni;
+#endif
+        case CpuFeature::avx_vnni: return x.avx_vnni;
+    }
+#endif
+    (void)f;
+    return false;
+}
+
+namespace {
+std::atomic<unsigned> g_disabled{0};  // bit f: feature f switched off
+std::atomic<bool> g_disabled_read{false};
+
+unsigned disabled_mask() {
+    if (!g_disabled_read.load(std::memory_order_acquire)) {
+        const char* env = std::getenv("PYSPARSE_NO_VNNI");
+        if (env && *env && std::string(env) != "0") g_disabled.fetch_or(3u);
+        g_disabled_read.store(true, std::memory_order_release);
+    }
+    return g_disabled.load(std::memory_order_relaxed);
+}
+}  // namespace
+
+bool feature_enabled(CpuFeature f) {
+    return cpu_has_feature(f) && !(disabled_mask() & (1u << static_cast<int>(f)));
+}
+
+void set_feature_enabled(CpuFeature f, bool on) {
+    if (on && !cpu_has_feature(f))
+        throw ValueError(std::string("CPU feature '") + feature_name(f) + "' is not supported by this CPU or build");
+    disabled_mask();
+    const unsigned bit = 1u << static_cast<int>(f);
+    if (on) g_disabled.fetch_and(~bit);
+    else g_disabled.fetch_or(bit);
 }
 
 Isa best_isa() {

@@ -23,6 +23,16 @@ const VecDotTable& vec_dot_table(Isa isa) {
     }
 }
 
+vec_dot4_fn vec_dot4(Isa isa, GGMLType type) {
+    switch (isa) {
+#if defined(PYSPARSE_X86)
+        case Isa::avx2: return vec_dot4_avx2(type);
+        case Isa::avx512: return vec_dot4_avx512(type);
+#endif
+        default: return nullptr;
+    }
+}
+
 namespace {
 
 vec_dot_fn active_vec_dot(GGMLType type) {

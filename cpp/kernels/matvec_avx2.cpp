@@ -342,6 +342,80 @@ float vec_dot_q6_K_q8_K_avx2(int64_t n, const void* vw, const void* vx) {
     return hsum_f32x8(acc);
 }
 
+// ---------------------------------------------------------------- four tokens per row (batched matmul)
+// The same operations as vec_dot_q8_0_q8_0_avx2 / vec_dot_q4_K_q8_K_avx2, per token in the same order (so each
+// out[t] is bitwise the single-token result); the weight side (|w| and its signs; scales, mins and nibbles) is
+// prepared once for all tokens.
+
+void dot4_q8_0_avx2(int64_t n, const void* vw, const void* const* xv, float* out) {
+    constexpr int NT = kDot4Tokens;
+    const block_q8_0* w = static_cast<const block_q8_0*>(vw);
+    const block_q8_0* const* xs = reinterpret_cast<const block_q8_0* const*>(xv);
+    __m256 a0[NT], a1[NT];
+    for (int t = 0; t < NT; ++t) a0[t] = _mm256_setzero_ps(), a1[t] = _mm256_setzero_ps();
+    auto step = [&](int64_t b, __m256* acc) {  // sum_blocks2's step, for every token
+        const __m256i wv = load_x32(w[b].qs);
+        const __m256i aw = _mm256_sign_epi8(wv, wv);
+        const float dw = f16(w[b].d);
+        for (int t = 0; t < NT; ++t) {
+            const __m256 d = _mm256_set1_ps(dw * f16(xs[t][b].d));
+            acc[t] = _mm256_fmadd_ps(d, dot_us8(aw, _mm256_sign_epi8(load_x32(xs[t][b].qs), wv)), acc[t]);
+        }
+    };
+    const int64_t nb = n / QK8_0;
+    int64_t b = 0;
+    for (; b + 1 < nb; b += 2) {
+        step(b, a0);
+        step(b + 1, a1);
+    }
+    if (b < nb) step(b, a0);
+    const float m0 = 0.0f, m1 = 0.0f;  // sum_blocks2's (unused) min sums, added as there
+    for (int t = 0; t < NT; ++t) out[t] = hsum_f32x8(_mm256_add_ps(a0[t], a1[t])) + (m0 + m1);
+}
+
+void dot4_q4_K_avx2(int64_t n, const void* vw, const void* const* xv, float* out) {
+    constexpr int NT = kDot4Tokens;
+    const block_q4_K* w = static_cast<const block_q4_K*>(vw);
+    const block_q8_K* const* xs = reinterpret_cast<const block_q8_K* const*>(xv);
+    const int64_t nb = n / QK_K;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc[NT];
+    __m128 acc_m[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps(), acc_m[t] = _mm_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        uint32_t sm[4];
+        unpack_scales_mins_k4(w[b].scales, sm);
+        for (int t = 0; t < NT; ++t) {
+            const float dmin = -f16(w[b].dmin) * xs[t][b].d;
+            acc_m[t] = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(mins_dot_bsums(sm, xs[t][b].bsums)), acc_m[t]);
+        }
+        const __m128i sc = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, static_cast<int>(sm[1]), static_cast<int>(sm[0])));
+        const __m256i scales = _mm256_set_m128i(sc, sc);
+        const uint8_t* q4 = w[b].qs;
+        __m256i sumi[NT];
+        for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
+        for (int c = 0; c < QK_K / 64; ++c, q4 += 32) {
+            const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q4));
+            const __m256i lo = _mm256_and_si256(bits, m4);
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+            const __m256i s0 = scale_k4(scales, 2 * c), s1 = scale_k4(scales, 2 * c + 1);
+            for (int t = 0; t < NT; ++t) {
+                const int8_t* q8 = xs[t][b].qs + 64 * c;
+                __m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8)));
+                __m256i p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 32)));
+                p0 = _mm256_madd_epi16(s0, p0);
+                p1 = _mm256_madd_epi16(s1, p1);
+                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(p0, p1));
+            }
+        }
+        for (int t = 0; t < NT; ++t) {
+            const float d = f16(w[b].d) * xs[t][b].d;
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; ++t) out[t] = hsum_f32x8(acc[t]) + hsum_f32x4(acc_m[t]);
+}
+
 }  // namespace
 
 const VecDotTable kVecDotAvx2 = {
@@ -349,5 +423,13 @@ const VecDotTable kVecDotAvx2 = {
     vec_dot_q4_1_q8_1_avx2, vec_dot_q5_0_q8_0_avx2, vec_dot_q5_1_q8_1_avx2, vec_dot_q8_0_q8_0_avx2,
     vec_dot_q4_K_q8_K_avx2, vec_dot_q5_K_q8_K_avx2, vec_dot_q6_K_q8_K_avx2,
 };
+
+vec_dot4_fn vec_dot4_avx2(GGMLType type) {
+    switch (type) {
+        case GGMLType::Q8_0: return dot4_q8_0_avx2;
+        case GGMLType::Q4_K: return dot4_q4_K_avx2;
+        default: return nullptr;
+    }
+}
 
 }  // namespace pysparse

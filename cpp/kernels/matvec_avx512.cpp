@@ -164,23 +164,46 @@ inline __m512 dot_s8_pairs(__m512i a, __m512i b) {
     return pairs_to_f32(_mm512_maddubs_epi16(_mm512_abs_epi8(a), sb));
 }
 
-float vec_dot_q8_0_q8_0_avx512(int64_t n, const void* vw, const void* vx) {
+// NT tokens against one row (matmul): out[t] = the dot with xs[t]. The weight side (|w|, its sign mask, its scale)
+// is prepared once per block pair and every token's float operations run in the same order as for NT = 1, so each
+// out[t] equals vec_dot_q8_0_q8_0_avx512(n, w, xs[t]) bit for bit.
+template <int NT>
+void vec_dot_q8_0_q8_0_avx512_nt(int64_t n, const void* vw, const block_q8_0* const* xs, float* out) {
     const block_q8_0* w = static_cast<const block_q8_0*>(vw);
-    const block_q8_0* x = static_cast<const block_q8_0*>(vx);
     const int64_t nb = n / QK8_0;
-    __m512 acc = _mm512_setzero_ps();
+    __m512 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
     int64_t b = 0;
     for (; b + 1 < nb; b += 2) {
-        const __m512 p = dot_s8_pairs(join(load256(w[b].qs), load256(w[b + 1].qs)),
-                                      join(load256(x[b].qs), load256(x[b + 1].qs)));
-        acc = _mm512_fmadd_ps(join_ps(f16(w[b].d) * f16(x[b].d), f16(w[b + 1].d) * f16(x[b + 1].d)), p, acc);
+        const __m512i wv = join(load256(w[b].qs), load256(w[b + 1].qs));
+        const __m512i aw = _mm512_abs_epi8(wv);
+        const __mmask64 neg = _mm512_movepi8_mask(wv);
+        const float d0 = f16(w[b].d), d1 = f16(w[b + 1].d);
+        for (int t = 0; t < NT; ++t) {
+            const block_q8_0* x = xs[t];
+            const __m512i xv = join(load256(x[b].qs), load256(x[b + 1].qs));
+            const __m512i sx = _mm512_mask_sub_epi8(xv, neg, _mm512_setzero_si512(), xv);
+            const __m512 p = pairs_to_f32(_mm512_maddubs_epi16(aw, sx));
+            acc[t] = _mm512_fmadd_ps(join_ps(d0 * f16(x[b].d), d1 * f16(x[b + 1].d)), p, acc[t]);
+        }
     }
     if (b < nb) {
         const __m256i z = _mm256_setzero_si256();
-        const __m512 p = dot_s8_pairs(join(load256(w[b].qs), z), join(load256(x[b].qs), z));
-        acc = _mm512_fmadd_ps(join_ps(f16(w[b].d) * f16(x[b].d), 0.0f), p, acc);
+        const __m512i wv = join(load256(w[b].qs), z);
+        for (int t = 0; t < NT; ++t) {
+            const block_q8_0* x = xs[t];
+            const __m512 p = dot_s8_pairs(wv, join(load256(x[b].qs), z));
+            acc[t] = _mm512_fmadd_ps(join_ps(f16(w[b].d) * f16(x[b].d), 0.0f), p, acc[t]);
+        }
     }
-    return _mm512_reduce_add_ps(acc);
+    for (int t = 0; t < NT; ++t) out[t] = _mm512_reduce_add_ps(acc[t]);
+}
+
+float vec_dot_q8_0_q8_0_avx512(int64_t n, const void* vw, const void* vx) {
+    const block_q8_0* x = static_cast<const block_q8_0*>(vx);
+    float out;
+    vec_dot_q8_0_q8_0_avx512_nt<1>(n, vw, &x, &out);
+    return out;
 }
 
 // ---------------------------------------------------------------- K formats
@@ -216,12 +239,16 @@ inline float hsum_f32x4(__m128 r) {
 
 // Q4_K / Q5_K: chunks c and c + 1 (64 elements each) per step. qs bytes of the two chunks are 64 consecutive
 // bytes: low nibbles -> sub-blocks 2c | 2c + 2, high nibbles -> 2c + 1 | 2c + 3; x likewise from two 32-byte halves.
-template <bool kFive>
-float vec_dot_qK_q8_K_avx512(int64_t n, const uint8_t* wbytes, size_t wsize, const block_q8_K* x) {
+// NT tokens against one row (matmul; NT = 1 is the matvec kernel): the weight side (scales, mins, nibbles, high
+// bits) is unpacked once per super-block and chunk pair, and every token's float operations run in the same order
+// as for NT = 1, so out[t] equals the single-token result bit for bit.
+template <bool kFive, int NT>
+void vec_dot_qK_q8_K_avx512(int64_t n, const uint8_t* wbytes, size_t wsize, const block_q8_K* const* xs, float* out) {
     const int64_t nb = n / QK_K;
     const __m512i m4 = _mm512_set1_epi8(0x0F), sixteen = _mm512_set1_epi8(16);
-    __m512 acc = _mm512_setzero_ps();
-    __m128 acc_m = _mm_setzero_ps();
+    __m512 acc[NT];
+    __m128 acc_m[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps(), acc_m[t] = _mm_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
         const uint8_t* wb = wbytes + b * wsize;
         fp16_t dw, dminw;
@@ -230,16 +257,18 @@ float vec_dot_qK_q8_K_avx512(int64_t n, const uint8_t* wbytes, size_t wsize, con
         const uint8_t* scales = wb + 4;
         const uint8_t* qh = kFive ? wb + 16 : nullptr;
         const uint8_t* qs = kFive ? wb + 48 : wb + 16;
-        const float d = f16(dw) * x[b].d, dmin = -f16(dminw) * x[b].d;
         uint32_t sm[4];
         unpack_scales_mins_k4(scales, sm);
-        acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(mins_dot_bsums(sm, x[b].bsums)), acc_m);
+        for (int t = 0; t < NT; ++t) {
+            const float dmin = -f16(dminw) * xs[t][b].d;
+            acc_m[t] = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(mins_dot_bsums(sm, xs[t][b].bsums)), acc_m[t]);
+        }
         uint8_t sc[8];
         std::memcpy(sc, sm, 8);
         __m512i hbits = _mm512_setzero_si512();
         if (kFive) hbits = join(load256(qh), load256(qh));
-        const int8_t* q8 = x[b].qs;
-        __m512i sumi = _mm512_setzero_si512();
+        __m512i sumi[NT];
+        for (int t = 0; t < NT; ++t) sumi[t] = _mm512_setzero_si512();
         for (int c = 0; c < 4; c += 2) {
             const __m512i bits = _mm512_loadu_si512(qs + 32 * c);
             __m512i lo = _mm512_and_si512(bits, m4);
@@ -252,24 +281,38 @@ float vec_dot_qK_q8_K_avx512(int64_t n, const uint8_t* wbytes, size_t wsize, con
                 lo = _mm512_mask_add_epi8(lo, _mm512_test_epi8_mask(hbits, blo), lo, sixteen);
                 hi = _mm512_mask_add_epi8(hi, _mm512_test_epi8_mask(hbits, bhi), hi, sixteen);
             }
-            const __m512i ylo = join(load256(q8 + 64 * c), load256(q8 + 64 * c + 64));
-            const __m512i yhi = join(load256(q8 + 64 * c + 32), load256(q8 + 64 * c + 96));
-            const __m512i p0 = _mm512_madd_epi16(scales2(sc[2 * c], sc[2 * c + 2]), _mm512_maddubs_epi16(lo, ylo));
-            const __m512i p1 = _mm512_madd_epi16(scales2(sc[2 * c + 1], sc[2 * c + 3]), _mm512_maddubs_epi16(hi, yhi));
-            sumi = _mm512_add_epi32(sumi, _mm512_add_epi32(p0, p1));
+            const __m512i s_lo = scales2(sc[2 * c], sc[2 * c + 2]), s_hi = scales2(sc[2 * c + 1], sc[2 * c + 3]);
+            for (int t = 0; t < NT; ++t) {
+                const int8_t* q8 = xs[t][b].qs;
+                const __m512i ylo = join(load256(q8 + 64 * c), load256(q8 + 64 * c + 64));
+                const __m512i yhi = join(load256(q8 + 64 * c + 32), load256(q8 + 64 * c + 96));
+                const __m512i p0 = _mm512_madd_epi16(s_lo, _mm512_maddubs_epi16(lo, ylo));
+                const __m512i p1 = _mm512_madd_epi16(s_hi, _mm512_maddubs_epi16(hi, yhi));
+                sumi[t] = _mm512_add_epi32(sumi[t], _mm512_add_epi32(p0, p1));
+            }
         }
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
+        for (int t = 0; t < NT; ++t) {
+            const float d = f16(dw) * xs[t][b].d;
+            acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi[t]), acc[t]);
+        }
     }
-    return _mm512_reduce_add_ps(acc) + hsum_f32x4(acc_m);
+    for (int t = 0; t < NT; ++t) out[t] = _mm512_reduce_add_ps(acc[t]) + hsum_f32x4(acc_m[t]);
+}
+
+template <bool kFive>
+float vec_dot_qK_q8_K_avx512_one(int64_t n, const uint8_t* wbytes, size_t wsize, const block_q8_K* x) {
+    float out;
+    vec_dot_qK_q8_K_avx512<kFive, 1>(n, wbytes, wsize, &x, &out);
+    return out;
 }
 
 float vec_dot_q4_K_q8_K_avx512(int64_t n, const void* vw, const void* vx) {
-    return vec_dot_qK_q8_K_avx512<false>(n, static_cast<const uint8_t*>(vw), sizeof(block_q4_K),
+    return vec_dot_qK_q8_K_avx512_one<false>(n, static_cast<const uint8_t*>(vw), sizeof(block_q4_K),
                                          static_cast<const block_q8_K*>(vx));
 }
 
 float vec_dot_q5_K_q8_K_avx512(int64_t n, const void* vw, const void* vx) {
-    return vec_dot_qK_q8_K_avx512<true>(n, static_cast<const uint8_t*>(vw), sizeof(block_q5_K),
+    return vec_dot_qK_q8_K_avx512_one<true>(n, static_cast<const uint8_t*>(vw), sizeof(block_q5_K),
                                         static_cast<const block_q8_K*>(vx));
 }
 
@@ -330,5 +373,28 @@ const VecDotTable kVecDotAvx512 = {
     vec_dot_q5_K_q8_K_avx512,
     vec_dot_q6_K_q8_K_avx512,
 };
+
+namespace {
+void dot4_q8_0(int64_t n, const void* w, const void* const* xs, float* out) {
+    vec_dot_q8_0_q8_0_avx512_nt<kDot4Tokens>(n, w, reinterpret_cast<const block_q8_0* const*>(xs), out);
+}
+void dot4_q4_K(int64_t n, const void* w, const void* const* xs, float* out) {
+    vec_dot_qK_q8_K_avx512<false, kDot4Tokens>(n, static_cast<const uint8_t*>(w), sizeof(block_q4_K),
+                                               reinterpret_cast<const block_q8_K* const*>(xs), out);
+}
+void dot4_q5_K(int64_t n, const void* w, const void* const* xs, float* out) {
+    vec_dot_qK_q8_K_avx512<true, kDot4Tokens>(n, static_cast<const uint8_t*>(w), sizeof(block_q5_K),
+                                              reinterpret_cast<const block_q8_K* const*>(xs), out);
+}
+}  // namespace
+
+vec_dot4_fn vec_dot4_avx512(GGMLType type) {
+    switch (type) {
+        case GGMLType::Q8_0: return dot4_q8_0;
+        case GGMLType::Q4_K: return dot4_q4_K;
+        case GGMLType::Q5_K: return dot4_q5_K;
+        default: return nullptr;
+    }
+}
 
 }  // namespace pysparse

@@ -46,6 +46,17 @@ extern const VecDotTable kVecDotNeon;    // matvec_neon.cpp
 // The table of an ISA path (the generic one for a path this build lacks).
 const VecDotTable& vec_dot_table(Isa isa);
 
+// Batched matmul: kDot4Tokens tokens against one row, out[t] = the dot of the row with activations xs[t], each bit
+// for bit equal to the path's vec_dot_fn (same float operations per token; the weight side is unpacked once).
+// nullptr where a path has none for the type (matmul then calls the vec_dot_fn once per token).
+constexpr int kDot4Tokens = 4;
+using vec_dot4_fn = void (*)(int64_t n, const void* w, const void* const* xs, float* out);
+vec_dot4_fn vec_dot4(Isa isa, GGMLType type);  // dispatch.cpp
+#if defined(PYSPARSE_X86)
+vec_dot4_fn vec_dot4_avx2(GGMLType type);      // matvec_avx2.cpp: Q8_0, Q4_K
+vec_dot4_fn vec_dot4_avx512(GGMLType type);    // matvec_avx512.cpp: Q8_0, Q4_K, Q5_K
+#endif
+
 // Activation quantisers per path (quantize_act*.cpp); every version writes the same bytes as the generic one.
 void quantize_act_q8_0_generic(const float* x, block_q8_0* y, int64_t n);
 void quantize_act_q8_1_generic(const float* x, block_q8_1* y, int64_t n);

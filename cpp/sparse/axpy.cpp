@@ -4,6 +4,7 @@
 // Also the fused gate+up form and the row-skip matvec over row-major GGUF data.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -30,6 +31,14 @@ Kind kind_of(const SparseMatrix& m) {
         case GGMLType::F32: return Kind::f32;
         default: throw ValueError("sparse matrix has an unsupported type");
     }
+}
+
+int64_t l2_lines_ahead() {
+    static const int64_t v = [] {
+        const char* e = std::getenv("PYSPARSE_SPARSE_L2_LINES");
+        return e && *e ? (int64_t)std::strtoll(e, nullptr, 10) : (int64_t)kL2LinesAhead;
+    }();
+    return v;
 }
 
 namespace {

@@ -71,7 +71,9 @@ inline __m256 load_h8(const uint8_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128
 
 // yt[64h + 8a ..] += the group's contribution (see axpy_generic.cpp apply_panel).
 template <Kind K>
-inline void apply_panel(const SparseMatrix& m, int64_t t, const ActiveGroup& ag, float xsum, int h,
+// xsum: the group's sum of x for the min term; xoff: the sum the format's offset multiplies (0 when the integer
+// path has taken the offset off already).
+inline void apply_panel(const SparseMatrix& m, int64_t t, const ActiveGroup& ag, float xsum, float xoff, int h,
                         const __m256* acc, float* yt) {
     const int T = m.tile;
     float* y = yt + 64 * h;  // this tile's rows of the thread's y (32-byte aligned)
@@ -81,7 +83,7 @@ inline void apply_panel(const SparseMatrix& m, int64_t t, const ActiveGroup& ag,
     } else {
         const size_t at = m.panel(t, ag.g) * T + 64 * h;
         const __m256 xs = _mm256_set1_ps(xsum);
-        const __m256 xo = _mm256_set1_ps(-(float)quant_offset(K) * xsum);
+        const __m256 xo = _mm256_set1_ps(-(float)quant_offset(K) * xoff);
         if constexpr (K == Kind::q4_k || K == Kind::q5_k || K == Kind::q6_k) {
             const size_t as = m.panel(t, ag.g / m.groups_per_super) * T + 64 * h;
             for (int a = 0; a < 8; ++a) {
@@ -149,7 +151,8 @@ inline __m256i bit45_bytes(const uint8_t* p) {
 // <= 63, 2 pairs (<= 32004).
 template <int BITS>
 inline void int_group_half(const uint8_t* lo, const uint8_t* hi, int64_t LB, int64_t HB, const int64_t* cs0,
-                           const int8_t* xq, int64_t toff, int32_t begin, int32_t end, int h, float dx, __m256* acc) {
+                           const int8_t* xq, int64_t toff, int32_t begin, int32_t end, int h, float dx, int32_t qoff,
+                           __m256* acc) {
     constexpr int kChunk = BITS == 4 ? 16 : BITS == 5 ? 8 : 4;  // columns summed in int16 before widening
     const __m256i m0f = _mm256_set1_epi8(0x0f);
     __m256i a32[8];
@@ -197,13 +200,17 @@ inline void int_group_half(const uint8_t* lo, const uint8_t* hi, int64_t LB, int
             a32[kHigh[i]] = _mm256_add_epi32(a32[kHigh[i]], _mm256_cvtepi16_epi32(_mm256_extracti128_si256(a16[i], 1)));
         }
     }
+    // The format's offset (qoff = offset * sum of xq) comes off in integers: a row whose active weights are all
+    // zero gives exactly 0, whatever the compiler contracts in the float scaling.
     const __m256 d = _mm256_set1_ps(dx);
-    for (int i = 0; i < 8; ++i) acc[i] = _mm256_mul_ps(_mm256_cvtepi32_ps(a32[i]), d);
+    const __m256i off = _mm256_set1_epi32(qoff);
+    for (int i = 0; i < 8; ++i) acc[i] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(a32[i], off)), d);
 }
 
 // A prefetch the compiler must keep: GCC deletes loops whose only effect is _mm_prefetch / __builtin_prefetch
 // (found by reading the generated code: the prefetch loops below had vanished).
 inline void prefetch_t0(const void* p) { asm volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(p))); }
+inline void prefetch_t1(const void* p) { asm volatile("prefetcht1 %0" : : "m"(*static_cast<const char*>(p))); }
 
 template <int LINES>
 inline void prefetch_lines(const uint8_t* p) {
@@ -231,18 +238,36 @@ void tile_avx2(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet& a
             if (HB) prefetch_t0(hi + cs * HB);
         }
     };
+    auto prefetch_l2 = [&](const ActiveGroup& ag, int64_t t) {  // see prefetch_tiles_l2 (axpy.h)
+        for (int32_t k = ag.begin; k < ag.end; ++k) {
+            const int64_t cs = cs0[k] + t * G;
+            for (int l = 0; l < LINES; ++l) prefetch_t1(lo + cs * LB + 64 * l);
+            if (HB) prefetch_t1(hi + cs * HB);
+        }
+    };
     for (size_t gi = 0; gi < ng; ++gi) {
         const ActiveGroup& ag = a.groups[gi];
+        int32_t qoff = 0;  // the integer path's offset correction: offset * sum of the group's xq
+        if constexpr (BITS <= 6) {
+            for (int32_t k = ag.begin; k < ag.end; ++k) qoff += a.xq[k];
+            qoff *= quant_offset(K);
+        }
         for (int64_t t = tb; t < te; ++t) {
             // Prefetch this group's active lines a few tiles ahead, or the next group's first tiles.
             const int64_t tp = t + prefetch_tiles(ag.end - ag.begin);
             if (tp < te) prefetch(ag, tp);
             else if (gi + 1 < ng && tb + (tp - te) < te) prefetch(a.groups[gi + 1], tb + (tp - te));
+            if (const int64_t d2 = prefetch_tiles_l2(ag.end - ag.begin)) {
+                const int64_t t2 = t + d2;
+                if (t2 < te) prefetch_l2(ag, t2);
+                else if (gi + 1 < ng && tb + (t2 - te) < te) prefetch_l2(a.groups[gi + 1], tb + (t2 - te));
+            }
             for (int h = 0; h < NH; ++h) {
                 __m256 acc[8];
                 if constexpr (BITS <= 6) {  // integer path: x quantised per group (ActiveGroup::dx)
-                    int_group_half<BITS>(lo, hi, LB, HB, cs0, a.xq.data(), t * G, ag.begin, ag.end, h, ag.dx, acc);
-                    apply_panel<K>(m, t, ag, ag.xsumq, h, acc, y + (t - tb) * T);
+                    int_group_half<BITS>(lo, hi, LB, HB, cs0, a.xq.data(), t * G, ag.begin, ag.end, h, ag.dx, qoff,
+                                         acc);
+                    apply_panel<K>(m, t, ag, ag.xsumq, 0.f, h, acc, y + (t - tb) * T);
                     continue;
                 }
                 for (int i = 0; i < 8; ++i) acc[i] = _mm256_setzero_ps();
@@ -252,7 +277,7 @@ void tile_avx2(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet& a
                     if constexpr (BITS <= 6) column_half<BITS>(lo + cs * LB, hi + cs * HB, h, xb, acc);
                     else column_wide<K>(lo + cs * LB, xb, acc);
                 }
-                apply_panel<K>(m, t, ag, ag.xsum, h, acc, y + (t - tb) * T);
+                apply_panel<K>(m, t, ag, ag.xsum, ag.xsum, h, acc, y + (t - tb) * T);
             }
         }
     }

@@ -4,8 +4,9 @@
 # cpp/tests/avx512_emulation/simde_shim.h (CMake option PYSPARSE_EMULATE_AVX512; cpu_supports(avx512) is then true).
 # Steps: build; fail if any real zmm instruction is in an emulated object; check the emulated intrinsics against
 # their documented semantics (avx512_shim_check); run every C++ test with --isa avx512 (each compares the path
-# under test with the generic reference) and --isa generic as a control.
-# Usage: cpp/tests/run_avx512_emulated.sh [extra cmake args]     (BUILD=build/avx512emu by default)
+# under test with the generic reference; the sparse tests run the AVX-512 VNNI and plain builds both) and --isa
+# generic as a control.
+# Usage: cpp/tests/run_avx512_emulated.sh [extra cmake args]     (BUILD=build/avx512emu, JOBS=nproc by default)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build/avx512emu}
@@ -16,11 +17,11 @@ fi
 gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
 cmake -S . -B "$BUILD" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DPYSPARSE_EMULATE_AVX512=ON \
   -DPYSPARSE_BUILD_PYTHON=OFF -DPYSPARSE_BUILD_TESTS=ON "$@" >/dev/null
-cmake --build "$BUILD" -j "$(nproc)"
+cmake --build "$BUILD" -j "${JOBS:-$(nproc)}"
 
 # The emulated objects must hold AVX2 code only: a zmm register, an opmask k-register or xmm/ymm16-31 (EVEX only)
 # means an AVX-512 intrinsic slipped past the shim and this run would not be testing what it claims (and could not run here).
-objs=$(find "$BUILD" -name '*_avx512.cpp.o')
+objs=$(find "$BUILD" -name '*_avx512.cpp.o' -o -name '*_avx512vnni.cpp.o')
 [ -n "$objs" ] || { echo "no *_avx512.cpp objects found in $BUILD" >&2; exit 1; }
 n_objs=0
 for o in $objs; do
@@ -37,7 +38,7 @@ echo "no AVX-512 instructions in the $n_objs emulated objects"
 # Every AVX-512 intrinsic named in a kernel must have its semantics check in check_shim.cpp.
 missing=0
 for f in $(grep -ohE '\b(_mm512_[a-z0-9_]+|_mm(256)?_maskz?_[a-z0-9_]+|_mm(256)?_[a-z0-9_]+_mask)\b' \
-             $(find cpp -name '*_avx512.cpp') | sort -u); do
+             $(find cpp -name '*_avx512*.cpp' -o -name '*_avx512*.h') | sort -u); do
   if ! grep -q "\"$f\"" cpp/tests/avx512_emulation/check_shim.cpp; then
     echo "FAIL: $f is used by an AVX-512 kernel but not checked in cpp/tests/avx512_emulation/check_shim.cpp" >&2
     missing=1

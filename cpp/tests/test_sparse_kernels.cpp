@@ -1,6 +1,6 @@
 // The sparse layouts and kernels on the ISA path given by --isa: decode of the repacked layout equals the exact
 // row-major decode; the active path's sparse matvec equals a double-precision reference within 1e-5 * sum |w||x|
-// per output (plus the x-quantisation bound on the AVX2 integer path of the 4-bit formats); 1, 2 and 3 threads give bitwise identical results; bad index lists throw.
+// per output (plus the x-quantisation bound on the integer paths: AVX2 / AVX-512 4/5/6-bit formats, AVX-512 VNNI Q8_0); 1, 2 and 3 threads give bitwise identical results; bad index lists throw.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -83,9 +83,27 @@ TEST(sparse_decode_equals_row_major_decode) {
     }
 }
 
+// Whether a path quantises the active x to int8 per group (sparse/axpy.h): AVX2 and AVX-512 for the 4/5/6-bit
+// formats, AVX-512 with VNNI also for Q8_0.
+bool sparse_int_path(Isa isa, GGMLType t) {
+    const bool low_bits = t == GGMLType::Q4_0 || t == GGMLType::Q4_1 || t == GGMLType::Q4_K || t == GGMLType::Q5_0 ||
+                          t == GGMLType::Q5_1 || t == GGMLType::Q5_K || t == GGMLType::Q6_K;
+    if (isa == Isa::avx2) return low_bits;
+    if (isa == Isa::avx512) return low_bits || (t == GGMLType::Q8_0 && feature_enabled(CpuFeature::avx512_vnni));
+    return false;
+}
+
+// The AVX-512 path has two builds (VNNI and plain): the test runs under each the CPU has.
+std::vector<bool> vnni_settings(Isa isa) {
+    if (isa == Isa::avx512 && cpu_has_feature(CpuFeature::avx512_vnni)) return {true, false};
+    return {false};
+}
+
 TEST(sparse_matvec_matches_reference_and_generic) {
     const Isa isa = active_isa();
+    for (bool vnni : vnni_settings(isa))
     for (GGMLType t : kTypes) {
+        if (cpu_has_feature(CpuFeature::avx512_vnni)) set_feature_enabled(CpuFeature::avx512_vnni, vnni);
         const int64_t rows = 200, cols = cols_for(t, 3);
         auto w = random_weight(t, rows, cols, 2);
         SparseMatrix m = repack_input_major(t, w.data(), rows, cols);
@@ -95,7 +113,7 @@ TEST(sparse_matvec_matches_reference_and_generic) {
         std::normal_distribution<float> nd(0.f, 1.f);
         std::vector<float> x(cols);
         for (auto& v : x) v = nd(rng);
-        for (double s : {0.0, 0.5, 0.9, 1.0}) {
+        for (double s : {0.0, 0.3, 0.5, 0.7, 0.9, 1.0}) {
             auto idx = random_active(cols, s, 4);
             std::vector<float> y(rows, -1.f), yg(rows, -2.f);
             set_isa(isa);
@@ -103,11 +121,9 @@ TEST(sparse_matvec_matches_reference_and_generic) {
             set_isa(Isa::generic);
             sparse_matvec(m, x.data(), idx.data(), (int64_t)idx.size(), yg.data());
             set_isa(isa);
-            // The AVX2 path of the 4/5/6-bit formats quantises the active x per group to int8 (dx = max|x| / 127):
-            // its bound adds sum_j |w_j| * dx_g(j) / 2. Every other path: float math, 1e-5 of sum |w x|.
-            const bool int_path = isa == Isa::avx2 && (t == GGMLType::Q4_0 || t == GGMLType::Q4_1 || t == GGMLType::Q4_K ||
-                                                     t == GGMLType::Q5_0 || t == GGMLType::Q5_1 || t == GGMLType::Q5_K ||
-                                                     t == GGMLType::Q6_K);
+            // The integer paths quantise the active x per group to int8 (dx = max|x| / 127): their bound adds
+            // sum_j |w_j| * dx_g(j) / 2. Every other path: float math, 1e-5 of sum |w x|.
+            const bool int_path = sparse_int_path(isa, t);
             const int G = t == GGMLType::Q6_K ? 16 : 32;
             std::vector<double> dxg(cols / G + 1, 0.0);
             for (int32_t j : idx) dxg[j / G] = std::max(dxg[j / G], std::fabs((double)x[j]) / 127.0);
@@ -122,10 +138,12 @@ TEST(sparse_matvec_matches_reference_and_generic) {
                 const double tol = 1e-5 * mag + 1e-30;
                 bad += !(std::fabs(y[r] - ref) <= tol + (int_path ? qb : 0.0)) || !(std::fabs(yg[r] - ref) <= tol);
             }
-            if (bad) std::fprintf(stderr, "  type %s s=%.1f: %d outputs off\n", type_traits(t).name, s, bad);
+            if (bad)
+                std::fprintf(stderr, "  type %s s=%.1f vnni=%d: %d outputs off\n", type_traits(t).name, s, (int)vnni, bad);
             CHECK(bad == 0);
         }
     }
+    if (cpu_has_feature(CpuFeature::avx512_vnni)) set_feature_enabled(CpuFeature::avx512_vnni, true);
 }
 
 TEST(sparse_matvec_threads_bitwise_identical) {

@@ -144,6 +144,57 @@ void check_integer() {
         for (int i = 0; i < 16; ++i) e32[i] = a32[b32[i] & 15];
         report("_mm512_permutexvar_epi32", lanes<int32_t, 16>(_mm512_permutexvar_epi32(B32, A32)) == e32);
 
+        // The integer sparse kernels (axpy_avx512_impl.h): byte transposes, VPDPBUSD, the Q6_K plane shuffle.
+        for (int i = 0; i < 16; ++i) e32[i] = a32[i] ^ b32[i];
+        report("_mm512_xor_si512", lanes<int32_t, 16>(_mm512_xor_si512(A32, B32)) == e32);
+        for (int L = 0; L < 4; ++L)
+            for (int i = 0; i < 8; ++i) {
+                e8[16 * L + 2 * i] = a8[16 * L + i], e8[16 * L + 2 * i + 1] = b8[16 * L + i];
+            }
+        report("_mm512_unpacklo_epi8", lanes<int8_t, 64>(_mm512_unpacklo_epi8(A8, B8)) == e8);
+        for (int L = 0; L < 4; ++L)
+            for (int i = 0; i < 8; ++i) {
+                e8[16 * L + 2 * i] = a8[16 * L + 8 + i], e8[16 * L + 2 * i + 1] = b8[16 * L + 8 + i];
+            }
+        report("_mm512_unpackhi_epi8", lanes<int8_t, 64>(_mm512_unpackhi_epi8(A8, B8)) == e8);
+        for (int L = 0; L < 4; ++L)
+            for (int i = 0; i < 4; ++i) {
+                e16[8 * L + 2 * i] = a16[8 * L + i], e16[8 * L + 2 * i + 1] = b16[8 * L + i];
+            }
+        report("_mm512_unpacklo_epi16", lanes<int16_t, 32>(_mm512_unpacklo_epi16(A16, B16)) == e16);
+        for (int L = 0; L < 4; ++L)
+            for (int i = 0; i < 4; ++i) {
+                e16[8 * L + 2 * i] = a16[8 * L + 4 + i], e16[8 * L + 2 * i + 1] = b16[8 * L + 4 + i];
+            }
+        report("_mm512_unpackhi_epi16", lanes<int16_t, 32>(_mm512_unpackhi_epi16(A16, B16)) == e16);
+#define SHUF128(IMM)                                                                                        \
+    {                                                                                                       \
+        for (int L = 0; L < 4; ++L)                                                                         \
+            for (int i = 0; i < 4; ++i)                                                                     \
+                e32[4 * L + i] = (L < 2 ? a32 : b32)[4 * (((IMM) >> (2 * L)) & 3) + i];                     \
+        report("_mm512_shuffle_i32x4", lanes<int32_t, 16>(_mm512_shuffle_i32x4(A32, B32, IMM)) == e32);    \
+    }
+        SHUF128(0x44) SHUF128(0xEE) SHUF128(0x88) SHUF128(0xDD) SHUF128(0x1B) SHUF128(0x00)
+#undef SHUF128
+        for (int i = 0; i < 16; ++i) {  // u8 (a) x s8 (b) quads summed into the int32 lane of s, wrapping
+            int64_t acc = lanes<int32_t, 16>(S8)[i];
+            for (int j = 0; j < 4; ++j) acc += (int64_t)(uint8_t)a8[4 * i + j] * b8[4 * i + j];
+            e32[i] = (int32_t)(uint32_t)(uint64_t)acc;
+        }
+        report("_mm512_dpbusd_epi32", lanes<int32_t, 16>(_mm512_dpbusd_epi32(S8, A8, B8)) == e32);
+        {
+            auto a64 = lanes<int64_t, 8>(A32), b64 = lanes<int64_t, 8>(B32);
+            Lanes<int64_t, 8> e64;
+            for (int i = 0; i < 8; ++i) e64[i] = a64[b64[i] & 7];
+            report("_mm512_permutexvar_epi64", lanes<int64_t, 8>(_mm512_permutexvar_epi64(B32, A32)) == e64);
+        }
+        for (int L = 0; L < 4; ++L)
+            for (int i = 0; i < 16; ++i) {
+                const int8_t c = b8[16 * L + i];
+                e8[16 * L + i] = c < 0 ? 0 : a8[16 * L + (c & 15)];
+            }
+        report("_mm512_shuffle_epi8", lanes<int8_t, 64>(_mm512_shuffle_epi8(A8, B8)) == e8);
+
         Lanes<uint32_t, 16> cnt;
         for (int i = 0; i < 16; ++i) cnt[i] = (uint32_t)(rng() % 40);
         for (int i = 0; i < 16; ++i) eu32[i] = cnt[i] >= 32 ? 0 : ua32[i] >> cnt[i];

@@ -1,0 +1,302 @@
+// AVX-512 (F, BW, VL, DQ) tile kernels of the input-sparse matvec, included by two files that differ only in one
+// macro and their compile flags: axpy_avx512.cpp (PYSPARSE_SPARSE_VNNI 0: integer dots with VPMADDUBSW + VPMADDWD)
+// and axpy_avx512vnni.cpp (1, built with -mavx512vnni: VPDPBUSD). Everything here has internal linkage, so the two
+// builds never share an inline function compiled for the other's flags.
+//
+// A whole 128-row tile fits in 8 zmm accumulators, so each active line is read once per tile (no halves).
+// 4/5/6-bit formats (and Q8_0 with VNNI) use integer math on the group's active x quantised to int8 (ActiveSet,
+// axpy.h: the same quantisation as the AVX2 integer path, so the same error bound): four active columns at a time,
+// their 64-byte slices are transposed into byte quads (int32 lane = one row's values in the four columns) and
+// multiplied with the broadcast quad of their int8 x in one VPDPBUSD (or VPMADDUBSW + VPMADDWD), accumulating
+// in int32; per group and tile the int32 sums are put back in row order, scaled by dx and the scale panel.
+// Measured reason (issue 8): on a fast-memory CPU the float path (16 int->float conversions and FMAs per
+// column slice) was compute-bound at 1.5x the dense time at s = 0, slower than the AVX2 integer path.
+// F16 / F32 (and Q8_0 without VNNI, whose u8 x s8 pairs would saturate VPMADDUBSW) use float FMAs.
+#pragma once
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "sparse/axpy.h"
+
+#ifndef PYSPARSE_SPARSE_VNNI
+#error "define PYSPARSE_SPARSE_VNNI (0 or 1) before including axpy_avx512_impl.h"
+#endif
+
+namespace pysparse {
+namespace sparse_detail {
+
+namespace {
+
+constexpr int bits_of(Kind k) {
+    return (k == Kind::q4_0 || k == Kind::q4_1 || k == Kind::q4_k) ? 4
+           : (k == Kind::q5_0 || k == Kind::q5_1 || k == Kind::q5_k) ? 5
+           : k == Kind::q6_k ? 6 : k == Kind::q8_0 ? 8 : k == Kind::f16 ? 16 : 32;
+}
+
+// acc (16 int32 lanes) += the dot products of the 4 unsigned bytes of each lane of w with the 4 signed bytes of x.
+// Without VNNI: VPMADDUBSW sums byte pairs into int16 (w <= 63 here, so |w0 x0 + w1 x1| <= 16002: no saturation),
+// VPMADDWD with ones sums the two pairs into int32 (ggml's mul_sum_us8_pairs).
+inline __m512i dot4(__m512i acc, __m512i w, __m512i x) {
+#if PYSPARSE_SPARSE_VNNI
+    return _mm512_dpbusd_epi32(acc, w, x);
+#else
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(w, x), _mm512_set1_epi16(1)));
+#endif
+}
+
+// Four 64-byte column slices v[c] -> four vectors of byte quads: lane 4L + i of q[j] holds byte 16L + 4j + i of
+// v[0], v[1], v[2], v[3] (in that byte order). The unpacks work within 128-bit lanes L.
+inline void transpose_quads(const __m512i* v, __m512i* q) {
+    const __m512i ab_lo = _mm512_unpacklo_epi8(v[0], v[1]), ab_hi = _mm512_unpackhi_epi8(v[0], v[1]);
+    const __m512i cd_lo = _mm512_unpacklo_epi8(v[2], v[3]), cd_hi = _mm512_unpackhi_epi8(v[2], v[3]);
+    q[0] = _mm512_unpacklo_epi16(ab_lo, cd_lo);
+    q[1] = _mm512_unpackhi_epi16(ab_lo, cd_lo);
+    q[2] = _mm512_unpacklo_epi16(ab_hi, cd_hi);
+    q[3] = _mm512_unpackhi_epi16(ab_hi, cd_hi);
+}
+
+// The inverse order for the int32 sums: q[j] lane 4L + i is byte 16L + 4j + i; r[L] = bytes 16L .. 16L + 15 in
+// order (a 4 x 4 transpose of 128-bit blocks), converted to float and scaled by dx.
+inline void untranspose_scale(const __m512i* q, float dx, __m512* r) {
+    const __m512i t0 = _mm512_shuffle_i32x4(q[0], q[1], 0x44), t1 = _mm512_shuffle_i32x4(q[2], q[3], 0x44);
+    const __m512i t2 = _mm512_shuffle_i32x4(q[0], q[1], 0xEE), t3 = _mm512_shuffle_i32x4(q[2], q[3], 0xEE);
+    const __m512 d = _mm512_set1_ps(dx);
+    r[0] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_shuffle_i32x4(t0, t1, 0x88)), d);
+    r[1] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_shuffle_i32x4(t0, t1, 0xDD)), d);
+    r[2] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_shuffle_i32x4(t2, t3, 0x88)), d);
+    r[3] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_shuffle_i32x4(t2, t3, 0xDD)), d);
+}
+
+// vpshufb indices and bit tests for the Q6_K plane (below): byte i of 128-bit lane L of the low-nibble vector is
+// row 64(L/2) + 16(L%2) + i, whose 2 bits sit at bits 2(i%4) of plane byte 16(L/2) + 4(L%2) + i/4.
+alignas(64) const uint8_t kQ6PlaneIdx[64] = {
+    0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7,
+    0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7};
+
+// One column slice of a 5/6-bit format as two vectors of full values (byte B of the 64 lo bytes): l = rows
+// 64(B/32) + B%32, u = those rows + 32. The high plane's bits are added with byte masks.
+template <int BITS>
+inline void column_values(__m512i v, const uint8_t* hp, __m512i* l, __m512i* u) {
+    const __m512i m0f = _mm512_set1_epi8(0x0f);
+    *l = _mm512_and_si512(v, m0f);
+    *u = _mm512_and_si512(_mm512_srli_epi16(v, 4), m0f);
+    if constexpr (BITS == 5) {  // plane bit r = bit 4 of row r: rows 0-31 | 64-95 (l), 32-63 | 96-127 (u)
+        uint32_t w[4];
+        std::memcpy(w, hp, 16);
+        const __m512i c10 = _mm512_set1_epi8(0x10);
+        *l = _mm512_mask_add_epi8(*l, (__mmask64)((uint64_t)w[0] | (uint64_t)w[2] << 32), *l, c10);
+        *u = _mm512_mask_add_epi8(*u, (__mmask64)((uint64_t)w[1] | (uint64_t)w[3] << 32), *u, c10);
+    } else if constexpr (BITS == 6) {  // plane bits 2r, 2r + 1 = bits 4, 5 of row r
+        // 128-bit lanes (P0, P0, P1, P1), P0 = plane bytes 0-15 (rows 0-63), P1 = 16-31 (rows 64-127).
+        const __m512i p = _mm512_permutexvar_epi64(_mm512_setr_epi32(0, 0, 1, 0, 0, 0, 1, 0, 2, 0, 3, 0, 2, 0, 3, 0),
+                                                   _mm512_castsi256_si512(_mm256_loadu_si256(
+                                                       reinterpret_cast<const __m256i*>(hp))));
+        const __m512i il = _mm512_loadu_si512(kQ6PlaneIdx);
+        const __m512i bl = _mm512_shuffle_epi8(p, il);
+        const __m512i bu = _mm512_shuffle_epi8(p, _mm512_add_epi32(il, _mm512_set1_epi8(8)));
+        const __m512i t4 = _mm512_set1_epi32(0x40100401), t5 = _mm512_set1_epi32((int)0x80200802u);
+        const __m512i c10 = _mm512_set1_epi8(0x10), c20 = _mm512_set1_epi8(0x20);
+        *l = _mm512_mask_add_epi8(*l, _mm512_test_epi8_mask(bl, t4), *l, c10);
+        *l = _mm512_mask_add_epi8(*l, _mm512_test_epi8_mask(bl, t5), *l, c20);
+        *u = _mm512_mask_add_epi8(*u, _mm512_test_epi8_mask(bu, t4), *u, c10);
+        *u = _mm512_mask_add_epi8(*u, _mm512_test_epi8_mask(bu, t5), *u, c20);
+    }
+}
+
+// One tile of one group, 4/5/6-bit formats: acc[a] (rows 16a ..) = dx * sum over the group's active columns of
+// q * xq (int32 sums; at most 32 columns * 63 * 127). Q8_0 (VNNI builds): the same on the 64-row int8 slices,
+// the weights offset by +128 into u8. qoff = offset * sum(xq) over the group (offset: the format's, or Q8_0's
+// +128) is taken off each int32 sum before scaling.
+template <int BITS>
+inline void int_group_tile(const uint8_t* lo, const uint8_t* hi, int64_t LB, int64_t HB, const int64_t* cs0,
+                           const int8_t* xq, int64_t toff, int32_t begin, int32_t end, float dx, int32_t qoff,
+                           __m512* acc) {
+    const __m512i m0f = _mm512_set1_epi8(0x0f);
+    __m512i al[4], ah[4];
+    for (int j = 0; j < 4; ++j) al[j] = ah[j] = _mm512_setzero_si512();
+    for (int32_t k = begin; k < end; k += 4) {
+        __m512i v[4];
+        uint32_t xw = 0;
+        int32_t kc[4];
+        for (int c = 0; c < 4; ++c) {  // a short last quad repeats column k with x = 0
+            const bool in = k + c < end;
+            kc[c] = in ? k + c : k;
+            xw |= (uint32_t)(in ? (uint8_t)xq[k + c] : 0) << (8 * c);
+            v[c] = _mm512_loadu_si512(lo + (cs0[kc[c]] + toff) * LB);
+        }
+        const __m512i xb = _mm512_set1_epi32((int)xw);
+        __m512i q[4];
+        if constexpr (BITS == 4) {
+            transpose_quads(v, q);
+            for (int j = 0; j < 4; ++j) {
+                al[j] = dot4(al[j], _mm512_and_si512(q[j], m0f), xb);
+                ah[j] = dot4(ah[j], _mm512_and_si512(_mm512_srli_epi16(q[j], 4), m0f), xb);
+            }
+        } else if constexpr (BITS == 8) {
+            const __m512i bias = _mm512_set1_epi8((char)0x80);
+            for (int c = 0; c < 4; ++c) v[c] = _mm512_xor_si512(v[c], bias);
+            transpose_quads(v, q);
+            for (int j = 0; j < 4; ++j) al[j] = dot4(al[j], q[j], xb);
+        } else {
+            __m512i l[4], u[4];
+            for (int c = 0; c < 4; ++c) column_values<BITS>(v[c], hi + (cs0[kc[c]] + toff) * HB, &l[c], &u[c]);
+            transpose_quads(l, q);
+            for (int j = 0; j < 4; ++j) al[j] = dot4(al[j], q[j], xb);
+            transpose_quads(u, q);
+            for (int j = 0; j < 4; ++j) ah[j] = dot4(ah[j], q[j], xb);
+        }
+    }
+    // The format's offset (value = d * (q - offset)) comes off in integers: a row whose active weights are all
+    // zero gives exactly 0, whatever the compiler contracts in the float scaling.
+    const __m512i off = _mm512_set1_epi32(qoff);
+    for (int j = 0; j < 4; ++j) al[j] = _mm512_sub_epi32(al[j], off), ah[j] = _mm512_sub_epi32(ah[j], off);
+    __m512 r[4];
+    if constexpr (BITS == 8) {  // 64 rows: r[L] = rows 16L ..
+        untranspose_scale(al, dx, acc);
+    } else {  // low nibbles: r[L] = rows 64(L/2) + 16(L%2) ..; high nibbles 32 rows further
+        untranspose_scale(al, dx, r);
+        acc[0] = r[0], acc[1] = r[1], acc[4] = r[2], acc[5] = r[3];
+        untranspose_scale(ah, dx, r);
+        acc[2] = r[0], acc[3] = r[1], acc[6] = r[2], acc[7] = r[3];
+    }
+}
+
+// acc[a] (rows 16a .. 16a+15), a < 4, += q * x for one 64-row column slice of Q8_0 (without VNNI) / F16 / F32.
+template <Kind K>
+inline void column_wide(const uint8_t* lo, __m512 xb, __m512* acc) {
+    for (int a = 0; a < 4; ++a) {
+        __m512 w;
+        if constexpr (K == Kind::q8_0)
+            w = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(lo + 16 * a))));
+        else if constexpr (K == Kind::f16)
+            w = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(lo + 32 * a)));
+        else
+            w = _mm512_loadu_ps(reinterpret_cast<const float*>(lo + 64 * a));
+        acc[a] = _mm512_fmadd_ps(w, xb, acc[a]);
+    }
+}
+
+inline __m512 load_h16(const uint8_t* p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+inline __m512 load_u8x16(const uint8_t* p) {
+    return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+}
+inline __m512 load_s8x16(const uint8_t* p) {
+    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+}
+
+// y[16a ..] += the group's contribution for the tile's T rows (see axpy_generic.cpp apply_panel).
+template <Kind K>
+// xsum: the group's sum of x for the min term; xoff: the sum the format's offset multiplies (0 when the integer
+// path has taken the offset off already).
+inline void apply_panel(const SparseMatrix& m, int64_t t, const ActiveGroup& ag, float xsum, float xoff,
+                        const __m512* acc, float* y) {
+    const int T = m.tile, NA = T / 16;
+    if constexpr (K == Kind::f16 || K == Kind::f32) {
+        for (int a = 0; a < NA; ++a) _mm512_storeu_ps(y + 16 * a, _mm512_add_ps(_mm512_loadu_ps(y + 16 * a), acc[a]));
+        return;
+    } else {
+        const size_t at = m.panel(t, ag.g) * T;
+        const __m512 xs = _mm512_set1_ps(xsum);
+        const __m512 xo = _mm512_set1_ps(-(float)quant_offset(K) * xoff);
+        if constexpr (K == Kind::q4_k || K == Kind::q5_k || K == Kind::q6_k) {
+            const size_t as = m.panel(t, ag.g / m.groups_per_super) * T;
+            for (int a = 0; a < NA; ++a) {
+                const __m512 d = load_h16(m.sd.data() + (as + 16 * a) * 2);
+                __m512 yv = _mm512_loadu_ps(y + 16 * a);
+                if constexpr (K == Kind::q6_k) {
+                    const __m512 s = _mm512_mul_ps(d, load_s8x16(m.gs.data() + at + 16 * a));
+                    yv = _mm512_fmadd_ps(s, _mm512_add_ps(acc[a], xo), yv);
+                } else {
+                    const __m512 s = _mm512_mul_ps(d, load_u8x16(m.gs.data() + at + 16 * a));
+                    const __m512 dm = _mm512_mul_ps(load_h16(m.sm.data() + (as + 16 * a) * 2),
+                                                    load_u8x16(m.gm.data() + at + 16 * a));
+                    yv = _mm512_fnmadd_ps(dm, xs, _mm512_fmadd_ps(s, acc[a], yv));
+                }
+                _mm512_storeu_ps(y + 16 * a, yv);
+            }
+        } else {
+            for (int a = 0; a < NA; ++a) {
+                const __m512 d = load_h16(m.gs.data() + (at + 16 * a) * 2);
+                __m512 yv = _mm512_loadu_ps(y + 16 * a);
+                if constexpr (K == Kind::q4_1 || K == Kind::q5_1)
+                    yv = _mm512_fmadd_ps(load_h16(m.gm.data() + (at + 16 * a) * 2), xs, _mm512_fmadd_ps(d, acc[a], yv));
+                else if constexpr (K == Kind::q8_0)
+                    yv = _mm512_fmadd_ps(d, acc[a], yv);
+                else
+                    yv = _mm512_fmadd_ps(d, _mm512_add_ps(acc[a], xo), yv);
+                _mm512_storeu_ps(y + 16 * a, yv);
+            }
+        }
+    }
+}
+
+// A prefetch the compiler must keep: GCC deletes loops whose only effect is _mm_prefetch / __builtin_prefetch
+// (found by reading the generated code: the prefetch loops below had vanished).
+inline void prefetch_t0(const void* p) { asm volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(p))); }
+inline void prefetch_t1(const void* p) { asm volatile("prefetcht1 %0" : : "m"(*static_cast<const char*>(p))); }
+
+template <Kind K>
+void tile_avx512(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet& a, float* y) {
+    constexpr int BITS = bits_of(K);
+    constexpr int LINES = BITS == 32 ? 4 : BITS == 16 ? 2 : 1;
+    constexpr bool kIntPath = BITS <= 6 || (BITS == 8 && PYSPARSE_SPARSE_VNNI);
+    const int T = m.tile, NA = T / 16;
+    for (int64_t r = 0; r < (te - tb) * T; r += 16) _mm512_storeu_ps(y + r, _mm512_setzero_ps());
+    const int64_t LB = m.lo_bytes, HB = m.hi_bytes, G = m.slice_step();
+    const uint8_t* lo = m.lo.data();
+    const uint8_t* hi = m.hi.data();
+    const int64_t* cs0 = a.cs0.data();
+    const float* xv = a.xv.data();
+    const int8_t* xq = a.xq.data();
+    const size_t ng = a.groups.size();
+    auto prefetch = [&](const ActiveGroup& ag, int64_t t) {
+        for (int32_t k = ag.begin; k < ag.end; ++k) {
+            const int64_t cs = cs0[k] + t * G;
+            for (int l = 0; l < LINES; ++l) prefetch_t0(lo + cs * LB + 64 * l);
+            if (HB) prefetch_t0(hi + cs * HB);
+        }
+    };
+    auto prefetch_l2 = [&](const ActiveGroup& ag, int64_t t) {
+        for (int32_t k = ag.begin; k < ag.end; ++k) {
+            const int64_t cs = cs0[k] + t * G;
+            for (int l = 0; l < LINES; ++l) prefetch_t1(lo + cs * LB + 64 * l);
+            if (HB) prefetch_t1(hi + cs * HB);
+        }
+    };
+    for (size_t gi = 0; gi < ng; ++gi) {
+        const ActiveGroup& ag = a.groups[gi];
+        int32_t qsum = 0;  // the integer paths' offset correction
+        if constexpr (kIntPath)
+            for (int32_t k = ag.begin; k < ag.end; ++k) qsum += xq[k];
+        const int32_t qoff = (BITS == 8 ? 128 : quant_offset(K)) * qsum;
+        for (int64_t t = tb; t < te; ++t) {
+            const int64_t tp = t + prefetch_tiles(ag.end - ag.begin);
+            if (tp < te) prefetch(ag, tp);
+            else if (gi + 1 < ng && tb + (tp - te) < te) prefetch(a.groups[gi + 1], tb + (tp - te));
+            if (const int64_t d2 = prefetch_tiles_l2(ag.end - ag.begin)) {
+                const int64_t t2 = t + d2;
+                if (t2 < te) prefetch_l2(ag, t2);
+                else if (gi + 1 < ng && tb + (t2 - te) < te) prefetch_l2(a.groups[gi + 1], tb + (t2 - te));
+            }
+            __m512 acc[8];
+            if constexpr (kIntPath) {
+                int_group_tile<BITS>(lo, hi, LB, HB, cs0, xq, t * G, ag.begin, ag.end, ag.dx, qoff, acc);
+                apply_panel<K>(m, t, ag, ag.xsumq, 0.f, acc, y + (t - tb) * T);
+                continue;
+            }
+            for (int i = 0; i < NA; ++i) acc[i] = _mm512_setzero_ps();
+            for (int32_t k = ag.begin; k < ag.end; ++k) {
+                const __m512 xb = _mm512_set1_ps(xv[k]);
+                column_wide<K>(lo + (cs0[k] + t * G) * LB, xb, acc);
+            }
+            apply_panel<K>(m, t, ag, ag.xsum, ag.xsum, acc, y + (t - tb) * T);
+        }
+    }
+}
+
+}  // namespace
+}  // namespace sparse_detail
+}  // namespace pysparse
