@@ -3,7 +3,7 @@
 // count, or kSelectNonFinite if v holds NaN or +-Inf (or a score |v_i|^q overflows float32); nothing else is
 // written in that case. Bad parameters (p outside [0, 1] or NaN, ...) throw pysparse::ValueError.
 //
-// Rules (the top-p rule is PAPER.md §1; the Python reference is pysparse/engine/select.py):
+// Rules (the top-p rule is docs/method.md §1; the Python reference is pysparse/engine/select.py):
 //  top-p      scores a_i = |v_i|^q as float32 (q = 1: |v_i| exactly; q = 2: float32(v_i * v_i), one rounding;
 //             other q: float32(pow(double(|v_i|), q))). Sort a descending, running sum S_k in float64 in that
 //             order, total = S_{d-1} (the same sorted-order sum), k* = first k with S_k >= p * total (one float64

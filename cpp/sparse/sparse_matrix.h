@@ -1,6 +1,6 @@
 // Input-major ("column") layouts of a GGUF weight W[rows = out, cols = in] for activation-sparse matvecs.
 //
-// Lossless layout (DESIGN.md "Sparse weight layouts"): the rows are cut into tiles of `tile` rows (128 for the
+// Lossless layout (docs/engine.md, "Sparse layouts"): the rows are cut into tiles of `tile` rows (128 for the
 // 4/5/6-bit formats, 64 for Q8_0/F16/F32) and the columns into the format's own groups (32 inputs; 16 for Q6_K).
 // Per tile, per group there is a scale panel (each row's scale, and min, in the file's own encoding: fp16 d / m,
 // or the 6-bit sub-block scale and min bytes plus the fp16 super-block d / dmin for the K formats) and, per input
