@@ -80,21 +80,17 @@ def run(args):
             continue
         history.append({"role": "user", "content": line})
         ids = m.chat_prompt(history)
-        out: list[int] = []
-        shown = ""
+        n_gen, shown = 0, ""
         t0 = time.perf_counter()
         try:
-            for t in m.generate_ids(ids, args.max_new_tokens, args.temperature, args.top_k, args.top_p, args.seed, eos):
-                if t in eos:
-                    break
-                out.append(t)
-                text = tok.decode(out, skip_special_tokens=True)
-                if not text.endswith("\ufffd"):
-                    sys.stdout.write(text[len(shown):])
-                    sys.stdout.flush()
-                    shown = text
+            for _, piece in m.stream(ids, args.max_new_tokens, args.temperature, args.top_k, args.top_p, args.seed,
+                                     eos):
+                n_gen += 1
+                shown += piece
+                sys.stdout.write(piece)
+                sys.stdout.flush()
         except KeyboardInterrupt:
             sys.stdout.write(" [stopped]")
         dt = time.perf_counter() - t0
-        print(f"\n[{len(out)} tokens, {len(out) / dt:.1f} tokens/s incl. prompt, {describe_sparsity(m)}]")
+        print(f"\n[{n_gen} tokens, {n_gen / dt:.1f} tokens/s incl. prompt, {describe_sparsity(m)}]")
         history.append({"role": "assistant", "content": shown})

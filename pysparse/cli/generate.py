@@ -29,29 +29,22 @@ def run(args):
     m.reset_stats()
     t0 = time.perf_counter()
     t_first = None
-    out: list[int] = []
-    shown = ""
+    n_gen = 0
     if not args.chat:
         sys.stdout.write(args.prompt)
     try:
-        for t in m.generate_ids(ids, args.max_new_tokens, args.temperature, args.top_k, args.top_p, args.seed, eos):
+        for _, piece in m.stream(ids, args.max_new_tokens, args.temperature, args.top_k, args.top_p, args.seed, eos):
             if t_first is None:
                 t_first = time.perf_counter()
-            if t in eos:
-                break
-            out.append(t)
-            text = tok.decode(out, skip_special_tokens=True)
-            if not text.endswith("\ufffd"):
-                sys.stdout.write(text[len(shown):])
-                sys.stdout.flush()
-                shown = text
+            n_gen += 1
+            sys.stdout.write(piece)
+            sys.stdout.flush()
     except KeyboardInterrupt:
         print("\n[interrupted]", file=sys.stderr)
     t_end = time.perf_counter()
     print()
     if t_first is None:
         return 0
-    n_gen = len(out)
     pp = len(ids) / (t_first - t0)
     tg = (n_gen - 1) / (t_end - t_first) if n_gen > 1 else float("nan")
     st = m.stats()

@@ -166,21 +166,33 @@ class Model:
                 return
             feed = np.array([tok], np.int32)
 
-    def _generate(self, prompt, max_new_tokens, temperature, top_k, top_p, seed, stop_at_eos) -> Iterator[str]:
+    def stream(self, prompt_ids: Iterable[int], max_new_tokens: int = 128, temperature: float = 0.0,
+               top_k: int = 0, top_p: float = 1.0, seed: int | None = None,
+               eos_ids: Iterable[int] | None = None) -> Iterator[tuple[int, str]]:
+        """(token id, new text) for each token generated after prompt_ids (a new sequence), stopping before an
+        end-of-sequence id (eos_ids; default the tokenizer's eos). The new text is '' while a multi-byte character
+        is still incomplete, then carries it whole."""
         tok = self.tokenizer
-        ids = tok(prompt)["input_ids"] if isinstance(prompt, str) else list(prompt)
-        eos = [tok.eos_token_id] if stop_at_eos and tok.eos_token_id is not None else []
+        eos = set(eos_ids) if eos_ids is not None else ({tok.eos_token_id} - {None})
         out: list[int] = []
         shown = ""
-        for t in self.generate_ids(ids, max_new_tokens, temperature, top_k, top_p, seed, eos):
+        for t in self.generate_ids(prompt_ids, max_new_tokens, temperature, top_k, top_p, seed, eos):
             if t in eos:
-                break
+                return
             out.append(t)
             text = tok.decode(out, skip_special_tokens=True)
-            if text.endswith("\ufffd"):  # an incomplete UTF-8 sequence: wait for the next token
+            if text.endswith("\ufffd"):
+                yield t, ""
                 continue
-            yield text[len(shown):]
+            yield t, text[len(shown):]
             shown = text
+
+    def _generate(self, prompt, max_new_tokens, temperature, top_k, top_p, seed, stop_at_eos) -> Iterator[str]:
+        ids = self.tokenizer(prompt)["input_ids"] if isinstance(prompt, str) else list(prompt)
+        for _, piece in self.stream(ids, max_new_tokens, temperature, top_k, top_p, seed,
+                                    None if stop_at_eos else ()):
+            if piece:
+                yield piece
 
     def chat_prompt(self, messages: list[dict]) -> list[int]:
         """Token ids of a conversation under the GGUF's chat template, ready for the assistant's turn."""
