@@ -370,3 +370,18 @@ def test_engine_backend_sweep_matches_its_model(smollm2, tmp_path, monkeypatch):
     ppl = [r for t, r in rec["tasks"].items() if r["metric"] == "perplexity"][0]["score"]
     assert n > 0 and abs(ppl / math.exp(nll / n) - 1) < 1e-5
     assert 0.3 < rec["sparsity"] < 0.45 and rec["retention"]["suite"] > 0.8
+
+
+def test_generate_text_and_stream(smollm2):
+    """generate() returns the decoded continuation; stream=True yields the same text in pieces; stream() pairs each
+    token with the text it completed."""
+    prompt = "The capital of France is"
+    ids = smollm2.tokenizer(prompt)["input_ids"]
+    toks = list(smollm2.generate_ids(ids, 12))
+    eos = smollm2.tokenizer.eos_token_id
+    toks = toks[:toks.index(eos)] if eos in toks else toks
+    text = smollm2.generate(prompt, max_new_tokens=12)
+    assert text == smollm2.tokenizer.decode(toks, skip_special_tokens=True)
+    assert "".join(smollm2.generate(prompt, max_new_tokens=12, stream=True)) == text
+    pairs = list(smollm2.stream(ids, 12))
+    assert [t for t, _ in pairs] == toks and "".join(p for _, p in pairs) == text
