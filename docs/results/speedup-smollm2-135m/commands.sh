@@ -1,3 +1,4 @@
-# The README's main command as run for docs/results/speedup-smollm2-135m (shared 2-core VM under load, one core:
-# speed figures indicative only). On a quiet machine run it without --threads (all cores).
-pysparse speedup --threads 1 --llama-bench "$LLAMA_BENCH" --out docs/results/speedup-smollm2-135m
+# The README's main command as run for docs/results/speedup-smollm2-135m: both cores of an AMD EPYC VM with AVX-512
+# (quiet otherwise; the run's own load average 1.8), model and data cached, 121 s wall. LLAMA_BENCH points at a
+# llama-bench built outside the repository from llama-cpp-python 0.3.36's vendored llama.cpp (GGML_NATIVE=ON).
+LLAMA_BENCH=/path/to/llama-bench pysparse speedup --out docs/results/speedup-smollm2-135m
