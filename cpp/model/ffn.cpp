@@ -32,13 +32,6 @@ namespace {
 bool sparse_input(Site s) { return s == Site::input || s == Site::all_inputs; }
 bool sparse_inner(Site s) { return s == Site::intermediate || s == Site::all_inputs || s == Site::gate; }
 
-void product(const Matrix& w, const float* x, int64_t n, float* y) {
-    if (n == 1)
-        matvec(w.type, w.data, w.rows, w.cols, x, y);
-    else
-        matmul(w.type, w.data, w.rows, w.cols, x, n, y);
-}
-
 // Dense gate and up. One token: x quantised once for both when they share a type (the usual case).
 void gate_up_dense(const LayerWeights& L, const float* x, int64_t n, float* g, float* u) {
     if (n == 1 && L.gate.type == L.up.type && act_format(L.gate.type) != ActFormat::F32) {

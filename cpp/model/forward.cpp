@@ -17,13 +17,6 @@ namespace pysparse {
 
 namespace {
 
-void product(const Matrix& w, const float* x, int64_t n, float* y) {
-    if (n == 1)
-        matvec(w.type, w.data, w.rows, w.cols, x, y);
-    else
-        matmul(w.type, w.data, w.rows, w.cols, x, n, y);
-}
-
 void add_bias(const std::vector<float>& b, float* y, int64_t n) {
     if (b.empty()) return;
     const int64_t d = static_cast<int64_t>(b.size());

@@ -1,6 +1,7 @@
 #include "model/weights.h"
 
 #include "common/error.h"
+#include "kernels/matmul.h"
 #include "kernels/matvec.h"
 #include "quant/dequantize.h"
 
@@ -101,6 +102,13 @@ Weights load_weights(const GGUFFile& f, const Hparams& hp) {
         }
     }
     return w;
+}
+
+void product(const Matrix& w, const float* x, int64_t n, float* y) {
+    if (n == 1)
+        matvec(w.type, w.data, w.rows, w.cols, x, y);
+    else
+        matmul(w.type, w.data, w.rows, w.cols, x, n, y);
 }
 
 }  // namespace pysparse

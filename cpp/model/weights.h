@@ -41,4 +41,8 @@ struct Weights {
 // Loads and checks every tensor the hparams call for. FormatError / ValueError naming the tensor.
 Weights load_weights(const GGUFFile& f, const Hparams& hp);
 
+// y[n][w.rows] = x[n][w.cols] W^T: the matvec for one token (decode), the batched matmul for several (prefill);
+// both give a token the same result.
+void product(const Matrix& w, const float* x, int64_t n, float* y);
+
 }  // namespace pysparse
