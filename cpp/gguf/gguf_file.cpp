@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
+#include <cstdint>
 #include <cstring>
 
 #include "gguf/byte_cursor.h"
@@ -120,6 +122,14 @@ GGUFFile::GGUFFile(const std::string& path) : source_(path) {
         map_ = nullptr;
         throw;
     }
+}
+
+void GGUFFile::release_pages(const uint8_t* p, uint64_t n) const {
+    if (!map_ || p < data_ || n > size_ || p - data_ > static_cast<std::ptrdiff_t>(size_ - n)) return;
+    const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const uintptr_t b = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;  // whole pages only: the
+    const uintptr_t e = (reinterpret_cast<uintptr_t>(p) + n) / page * page;         // edges hold other tensors
+    if (e > b) ::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
 }
 
 GGUFFile::GGUFFile(const uint8_t* data, uint64_t size, std::string source)

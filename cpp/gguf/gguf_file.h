@@ -96,6 +96,11 @@ public:
     uint64_t tensor_nbytes(const GGUFTensorInfo& t) const;
     const uint8_t* tensor_data(const GGUFTensorInfo& t) const;
 
+    // Drops the whole pages of [p, p + n) from the process's resident memory when the file is mmap'd (its data stay
+    // valid: a later read faults them back from the page cache); a no-op for an in-memory buffer. For a tensor the
+    // caller has copied elsewhere (the sparse repacks), so a model's RSS does not hold both copies.
+    void release_pages(const uint8_t* p, uint64_t n) const;
+
 private:
     struct Owned {};
     GGUFFile(Owned, std::vector<uint8_t> bytes, std::string source);

@@ -62,24 +62,15 @@ int64_t select_one(const SelectRule& rule, const float* v, int64_t d, FFNScratch
     return cnt;
 }
 
-// A batch: zeroes each row's inactive entries of V [n][d] in place (or into out), counted.
-void mask_rows(const SelectRule& rule, float* V, int64_t n, int64_t d, FFNScratch& s, SiteCounts& c, const char* what) {
+// A batch: each row's active entries of V [n][d] under the rule, as ascending lists s.idx[s.offsets[r],
+// s.offsets[r + 1]), counted.
+void select_batch(const SelectRule& rule, const float* V, int64_t n, int64_t d, FFNScratch& s, SiteCounts& c,
+                  const char* what) {
     s.idx.resize(static_cast<size_t>(n) * d);
     s.offsets.resize(n + 1);
     check_finite(select_rows(rule, V, n, d, s.offsets.data(), s.idx.data()), what);
-    for (int64_t r = 0; r < n; ++r) {
-        float* row = V + r * d;
-        int64_t k = s.offsets[r];
-        const int64_t e = s.offsets[r + 1];
-        for (int64_t j = 0; j < d; ++j) {
-            if (k < e && s.idx[k] == j)
-                ++k;
-            else
-                row[j] = 0.0f;
-        }
-        c.active[0] += e - s.offsets[r];
-        c.total[0] += d;
-    }
+    c.active[0] += s.offsets[n];
+    c.total[0] += n * d;
 }
 
 }  // namespace
@@ -140,25 +131,37 @@ void ffn_forward(const LayerWeights& L, Activation act, Site site, const FFNSpar
         return;
     }
 
-    // prefill: dense batched products over masked inputs
-    const float* xin = x;
+    // prefill: the same rule per token; the sparse batched products read each token's active columns of the
+    // repacks (bitwise each token's decode result), so the row-major pages of a repacked matrix stay untouched.
     if (sparse_input(site)) {
-        s.xm.assign(x, x + static_cast<size_t>(n) * n_embd);
-        mask_rows(sp.rule, s.xm.data(), n, n_embd, s, counts.input, "input");
-        xin = s.xm.data();
-    }
-    if (site == Site::gate) {
-        product(L.gate, xin, n, g);
-        for (size_t i = 0; i < nf; ++i) h[i] = activate(act, g[i]);
-        mask_rows(sp.rule, h, n, n_ff, s, counts.inner, "gate activation");
-        product(L.up, xin, n, u);
-        for (size_t i = 0; i < nf; ++i) h[i] *= u[i];
-    } else {
-        gate_up_dense(L, xin, n, g, u);
+        select_batch(sp.rule, x, n, n_embd, s, counts.input, "input");
+        if (sp.gate->type == sp.up->type)
+            fused_gate_up_matmul(*sp.gate, *sp.up, x, n, s.offsets.data(), s.idx.data(), g, u);
+        else {
+            sparse_matmul(*sp.gate, x, n, s.offsets.data(), s.idx.data(), g);
+            sparse_matmul(*sp.up, x, n, s.offsets.data(), s.idx.data(), u);
+        }
         gated_activation(act, g, u, static_cast<int64_t>(nf), h);
-        if (sparse_inner(site)) mask_rows(sp.rule, h, n, n_ff, s, counts.inner, "intermediate");
+    } else if (site == Site::gate) {
+        // up is not repacked at this site: its dense batched product gives every row (decode's row-skip computes
+        // only the active ones, each bitwise a dense row); inactive h entries are never read by down.
+        product(L.gate, x, n, g);
+        for (size_t i = 0; i < nf; ++i) h[i] = activate(act, g[i]);
+        select_batch(sp.rule, h, n, n_ff, s, counts.inner, "gate activation");
+        product(L.up, x, n, u);
+        for (size_t i = 0; i < nf; ++i) h[i] *= u[i];
+        sparse_matmul(*sp.down, h, n, s.offsets.data(), s.idx.data(), y);
+        return;
+    } else {
+        gate_up_dense(L, x, n, g, u);
+        gated_activation(act, g, u, static_cast<int64_t>(nf), h);
     }
-    product(L.down, h, n, y);
+    if (sparse_inner(site)) {
+        select_batch(sp.rule, h, n, n_ff, s, counts.inner, "intermediate");
+        sparse_matmul(*sp.down, h, n, s.offsets.data(), s.idx.data(), y);
+    } else {
+        product(L.down, h, n, y);
+    }
 }
 
 }  // namespace pysparse

@@ -7,9 +7,9 @@
 //   all_inputs    both
 //   gate          the rule picks active entries of act(g) (g computed densely); up computes only those rows
 //                 (row-skip over its row-major GGUF data) and down reads only those columns (CATS-style)
-// Decode (one token) runs the sparse kernels. Prefill (a batch) runs the dense batched matmul with each token's
-// inactive entries zeroed: the same per-token rule, so both paths compute the same function (up to the kernels'
-// activation quantisation). Repacks are made when sparsity is switched on, only for the matrices the site needs.
+// Decode (one token) runs the sparse kernels; prefill (a batch) runs their batched form over the same repacks, so
+// each token's sparse products are bitwise its decode result and a repacked matrix's row-major pages are not read
+// once sparsity is on. Repacks are made when sparsity is switched on, only for the matrices the site needs.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -44,7 +44,7 @@ struct FFNCounters {
 
 // Scratch buffers for one FFN call, owned by the model's state (sized for its largest batch).
 struct FFNScratch {
-    std::vector<float> g, u, h, xm;
+    std::vector<float> g, u, h;
     std::vector<int32_t> idx;
     std::vector<int64_t> offsets;
 };

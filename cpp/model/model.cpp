@@ -75,6 +75,11 @@ void Model::set_sparsity(Site site, SelectRule::Kind rule, const std::vector<dou
         if (on) {
             sp.rule = rules[il];
             ffn_prepare(w_.layers[il], site, sp);
+            // Decode and prefill now read the repacks only: the row-major copies leave the resident set.
+            const LayerWeights& L = w_.layers[il];
+            if (sp.gate) file_->release_pages(L.gate.data, L.gate.nbytes());
+            if (sp.up) file_->release_pages(L.up.data, L.up.nbytes());
+            if (sp.down) file_->release_pages(L.down.data, L.down.nbytes());
         }
     }
     site_ = site;

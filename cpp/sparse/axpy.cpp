@@ -125,10 +125,78 @@ void run_tiles(const SparseMatrix* const* ms, float* const* ys, int count, const
     });
 }
 
+// A batch of tokens over the same matrices: tiles split across threads as above, and each thread walks its tiles
+// in blocks small enough to stay in L2 (about kBatchTileBytes of weights) while every token of the batch runs the
+// tile kernel over them, so the weights come from DRAM once per batch; per token and tile, the kernel does exactly
+// what one sparse_matvec call does, so each token's outputs are bitwise its sparse_matvec's.
+constexpr size_t kBatchTileBytes = 256 * 1024;
+
+void run_tiles_batch(const SparseMatrix* const* ms, float* const* ys, int count, const std::vector<ActiveSet>& sets) {
+    TileKernel kern[2];
+    for (int i = 0; i < count; ++i) kern[i] = pick_kernel(kind_of(*ms[i]));
+    const SparseMatrix& m0 = *ms[0];
+    const int T = m0.tile;
+    size_t tile_bytes = 0;
+    for (int i = 0; i < count; ++i) tile_bytes += ms[i]->nbytes() / (size_t)std::max<int64_t>(ms[i]->n_tiles, 1);
+    const int64_t block = std::max<int64_t>(1, (int64_t)(kBatchTileBytes / std::max<size_t>(tile_bytes, 1)));
+    const int64_t n = (int64_t)sets.size();
+    ThreadPool::global().run([&](int tid, int nth) {
+        int64_t tb, te;
+        split_range(m0.n_tiles, tid, nth, 1, &tb, &te);
+        static thread_local AlignedBytes buf;
+        const size_t need = (size_t)block * T * sizeof(float);
+        if (buf.size() < need) buf = AlignedBytes(need);
+        float* yb = reinterpret_cast<float*>(buf.data());
+        for (int64_t b0 = tb; b0 < te; b0 += block) {
+            const int64_t b1 = std::min(b0 + block, te);
+            const int64_t r0 = b0 * T, nr = std::min<int64_t>(b1 * T, m0.rows) - r0;
+            for (int64_t t = 0; t < n; ++t)
+                for (int i = 0; i < count; ++i) {
+                    kern[i](*ms[i], b0, b1, sets[t], yb);
+                    std::memcpy(ys[i] + t * m0.rows + r0, yb, nr * sizeof(float));
+                }
+        }
+    });
+}
+
+void build_active_sets(const SparseMatrix& m, const float* X, int64_t n, const int64_t* offsets, const int32_t* idx,
+                       std::vector<ActiveSet>& sets) {
+    if (n < 0) throw ValueError("sparse matmul: negative number of tokens");
+    sets.resize(n);
+    for (int64_t t = 0; t < n; ++t) {
+        const int64_t k = offsets[t + 1] - offsets[t];
+        if (offsets[t] < 0 || k < 0 || k > m.cols)
+            throw ValueError("sparse matmul: token " + std::to_string(t) + " has a bad active range");
+        build_active_set(m, X + t * m.cols, idx + offsets[t], k, sets[t]);
+    }
+}
+
 }  // namespace
 }  // namespace sparse_detail
 
 using namespace sparse_detail;
+
+void sparse_matmul(const SparseMatrix& m, const float* X, int64_t n, const int64_t* offsets, const int32_t* idx,
+                   float* Y) {
+    std::vector<ActiveSet> sets;
+    build_active_sets(m, X, n, offsets, idx, sets);
+    if (n == 0) return;
+    const SparseMatrix* ms[1] = {&m};
+    float* ys[1] = {Y};
+    run_tiles_batch(ms, ys, 1, sets);
+}
+
+void fused_gate_up_matmul(const SparseMatrix& gate, const SparseMatrix& up, const float* X, int64_t n,
+                          const int64_t* offsets, const int32_t* idx, float* Y_gate, float* Y_up) {
+    if (gate.rows != up.rows || gate.cols != up.cols || gate.type != up.type || gate.layout != up.layout)
+        throw ValueError("fused_gate_up: gate and up must have the same shape, type and layout");
+    std::vector<ActiveSet> sets;
+    build_active_sets(gate, X, n, offsets, idx, sets);
+    if (n == 0) return;
+    const SparseMatrix* ms[2] = {&gate, &up};
+    float* ys[2] = {Y_gate, Y_up};
+    run_tiles_batch(ms, ys, 2, sets);
+}
 
 void sparse_matvec(const SparseMatrix& m, const float* x, const int32_t* idx, int64_t n, float* y) {
     if (n < 0 || n > m.cols) throw ValueError("number of active indices must be in [0, cols]");

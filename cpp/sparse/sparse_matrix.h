@@ -109,6 +109,16 @@ void sparse_matvec(const SparseMatrix& m, const float* x, const int32_t* idx, in
 void fused_gate_up(const SparseMatrix& gate, const SparseMatrix& up, const float* x, const int32_t* idx, int64_t n,
                    float* y_gate, float* y_up);
 
+// A batch of n tokens (prefill): Y[t][rows] = sparse_matvec of token t's x = X[t][cols] over its active columns
+// idx[offsets[t], offsets[t + 1]) (each list checked as sparse_matvec checks it). Each token's outputs are bitwise
+// its sparse_matvec's; the difference is traffic: blocks of tiles stay in L2 while every token runs over them, so
+// the repacked weights are read from DRAM once per call, and the row-major source is never touched.
+void sparse_matmul(const SparseMatrix& m, const float* X, int64_t n, const int64_t* offsets, const int32_t* idx,
+                   float* Y);
+// fused_gate_up for a batch, as sparse_matmul.
+void fused_gate_up_matmul(const SparseMatrix& gate, const SparseMatrix& up, const float* X, int64_t n,
+                          const int64_t* offsets, const int32_t* idx, float* Y_gate, float* Y_up);
+
 // Row-skip over a row-major GGUF matrix: y[r] = dot(W[r, :], x) for r in rows_idx (ascending, unique, < rows;
 // checked), y[r] = 0 for the other rows. Uses the dense kernels' dot_row (x quantised once as kernels/matvec.h
 // says), so a listed row is bitwise the dense matvec's output. Threads split the listed rows.

@@ -168,6 +168,58 @@ TEST(sparse_matvec_threads_bitwise_identical) {
     pool.set_num_threads(saved);
 }
 
+// The batched form (prefill): every token's outputs bitwise its own sparse_matvec's, on every path and build, for
+// any thread count, with empty and full active sets among the tokens.
+TEST(sparse_matmul_equals_per_token_matvec) {
+    const Isa isa = active_isa();
+    ThreadPool& pool = ThreadPool::global();
+    const int saved = pool.num_threads();
+    for (bool vnni : vnni_settings(isa))
+    for (GGMLType t : kTypes) {
+        if (cpu_has_feature(CpuFeature::avx512_vnni)) set_feature_enabled(CpuFeature::avx512_vnni, vnni);
+        const int64_t rows = 1100, cols = cols_for(t, 2), n = 7;  // 1100 rows: several L2 blocks of tiles
+        auto w = random_weight(t, rows, cols, 11);
+        SparseMatrix m = repack_input_major(t, w.data(), rows, cols);
+        std::mt19937 rng(12);
+        std::normal_distribution<float> nd(0.f, 1.f);
+        std::vector<float> X(n * cols);
+        for (auto& v : X) v = nd(rng);
+        std::vector<int64_t> off{0};
+        std::vector<int32_t> idx;
+        const double s[n] = {0.0, 0.5, 1.0, 0.9, 0.3, 0.7, 0.5};
+        for (int64_t k = 0; k < n; ++k) {
+            auto a = random_active(cols, s[k], 20 + (unsigned)k);
+            idx.insert(idx.end(), a.begin(), a.end());
+            off.push_back((int64_t)idx.size());
+        }
+        std::vector<float> ref(n * rows);
+        for (int64_t k = 0; k < n; ++k)
+            sparse_matvec(m, X.data() + k * cols, idx.data() + off[k], off[k + 1] - off[k], ref.data() + k * rows);
+        for (int nth : {1, 2, 3}) {
+            pool.set_num_threads(nth);
+            std::vector<float> Y(n * rows, -7.f);
+            sparse_matmul(m, X.data(), n, off.data(), idx.data(), Y.data());
+            CHECK(std::memcmp(Y.data(), ref.data(), Y.size() * 4) == 0);
+        }
+        pool.set_num_threads(saved);
+        // fused gate+up over a batch: the two separate products
+        SparseMatrix u = repack_input_major(t, random_weight(t, rows, cols, 13).data(), rows, cols);
+        std::vector<float> yg(n * rows), yu(n * rows), ru(n * rows);
+        fused_gate_up_matmul(m, u, X.data(), n, off.data(), idx.data(), yg.data(), yu.data());
+        sparse_matmul(u, X.data(), n, off.data(), idx.data(), ru.data());
+        CHECK(std::memcmp(yg.data(), ref.data(), yg.size() * 4) == 0);
+        CHECK(std::memcmp(yu.data(), ru.data(), yu.size() * 4) == 0);
+        // a bad list in any token is a ValueError, as for one token
+        std::vector<int32_t> bad = idx;
+        if (off[2] - off[1] >= 2) {
+            std::swap(bad[off[1]], bad[off[1] + 1]);
+            std::vector<float> Y(n * rows);
+            CHECK_THROWS(sparse_matmul(m, X.data(), n, off.data(), bad.data(), Y.data()));
+        }
+    }
+    if (cpu_has_feature(CpuFeature::avx512_vnni)) set_feature_enabled(CpuFeature::avx512_vnni, true);
+}
+
 TEST(sparse_fused_gate_up_equals_separate) {
     const GGMLType t = GGMLType::Q4_K;
     const int64_t rows = 300, cols = 512;
