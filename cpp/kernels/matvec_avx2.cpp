@@ -424,6 +424,13 @@ const VecDotTable kVecDotAvx2 = {
     vec_dot_q4_K_q8_K_avx2, vec_dot_q5_K_q8_K_avx2, vec_dot_q6_K_q8_K_avx2,
 };
 
+// The AVX-512 table takes these where they are faster on a CPU (matvec_avx512.cpp says which and why).
+float vec_dot_q4_0_avx2(int64_t n, const void* w, const void* x) { return vec_dot_q4_0_q8_0_avx2(n, w, x); }
+float vec_dot_q4_1_avx2(int64_t n, const void* w, const void* x) { return vec_dot_q4_1_q8_1_avx2(n, w, x); }
+float vec_dot_q8_0_avx2(int64_t n, const void* w, const void* x) { return vec_dot_q8_0_q8_0_avx2(n, w, x); }
+float vec_dot_q4_K_avx2(int64_t n, const void* w, const void* x) { return vec_dot_q4_K_q8_K_avx2(n, w, x); }
+float vec_dot_q6_K_avx2(int64_t n, const void* w, const void* x) { return vec_dot_q6_K_q8_K_avx2(n, w, x); }
+
 vec_dot4_fn vec_dot4_avx2(GGMLType type) {
     switch (type) {
         case GGMLType::Q8_0: return dot4_q8_0_avx2;

@@ -2,8 +2,7 @@
 // 32-element block types take two blocks per step (an odd last block pairs with zeros and a zero scale); the K
 // formats take two 64-element chunks per step. AVX-512 has no vpsignb, so signed x signed products use |a| and
 // a masked negation of b, and the -8 / -16 / -32 offsets are taken off as maddubs(offset, x) (exact in int16).
-// NOTE: this CPU (the development machine) has no AVX-512: this file is compiled and dispatched, and its tests
-// run only on a CPU that supports it (tests/test_matvec.py, pysparse_tests --isa avx512).
+// On AMD Zen 4 the AVX2 kernels are faster for several types: the table at the end takes them there (see why).
 #include <immintrin.h>
 
 #include "kernels/vec_dot.h"
@@ -158,54 +157,6 @@ float vec_dot_32_avx512(int64_t n, const void* vw, const void* vx) {
     return _mm512_reduce_add_ps(acc) + summs;
 }
 
-// Signed x signed: |a| times b with b negated where a < 0.
-inline __m512 dot_s8_pairs(__m512i a, __m512i b) {
-    const __m512i sb = _mm512_mask_sub_epi8(b, _mm512_movepi8_mask(a), _mm512_setzero_si512(), b);
-    return pairs_to_f32(_mm512_maddubs_epi16(_mm512_abs_epi8(a), sb));
-}
-
-// NT tokens against one row (matmul): out[t] = the dot with xs[t]. The weight side (|w|, its sign mask, its scale)
-// is prepared once per block pair and every token's float operations run in the same order as for NT = 1, so each
-// out[t] equals vec_dot_q8_0_q8_0_avx512(n, w, xs[t]) bit for bit.
-template <int NT>
-void vec_dot_q8_0_q8_0_avx512_nt(int64_t n, const void* vw, const block_q8_0* const* xs, float* out) {
-    const block_q8_0* w = static_cast<const block_q8_0*>(vw);
-    const int64_t nb = n / QK8_0;
-    __m512 acc[NT];
-    for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
-    int64_t b = 0;
-    for (; b + 1 < nb; b += 2) {
-        const __m512i wv = join(load256(w[b].qs), load256(w[b + 1].qs));
-        const __m512i aw = _mm512_abs_epi8(wv);
-        const __mmask64 neg = _mm512_movepi8_mask(wv);
-        const float d0 = f16(w[b].d), d1 = f16(w[b + 1].d);
-        for (int t = 0; t < NT; ++t) {
-            const block_q8_0* x = xs[t];
-            const __m512i xv = join(load256(x[b].qs), load256(x[b + 1].qs));
-            const __m512i sx = _mm512_mask_sub_epi8(xv, neg, _mm512_setzero_si512(), xv);
-            const __m512 p = pairs_to_f32(_mm512_maddubs_epi16(aw, sx));
-            acc[t] = _mm512_fmadd_ps(join_ps(d0 * f16(x[b].d), d1 * f16(x[b + 1].d)), p, acc[t]);
-        }
-    }
-    if (b < nb) {
-        const __m256i z = _mm256_setzero_si256();
-        const __m512i wv = join(load256(w[b].qs), z);
-        for (int t = 0; t < NT; ++t) {
-            const block_q8_0* x = xs[t];
-            const __m512 p = dot_s8_pairs(wv, join(load256(x[b].qs), z));
-            acc[t] = _mm512_fmadd_ps(join_ps(f16(w[b].d) * f16(x[b].d), 0.0f), p, acc[t]);
-        }
-    }
-    for (int t = 0; t < NT; ++t) out[t] = _mm512_reduce_add_ps(acc[t]);
-}
-
-float vec_dot_q8_0_q8_0_avx512(int64_t n, const void* vw, const void* vx) {
-    const block_q8_0* x = static_cast<const block_q8_0*>(vx);
-    float out;
-    vec_dot_q8_0_q8_0_avx512_nt<1>(n, vw, &x, &out);
-    return out;
-}
-
 // ---------------------------------------------------------------- K formats
 
 // As in matvec_avx2.cpp: 12 packed bytes -> scales 0..3, 4..7, mins 0..3, 4..7 (one byte each).
@@ -306,92 +257,47 @@ float vec_dot_qK_q8_K_avx512_one(int64_t n, const uint8_t* wbytes, size_t wsize,
     return out;
 }
 
-float vec_dot_q4_K_q8_K_avx512(int64_t n, const void* vw, const void* vx) {
-    return vec_dot_qK_q8_K_avx512_one<false>(n, static_cast<const uint8_t*>(vw), sizeof(block_q4_K),
-                                         static_cast<const block_q8_K*>(vx));
-}
-
 float vec_dot_q5_K_q8_K_avx512(int64_t n, const void* vw, const void* vx) {
     return vec_dot_qK_q8_K_avx512_one<true>(n, static_cast<const uint8_t*>(vw), sizeof(block_q5_K),
                                         static_cast<const block_q8_K*>(vx));
 }
 
-// Q6_K: per half, quants q0 | q1 (elements 0..31 | 32..63) and q2 | q3 (64..95 | 96..127) in two registers;
-// group scales two per 32 elements, widened to int16 (one per maddubs pair), as in the AVX2 kernel.
-inline __m256i scales_q6(__m128i sc8, int k) {
-    const __m128i shuf = _mm_set_epi64x(0x0101010101010101LL * (2 * k + 1), 0x0101010101010101LL * (2 * k));
-    return _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc8, shuf));
-}
-
-float vec_dot_q6_K_q8_K_avx512(int64_t n, const void* vw, const void* vx) {
-    const block_q6_K* w = static_cast<const block_q6_K*>(vw);
-    const block_q8_K* x = static_cast<const block_q8_K*>(vx);
-    const int64_t nb = n / QK_K;
-    const __m512i m4 = _mm512_set1_epi8(0x0F), m2 = _mm512_set1_epi8(3), m32 = _mm512_set1_epi8(32);
-    __m512 acc = _mm512_setzero_ps();
-    for (int64_t b = 0; b < nb; ++b) {
-        const float d = f16(w[b].d) * x[b].d;
-        const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].scales));
-        const uint8_t* ql = w[b].ql;
-        const uint8_t* qh = w[b].qh;
-        const int8_t* q8 = x[b].qs;
-        __m512i sumi = _mm512_setzero_si512();
-        for (int h = 0; h < 2; ++h, ql += 64, qh += 32, q8 += 128) {
-            const __m512i l01 = _mm512_loadu_si512(ql);                    // ql[0..31] | ql[32..63]
-            const __m256i hb = load256(qh);
-            const __m512i h01 = join(hb, _mm256_srli_epi16(hb, 2));         // bits 0-1 | bits 2-3 in the low 2 bits
-            const __m512i h23 = join(_mm256_srli_epi16(hb, 4), _mm256_srli_epi16(hb, 6));
-            const __m512i q01 = _mm512_or_si512(_mm512_and_si512(l01, m4), _mm512_slli_epi16(_mm512_and_si512(h01, m2), 4));
-            const __m512i q23 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l01, 4), m4),
-                                                _mm512_slli_epi16(_mm512_and_si512(h23, m2), 4));
-            const __m512i y01 = _mm512_loadu_si512(q8);
-            const __m512i y23 = _mm512_loadu_si512(q8 + 64);
-            const __m512i p01 = _mm512_sub_epi16(_mm512_maddubs_epi16(q01, y01), _mm512_maddubs_epi16(m32, y01));
-            const __m512i p23 = _mm512_sub_epi16(_mm512_maddubs_epi16(q23, y23), _mm512_maddubs_epi16(m32, y23));
-            const int k = 4 * h;
-            const __m512i s01 = join(scales_q6(sc8, k + 0), scales_q6(sc8, k + 1));
-            const __m512i s23 = join(scales_q6(sc8, k + 2), scales_q6(sc8, k + 3));
-            sumi = _mm512_add_epi32(sumi, _mm512_add_epi32(_mm512_madd_epi16(s01, p01), _mm512_madd_epi16(s23, p23)));
-        }
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
-    }
-    return _mm512_reduce_add_ps(acc);
-}
-
 }  // namespace
 
+// Where the AVX2 kernel is faster, the table takes it. Measured on AMD Zen 4 (EPYC, 1 thread, 4096x11008 and
+// 8960x1536, DRAM-resident and L2-resident alike, AVX2 / this file's kernel time): Q4_0 0.90, Q4_1 0.69-0.86, Q8_0
+// 0.90, Q4_K 0.77-0.91, Q6_K 0.86-0.94 (Q5_0 1.07, Q5_K 0.97-1.06 kept here). Zen 4 runs a 512-bit operation as two
+// 256-bit halves, so 512-bit registers buy no arithmetic throughput there, and these kernels spend extra lane
+// shuffles (joins of two 256-bit halves, broadcast scale pairs) to fill them. The kernels are compute-bound at
+// those speeds (as fast from L2 as from DRAM), so the extra operations cost time directly. With AVX-512 VNNI the
+// path takes matvec_avx512vnni.cpp's kernels for the K formats instead (dispatch.cpp).
 const VecDotTable kVecDotAvx512 = {
     vec_dot_f32_avx512,
     vec_dot_f16_avx512,
     vec_dot_bf16_avx512,
-    vec_dot_32_avx512<Q4_0T>,
-    vec_dot_32_avx512<Q4_1T>,
+    vec_dot_q4_0_avx2,
+    vec_dot_q4_1_avx2,
     vec_dot_32_avx512<Q5_0T>,
     vec_dot_32_avx512<Q5_1T>,
-    vec_dot_q8_0_q8_0_avx512,
-    vec_dot_q4_K_q8_K_avx512,
+    vec_dot_q8_0_avx2,
+    vec_dot_q4_K_avx2,
     vec_dot_q5_K_q8_K_avx512,
-    vec_dot_q6_K_q8_K_avx512,
+    vec_dot_q6_K_avx2,
 };
 
 namespace {
-void dot4_q8_0(int64_t n, const void* w, const void* const* xs, float* out) {
-    vec_dot_q8_0_q8_0_avx512_nt<kDot4Tokens>(n, w, reinterpret_cast<const block_q8_0* const*>(xs), out);
-}
-void dot4_q4_K(int64_t n, const void* w, const void* const* xs, float* out) {
-    vec_dot_qK_q8_K_avx512<false, kDot4Tokens>(n, static_cast<const uint8_t*>(w), sizeof(block_q4_K),
-                                               reinterpret_cast<const block_q8_K* const*>(xs), out);
-}
 void dot4_q5_K(int64_t n, const void* w, const void* const* xs, float* out) {
     vec_dot_qK_q8_K_avx512<true, kDot4Tokens>(n, static_cast<const uint8_t*>(w), sizeof(block_q5_K),
                                               reinterpret_cast<const block_q8_K* const*>(xs), out);
 }
 }  // namespace
 
+// The four-token kernels go with the table's choice (matmul's results must equal matvec's bit for bit): the AVX2
+// ones where the table takes the AVX2 kernel.
 vec_dot4_fn vec_dot4_avx512(GGMLType type) {
     switch (type) {
-        case GGMLType::Q8_0: return dot4_q8_0;
-        case GGMLType::Q4_K: return dot4_q4_K;
+        case GGMLType::Q8_0: return vec_dot4_avx2(type);
+        case GGMLType::Q4_K: return vec_dot4_avx2(type);
         case GGMLType::Q5_K: return dot4_q5_K;
         default: return nullptr;
     }

@@ -54,7 +54,13 @@ using vec_dot4_fn = void (*)(int64_t n, const void* w, const void* const* xs, fl
 vec_dot4_fn vec_dot4(Isa isa, GGMLType type);  // dispatch.cpp
 #if defined(PYSPARSE_X86)
 vec_dot4_fn vec_dot4_avx2(GGMLType type);      // matvec_avx2.cpp: Q8_0, Q4_K
-vec_dot4_fn vec_dot4_avx512(GGMLType type);    // matvec_avx512.cpp: Q8_0, Q4_K, Q5_K
+vec_dot4_fn vec_dot4_avx512(GGMLType type);    // matvec_avx512.cpp: Q5_K (Q8_0, Q4_K: the AVX2 ones)
+// AVX2 kernels by name, for the AVX-512 table where they are faster than its own (matvec_avx512.cpp says why).
+float vec_dot_q4_0_avx2(int64_t n, const void* w, const void* x);
+float vec_dot_q4_1_avx2(int64_t n, const void* w, const void* x);
+float vec_dot_q8_0_avx2(int64_t n, const void* w, const void* x);
+float vec_dot_q4_K_avx2(int64_t n, const void* w, const void* x);
+float vec_dot_q6_K_avx2(int64_t n, const void* w, const void* x);
 #endif
 
 // Activation quantisers per path (quantize_act*.cpp); every version writes the same bytes as the generic one.
