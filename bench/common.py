@@ -137,6 +137,23 @@ def dram_copies(nbytes: int, factor: float = 2.0, llc: int | None = None) -> int
     return max(1, -(-int(factor * llc) // max(int(nbytes), 1)))
 
 
+class CacheFlush:
+    """A callable that reads a buffer of `factor` x the last-level cache, evicting whatever an operation touched
+    before: call it (untimed) before each timed call so that the operation reads its operands from DRAM, as a
+    model's decode step does (about a gigabyte of other weights passes between two visits of one matrix). Cycling
+    copies instead is not enough when several operations share a copy back to back: the first brings it into the
+    cache and the others then time the cache."""
+
+    def __init__(self, factor: float = 3.0, llc: int | None = None):
+        import numpy as np
+
+        llc = llc or llc_bytes() or 64 * MiB
+        self.buf = np.ones(int(factor * llc) // 8, dtype=np.uint64)
+
+    def __call__(self):
+        self.buf.max()
+
+
 class Cycle:
     """A callable that calls fns[0], fns[1], ... in turn (the same operation on different copies of its data)."""
 
