@@ -24,14 +24,25 @@ ALL_TYPES = ["F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q4_K
 BLOCK = {"F32": 1, "F16": 1, "BF16": 1, "Q4_K": 256, "Q5_K": 256, "Q6_K": 256}
 QK = lambda t: BLOCK.get(t, 32)  # noqa: E731
 ISAS = _core.supported_isas()
+# The AVX-512 path has its VNNI kernels (the K formats) and the plain ones: where the CPU has VNNI, tests taking the
+# `isa` fixture run the path both ways ("avx512-novnni": VNNI switched off).
+HAS_VNNI = _core.cpu_features().get("avx512_vnni", False)
+ISA_PARAMS = ISAS + (["avx512-novnni"] if "avx512" in ISAS and HAS_VNNI else [])
 
 
-@pytest.fixture(params=ISAS)
+@pytest.fixture(params=ISA_PARAMS)
 def isa(request):
     before = _core.active_isa()
-    _core.set_isa(request.param)
-    yield request.param
-    _core.set_isa(before)
+    name, _, variant = request.param.partition("-")
+    _core.set_isa(name)
+    if variant == "novnni":
+        _core.set_feature_enabled("avx512_vnni", False)
+    try:
+        yield name
+    finally:
+        if variant == "novnni":
+            _core.set_feature_enabled("avx512_vnni", True)
+        _core.set_isa(before)
 
 
 @pytest.fixture
@@ -253,10 +264,11 @@ def test_batched_matmul_equals_per_token_matvec(isa, qtype, threads):
         assert kernels.matvec(w, qtype, (rows, cols), X).tobytes() == per_token.tobytes()
 
 
-@pytest.mark.parametrize("qtype,cols", [("Q8_0", 3 * 32), ("Q4_K", 256), ("Q5_K", 3 * 256)])
+@pytest.mark.parametrize("qtype,cols", [("Q8_0", 3 * 32), ("Q4_K", 256), ("Q5_K", 3 * 256), ("Q6_K", 3 * 256)])
 def test_batched_matmul_four_token_kernels(isa, qtype, cols):
-    """The four-tokens-per-row kernels (vec_dot4 in cpp/kernels/vec_dot.h: AVX2 Q8_0, Q4_K; AVX-512 Q8_0, Q4_K,
-    Q5_K) on an odd block count and 4k + 1..3 tokens: each token still gets exactly its matvec."""
+    """The four-tokens-per-row kernels (vec_dot4 in cpp/kernels/vec_dot.h: AVX2 Q8_0, Q4_K; AVX-512 the same plus
+    Q5_K; AVX-512 VNNI Q4_K, Q6_K) on an odd block count and 4k + 1..3 tokens: each token still gets exactly its
+    matvec."""
     rng = np.random.default_rng(cols)
     rows = 19
     w = random_weights(qtype, rows, cols, rng)

@@ -14,7 +14,12 @@ const VecDotTable& vec_dot_table(Isa isa) {
     switch (isa) {
 #if defined(PYSPARSE_X86)
         case Isa::avx2: return kVecDotAvx2;
-        case Isa::avx512: return kVecDotAvx512;
+        case Isa::avx512:
+            if (feature_enabled(CpuFeature::avx512_vnni)) {
+                static const VecDotTable vnni = vec_dot_table_avx512_vnni();
+                return vnni;
+            }
+            return kVecDotAvx512;
 #endif
 #if defined(PYSPARSE_ARM)
         case Isa::neon: return kVecDotNeon;
@@ -27,7 +32,8 @@ vec_dot4_fn vec_dot4(Isa isa, GGMLType type) {
     switch (isa) {
 #if defined(PYSPARSE_X86)
         case Isa::avx2: return vec_dot4_avx2(type);
-        case Isa::avx512: return vec_dot4_avx512(type);
+        case Isa::avx512:
+            return feature_enabled(CpuFeature::avx512_vnni) ? vec_dot4_avx512_vnni(type) : vec_dot4_avx512(type);
 #endif
         default: return nullptr;
     }

@@ -55,6 +55,10 @@ vec_dot4_fn vec_dot4(Isa isa, GGMLType type);  // dispatch.cpp
 #if defined(PYSPARSE_X86)
 vec_dot4_fn vec_dot4_avx2(GGMLType type);      // matvec_avx2.cpp: Q8_0, Q4_K
 vec_dot4_fn vec_dot4_avx512(GGMLType type);    // matvec_avx512.cpp: Q5_K (Q8_0, Q4_K: the AVX2 ones)
+// matvec_avx512vnni.cpp (the AVX-512 path when the CPU has AVX-512 VNNI and it is enabled): Q4_K and Q6_K kernels
+// on top of kVecDotAvx512, and their four-token kernels with them.
+VecDotTable vec_dot_table_avx512_vnni();
+vec_dot4_fn vec_dot4_avx512_vnni(GGMLType type);
 // AVX2 kernels by name, for the AVX-512 table where they are faster than its own (matvec_avx512.cpp says why).
 float vec_dot_q4_0_avx2(int64_t n, const void* w, const void* x);
 float vec_dot_q4_1_avx2(int64_t n, const void* w, const void* x);

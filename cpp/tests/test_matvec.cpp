@@ -97,16 +97,22 @@ void compare_to_generic(GGMLType type, int64_t rows, int64_t cols, uint32_t seed
 }  // namespace
 
 TEST(matvec_every_type_vs_generic) {
-    uint32_t seed = 1;
-    for (GGMLType t : kTypes) {
-        const int64_t qk = type_traits(t).block_size == 1 ? 32 : type_traits(t).block_size;
-        compare_to_generic(t, 37, 8 * qk, seed++);    // several blocks per row
-        compare_to_generic(t, 5, qk, seed++);         // one block per row
-        compare_to_generic(t, 19, 11 * qk, seed++);   // an odd number of blocks (tails of 2-block loops)
+    // The AVX-512 path has VNNI kernels (kernels/matvec_avx512vnni.cpp) and plain ones: each the CPU can run.
+    const bool vnni = active_isa() == Isa::avx512 && cpu_has_feature(CpuFeature::avx512_vnni);
+    for (bool use_vnni : vnni ? std::vector<bool>{true, false} : std::vector<bool>{false}) {
+        if (vnni) set_feature_enabled(CpuFeature::avx512_vnni, use_vnni);
+        uint32_t seed = 1;
+        for (GGMLType t : kTypes) {
+            const int64_t qk = type_traits(t).block_size == 1 ? 32 : type_traits(t).block_size;
+            compare_to_generic(t, 37, 8 * qk, seed++);    // several blocks per row
+            compare_to_generic(t, 5, qk, seed++);         // one block per row
+            compare_to_generic(t, 19, 11 * qk, seed++);   // an odd number of blocks (tails of 2-block loops)
+        }
+        compare_to_generic(GGMLType::F32, 9, 7, seed++);  // plain types: any width, odd tails
+        compare_to_generic(GGMLType::F16, 9, 45, seed++);
+        compare_to_generic(GGMLType::BF16, 9, 13, seed++);
     }
-    compare_to_generic(GGMLType::F32, 9, 7, seed++);  // plain types: any width, odd tails
-    compare_to_generic(GGMLType::F16, 9, 45, seed++);
-    compare_to_generic(GGMLType::BF16, 9, 13, seed++);
+    if (vnni) set_feature_enabled(CpuFeature::avx512_vnni, true);
 }
 
 TEST(matvec_threads_bitwise_identical) {

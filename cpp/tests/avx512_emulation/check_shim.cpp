@@ -200,6 +200,47 @@ void check_integer() {
         for (int i = 0; i < 16; ++i) eu32[i] = cnt[i] >= 32 ? 0 : ua32[i] >> cnt[i];
         report("_mm512_srlv_epi32", lanes<uint32_t, 16>(_mm512_srlv_epi32(A32, vec<__m512i>(cnt))) == eu32);
 
+        // The AVX-512 VNNI dense kernels (kernels/matvec_avx512vnni.cpp).
+        {
+            auto ua16 = lanes<uint16_t, 32>(A16);
+            Lanes<uint16_t, 32> c16, el, er, em;
+            for (int i = 0; i < 32; ++i) c16[i] = (uint16_t)(rng() % 20);
+            for (int i = 0; i < 32; ++i) {
+                el[i] = c16[i] >= 16 ? 0 : (uint16_t)(ua16[i] << c16[i]);
+                er[i] = c16[i] >= 16 ? 0 : (uint16_t)(ua16[i] >> c16[i]);
+                em[i] = ((k32 >> i) & 1) ? (uint16_t)(ua16[i] >> 4) : lanes<uint16_t, 32>(B16)[i];
+            }
+            report("_mm512_sllv_epi16", lanes<uint16_t, 32>(_mm512_sllv_epi16(A16, vec<__m512i>(c16))) == el);
+            report("_mm512_srlv_epi16", lanes<uint16_t, 32>(_mm512_srlv_epi16(A16, vec<__m512i>(c16))) == er);
+            report("_mm512_mask_srli_epi16", lanes<uint16_t, 32>(_mm512_mask_srli_epi16(B16, k32, A16, 4)) == em);
+            Lanes<int16_t, 32> p16;
+            for (int i = 0; i < 32; ++i) p16[i] = a16[b16[i] & 31];
+            report("_mm512_permutexvar_epi16", lanes<int16_t, 32>(_mm512_permutexvar_epi16(B16, A16)) == p16);
+            Lanes<int16_t, 16> p16h, a16h = lanes<int16_t, 16>(_mm512_castsi512_si256(A16)),
+                                     b16h = lanes<int16_t, 16>(_mm512_castsi512_si256(B16));
+            for (int i = 0; i < 16; ++i) p16h[i] = a16h[b16h[i] & 15];
+            report("_mm256_permutexvar_epi16",
+                   lanes<int16_t, 16>(_mm256_permutexvar_epi16(vec<__m256i>(b16h), vec<__m256i>(a16h))) == p16h);
+            for (int L = 0; L < 4; ++L)
+                for (int i = 0; i < 4; ++i) {
+                    e16[8 * L + i] = sat16(a32[4 * L + i]);
+                    e16[8 * L + 4 + i] = sat16(b32[4 * L + i]);
+                }
+            report("_mm512_packs_epi32", lanes<int16_t, 32>(_mm512_packs_epi32(A32, B32)) == e16);
+            for (int i = 0; i < 16; ++i)  // int16 pairs multiplied, summed into the int32 lane of s, wrapping
+                e32[i] = (int32_t)(uint32_t)((int64_t)lanes<int32_t, 16>(S8)[i] + (int64_t)a16[2 * i] * b16[2 * i] +
+                                             (int64_t)a16[2 * i + 1] * b16[2 * i + 1]);
+            report("_mm512_dpwssd_epi32", lanes<int32_t, 16>(_mm512_dpwssd_epi32(S8, A16, B16)) == e32);
+            auto h256 = lanes<int32_t, 8>(_mm512_castsi512_si256(B32));
+            for (int i = 0; i < 16; ++i) e32[i] = h256[i & 7];
+            report("_mm512_broadcast_i64x4", lanes<int32_t, 16>(_mm512_broadcast_i64x4(vec<__m256i>(h256))) == e32);
+            for (int i = 0; i < 16; ++i) e32[i] = i < 8 ? h256[i] : 0;
+            report("_mm512_zextsi256_si512", lanes<int32_t, 16>(_mm512_zextsi256_si512(vec<__m256i>(h256))) == e32);
+            alignas(64) int32_t al[16];
+            std::memcpy(al, a32.v, 64);
+            report("_mm512_load_si512", lanes<int32_t, 16>(_mm512_load_si512(al)) == a32);
+        }
+
         // Immediate shifts (lane width and beyond give zero).
 #define SHIFT16(IMM)                                                                                        \
     {                                                                                                       \

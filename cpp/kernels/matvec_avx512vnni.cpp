@@ -1,0 +1,206 @@
+// AVX-512 + VNNI row dot products for the K formats (compiled with the AVX-512 flags and -mavx512vnni; the
+// AVX-512 path takes them when the CPU has AVX-512 VNNI and it is not switched off, dispatch.cpp).
+//
+// Written for CPUs that run a 512-bit operation as two 256-bit halves (AMD Zen 4): there the win is not the
+// register width but fewer operations per weight, and the integer multiplies (vpmaddubsw, vpmaddwd, vpdpbusd,
+// vpdpwssd) share one pair of pipes (measured: any mix of them issues one 512-bit operation per cycle). The
+// AVX2 kernels spend two multiplies per 32 products (maddubs, madd) plus a shuffle per sub-block scale; here:
+//   1. vpdpbusd into a zero register: u8 weights x s8 activations, each int32 lane the sum of 4 products. With
+//      4-bit (Q4_K) or 6-bit (Q6_K) weights and |x| <= 127 a lane is at most 4 * 63 * 127 = 32004 in magnitude,
+//      so it fits int16 exactly;
+//   2. vpackssdw of two such results (exact, no saturation by 1.) and one vpdpwssd with the sub-block scales as
+//      int16: the scales of 64 elements cost half a multiply instead of two.
+// So 1.5 multiplies per 64 products instead of 4, and the scales are expanded per super-block (two vpermw)
+// instead of per sub-block. The integer sums are exact, so the results differ from the AVX2 kernels' only by
+// the float summation order (one float FMA per super-block here, as there).
+//
+// Every kernel is a template over NT tokens against one row (the batched matmul's four-token kernel; NT = 1 is
+// the matvec kernel): the weight side is unpacked once per super-block and every token's operations run in the
+// NT = 1 order, so out[t] equals the single-token result bit for bit.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kernels/vec_dot.h"
+#include "quant/blocks.h"
+
+namespace pysparse {
+
+namespace {
+
+inline float f16(fp16_t h) { return _cvtsh_ss(h); }
+inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+inline __m512i load512(const void* p) { return _mm512_loadu_si512(p); }
+// 32 bytes into both 256-bit halves.
+inline __m512i bcast256(const void* p) { return _mm512_broadcast_i64x4(load256(p)); }
+
+inline float hsum_f32x8(__m256 v) {
+    __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_add_ss(r, _mm_movehdup_ps(r));
+    return _mm_cvtss_f32(r);
+}
+
+// The sum over 16 int32 lanes of sc16 (int16 pairs) * the int16 packing of two vpdpbusd results a and b (each
+// lane |v| <= 32767, so vpackssdw is exact), added to acc.
+inline __m512i scaled_pair(__m512i acc, __m512i a, __m512i b, __m512i sc16) {
+    return _mm512_dpwssd_epi32(acc, _mm512_packs_epi32(a, b), sc16);
+}
+
+// ---------------------------------------------------------------- Q4_K
+
+// The 12 packed bytes of Q4_K / Q5_K scales (at p; 16 bytes are read, the block continues past them) -> 16 int16
+// lanes: scales 0..7, then mins 0..7 (each 6 bits), as get_scale_min_k4 in vec_dot.h, without a branch.
+inline __m256i q4k_scales_mins(const uint8_t* p) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));  // u0 = bytes 0-3, u1 = 4-7, u2 = 8-11
+    __m128i a = _mm_shuffle_epi8(v, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));  // u0 u2 u1 u2
+    a = _mm_srlv_epi32(a, _mm_setr_epi32(0, 0, 0, 4));
+    a = _mm_and_si128(a, _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
+    __m128i h = _mm_shuffle_epi8(v, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7));  // 0 u0 0 u1
+    h = _mm_and_si128(_mm_srli_epi16(h, 2), _mm_set1_epi8(0x30));  // (top 2 bits) << 4
+    return _mm256_cvtepu8_epi16(_mm_or_si128(a, h));
+}
+
+// vpermw indices: lanes of the int16 scales for a packed pair of chunk results (see vec_dot_q4_K_vnni).
+alignas(64) const int16_t kQ4KScaleIdx[2][32] = {
+    {0, 0, 0, 0, 2, 2, 2, 2, 0, 0, 0, 0, 2, 2, 2, 2, 1, 1, 1, 1, 3, 3, 3, 3, 1, 1, 1, 1, 3, 3, 3, 3},
+    {4, 4, 4, 4, 6, 6, 6, 6, 4, 4, 4, 4, 6, 6, 6, 6, 5, 5, 5, 5, 7, 7, 7, 7, 5, 5, 5, 5, 7, 7, 7, 7}};
+
+// Q4_K: chunk c (64 elements = sub-blocks 2c, 2c + 1) is qs[32c .. 32c + 31], low nibbles then high nibbles.
+// Broadcast to both halves, the high half shifted by 4, masked: the 64 weights in element order, so x's 64 bytes
+// load as they are. vpdpbusd gives R_c: 128-bit lanes 0, 1 hold sub-block 2c, lanes 2, 3 sub-block 2c + 1.
+// packs(R_0, R_1) holds, per 128-bit lane, 4 values of sub-block 0 | 2 (lanes 0, 1) or 1 | 3 (lanes 2, 3), which
+// one vpdpwssd scales with [sc0 x4, sc2 x4 | sc0, sc2 | sc1, sc3 | sc1, sc3]; packs(R_2, R_3) likewise with 4..7.
+// The mins: sum_j m_j (bsum_2j + bsum_2j+1) is one vpmaddwd of the 16 bsums with [m0 m0 m1 m1 .. m7 m7].
+template <int NT>
+void vec_dot_q4_K_vnni(int64_t n, const void* vw, const block_q8_K* const* xs, float* out) {
+    const block_q4_K* w = static_cast<const block_q4_K*>(vw);
+    const int64_t nb = n / QK_K;
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i idx01 = load512(kQ4KScaleIdx[0]), idx23 = load512(kQ4KScaleIdx[1]);
+    const __m256i idxm = _mm256_setr_epi16(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+    const __mmask32 upper = 0xFFFF0000u;  // int16 lanes 16..31: the upper 256 bits
+    __m512 acc[NT];
+    __m256 acc_m[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps(), acc_m[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        const __m256i sm = q4k_scales_mins(w[b].scales);
+        const __m512i s01 = _mm512_permutexvar_epi16(idx01, _mm512_castsi256_si512(sm));
+        const __m512i s23 = _mm512_permutexvar_epi16(idx23, _mm512_castsi256_si512(sm));
+        const __m256i mins = _mm256_permutexvar_epi16(idxm, sm);
+        __m512i q[4];
+        for (int c = 0; c < 4; ++c) {
+            const __m512i bits = bcast256(w[b].qs + 32 * c);
+            q[c] = _mm512_and_si512(_mm512_mask_srli_epi16(bits, upper, bits, 4), m4);
+        }
+        const float dw = f16(w[b].d), dminw = f16(w[b].dmin);
+        for (int t = 0; t < NT; ++t) {
+            const block_q8_K& x = xs[t][b];
+            __m512i r[4];
+            for (int c = 0; c < 4; ++c) r[c] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[c], load512(x.qs + 64 * c));
+            __m512i sumi = scaled_pair(_mm512_setzero_si512(), r[0], r[1], s01);
+            sumi = scaled_pair(sumi, r[2], r[3], s23);
+            acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(dw * x.d), _mm512_cvtepi32_ps(sumi), acc[t]);
+            const __m256i mi = _mm256_madd_epi16(load256(x.bsums), mins);
+            acc_m[t] = _mm256_fmadd_ps(_mm256_set1_ps(dminw * x.d), _mm256_cvtepi32_ps(mi), acc_m[t]);
+        }
+    }
+    for (int t = 0; t < NT; ++t) out[t] = _mm512_reduce_add_ps(acc[t]) - hsum_f32x8(acc_m[t]);
+}
+
+// ---------------------------------------------------------------- Q6_K
+
+// vpermw indices for half h: 128-bit lane k holds 4 values of sub-block 8h + k, then 4 of sub-block 8h + 4 + k.
+alignas(64) const int16_t kQ6KScaleIdx[2][32] = {
+    {0, 0, 0, 0, 4, 4, 4, 4, 1, 1, 1, 1, 5, 5, 5, 5, 2, 2, 2, 2, 6, 6, 6, 6, 3, 3, 3, 3, 7, 7, 7, 7},
+    {8, 8, 8, 8, 12, 12, 12, 12, 9, 9, 9, 9, 13, 13, 13, 13, 10, 10, 10, 10, 14, 14, 14, 14, 11, 11, 11, 11, 15, 15, 15, 15}};
+
+// Q6_K: per half h (128 elements), ql[64h .. 64h + 63] and qh[32h .. 32h + 31]. Elements 0..31 | 32..63 of the
+// half are the low nibbles of ql[0..31] | ql[32..63] with bits 0-1 | 2-3 of qh as bits 4-5; elements 64..95 |
+// 96..127 the high nibbles with bits 4-5 | 6-7. So one 64-byte load of ql and qh broadcast to both halves, shifted
+// per half, give the 6-bit weights of 64 elements in element order. vpdpbusd with unsigned q (0..63), the -32
+// offset taken off at the end as 32 * sum_j sc_j bsum_j (bsums are Q8_K's sums of each 16 x, the Q6_K sub-block
+// size). Sub-block = 16 elements = one 128-bit lane of a vpdpbusd result, so packs(R_01, R_23) holds per 128-bit
+// lane k sub-blocks 8h + k and 8h + 4 + k.
+template <int NT>
+void vec_dot_q6_K_vnni(int64_t n, const void* vw, const block_q8_K* const* xs, float* out) {
+    const block_q6_K* w = static_cast<const block_q6_K*>(vw);
+    const int64_t nb = n / QK_K;
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+    const __m512i idx0 = load512(kQ6KScaleIdx[0]), idx1 = load512(kQ6KScaleIdx[1]);
+    // qh bits 0-1 | 2-3 to bits 4-5: shift left by 4 | 2; bits 4-5 | 6-7: right by 0 | 2.
+    const __m512i shl = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+    const __m512i shr = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+    __m512 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        const __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].scales)));
+        const __m512i s[2] = {_mm512_permutexvar_epi16(idx0, _mm512_castsi256_si512(sc)),
+                              _mm512_permutexvar_epi16(idx1, _mm512_castsi256_si512(sc))};
+        __m512i q[4];
+        for (int h = 0; h < 2; ++h) {
+            const __m512i l = load512(w[b].ql + 64 * h);
+            const __m512i hb = bcast256(w[b].qh + 32 * h);
+            q[2 * h] = _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_and_si512(_mm512_sllv_epi16(hb, shl), m30));
+            q[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
+                                           _mm512_and_si512(_mm512_srlv_epi16(hb, shr), m30));
+        }
+        const float dw = f16(w[b].d);
+        for (int t = 0; t < NT; ++t) {
+            const block_q8_K& x = xs[t][b];
+            __m512i sumi = _mm512_setzero_si512();
+            for (int h = 0; h < 2; ++h) {
+                const __m512i r01 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[2 * h], load512(x.qs + 128 * h));
+                const __m512i r23 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[2 * h + 1], load512(x.qs + 128 * h + 64));
+                sumi = scaled_pair(sumi, r01, r23, s[h]);
+            }
+            // - 32 sum_j sc_j bsum_j, in the low 8 lanes
+            const __m256i off = _mm256_madd_epi16(load256(x.bsums), sc);
+            sumi = _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(_mm256_slli_epi32(off, 5)));
+            acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(dw * x.d), _mm512_cvtepi32_ps(sumi), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; ++t) out[t] = _mm512_reduce_add_ps(acc[t]);
+}
+
+float vec_dot_q4_K_q8_K_vnni(int64_t n, const void* w, const void* x) {
+    const block_q8_K* xs = static_cast<const block_q8_K*>(x);
+    float out;
+    vec_dot_q4_K_vnni<1>(n, w, &xs, &out);
+    return out;
+}
+
+float vec_dot_q6_K_q8_K_vnni(int64_t n, const void* w, const void* x) {
+    const block_q8_K* xs = static_cast<const block_q8_K*>(x);
+    float out;
+    vec_dot_q6_K_vnni<1>(n, w, &xs, &out);
+    return out;
+}
+
+void dot4_q4_K_vnni(int64_t n, const void* w, const void* const* xs, float* out) {
+    vec_dot_q4_K_vnni<kDot4Tokens>(n, w, reinterpret_cast<const block_q8_K* const*>(xs), out);
+}
+
+void dot4_q6_K_vnni(int64_t n, const void* w, const void* const* xs, float* out) {
+    vec_dot_q6_K_vnni<kDot4Tokens>(n, w, reinterpret_cast<const block_q8_K* const*>(xs), out);
+}
+
+}  // namespace
+
+// The AVX-512 table with the K formats above; the rest as kVecDotAvx512 (matvec_avx512.cpp).
+VecDotTable vec_dot_table_avx512_vnni() {
+    VecDotTable t = kVecDotAvx512;
+    t.q4_K = vec_dot_q4_K_q8_K_vnni;
+    t.q6_K = vec_dot_q6_K_q8_K_vnni;
+    return t;
+}
+
+vec_dot4_fn vec_dot4_avx512_vnni(GGMLType type) {
+    switch (type) {
+        case GGMLType::Q4_K: return dot4_q4_K_vnni;
+        case GGMLType::Q6_K: return dot4_q6_K_vnni;
+        default: return vec_dot4_avx512(type);
+    }
+}
+
+}  // namespace pysparse
