@@ -190,7 +190,9 @@ def plot_all(summary: dict, records: list[dict], out: Path) -> list[Path]:
             at = pts[0]
         if at is not None:
             files.append(plot_layers(at, out / f"layers_{model}_{site}_{rule}.png"))
-            files.append(plot_tokens(at, out / f"tokens_{model}_{site}_{rule}.png"))
+            tok = plot_tokens(at, out / f"tokens_{model}_{site}_{rule}.png")
+            if tok is not None:
+                files.append(tok)
     if len({e["model"] for e in summary["entries"] if e["params"]}) >= 2:
         files.append(plot_scale(summary, out / "critical_vs_size.png"))
     return files
@@ -257,12 +259,16 @@ def plot_layers(point: dict, path: Path) -> Path:
     return path
 
 
-def plot_tokens(point: dict, path: Path) -> Path:
-    plt = _plt()
+def plot_tokens(point: dict, path: Path) -> Path | None:
+    """Histogram of per-token sparsity at a point; None (no file) when the point recorded no per-token counts (the
+    engine backend keeps per-layer totals only)."""
     st = SparsityStats.from_dict(point["stats"])
+    hists = {ph: st.token_histogram(bins=40, phase=ph) for ph in ("prompt", "generated")}
+    if all(c.sum() == 0 for c, _ in hists.values()):
+        return None
+    plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 3.2))
-    for phase in ("prompt", "generated"):
-        counts, edges = st.token_histogram(bins=40, phase=phase)
+    for phase, (counts, edges) in hists.items():
         if counts.sum() == 0:
             continue
         ax.stairs(counts / counts.sum(), edges, label=f"{phase} tokens", fill=phase == "prompt", alpha=0.5)
