@@ -1,6 +1,8 @@
 #include <atomic>
 #include <stdexcept>
 
+#include <vector>
+
 #include "common/thread_pool.h"
 #include "tests/check.h"
 
@@ -16,6 +18,20 @@ TEST(thread_pool_runs_every_thread_once) {
         });
         CHECK(mask.load() == 7);
     }
+}
+
+// Many short jobs back to back, more threads than this machine's cores: every slice runs exactly once per job,
+// whether its worker or the caller (taking slices no worker claimed in time) runs it.
+TEST(thread_pool_each_slice_once_under_oversubscription) {
+    ThreadPool pool(5);
+    std::vector<std::atomic<int>> runs(5);
+    const int jobs = 20000;
+    for (int rep = 0; rep < jobs; ++rep)
+        pool.run([&](int tid, int nth) {
+            CHECK(nth == 5);
+            runs[tid].fetch_add(1, std::memory_order_relaxed);
+        });
+    for (auto& r : runs) CHECK(r.load() == jobs);
 }
 
 TEST(thread_pool_resizes_and_rethrows) {
