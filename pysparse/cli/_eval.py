@@ -49,7 +49,8 @@ def add_eval_args(p: argparse.ArgumentParser, bisect_default: bool) -> None:
     p.add_argument("--layers", default=None, help="only these layers, e.g. 0,5,10 (default all)")
     p.add_argument("--out", default=None, help=f"output directory (default ./{DEFAULT_OUT}/<model>)")
     p.add_argument("--seed", type=int, default=0, help="seed for example selection and the bootstrap")
-    p.add_argument("--threads", type=int, default=None, help="torch threads, or engine threads with --backend engine (default: all cores)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads, or engine threads with --backend engine (default: all cores); with "
+                        "--executor ray: threads and declared CPUs of each worker (default 1)")
     p.add_argument("--batch-size", type=int, default=8,
                    help="sequences per forward pass (default 8); changes speed and memory, not the results beyond "
                         "float rounding")
@@ -73,7 +74,7 @@ def add_eval_args(p: argparse.ArgumentParser, bisect_default: bool) -> None:
                         "ray://HOST:PORT or auto); default: start a local Ray runtime for this run")
     g.add_argument("--workers", type=int, default=None, metavar="N",
                    help="with --executor ray: worker processes (actors), each loading the model once and using "
-                        "--threads CPUs (default 1) (default: as many as the cluster's CPUs allow)")
+                        "--threads CPUs (default: as many as the cluster's CPUs allow)")
     g.add_argument("--retries", type=int, default=2, metavar="N",
                    help="with --executor ray: times a point is retried when its worker dies (killed, node lost) "
                         "before it is written as failed and the run goes on (default 2)")
