@@ -13,6 +13,10 @@ Rule values: top_p p (dense at 1), top_k keep fraction (dense at 1), max_p p (de
 sparsity (dense at 0; thresholds calibrated on held-out calibration text at each target).
 Bisection walks the rule's grid (for top_p the paper's grid) by halving the index interval between the last
 passing and first failing grid values: ~log2(len(grid)) evaluations, and the points stay on the grid.
+
+Who measures the points is the Sweep's executor (pysparse.executors): by default this process, one after another;
+with the Ray executor (docs/ray.md) worker processes, many at once, while this Sweep (which then needs no model)
+keeps the books and alone writes the results file.
 """
 
 from __future__ import annotations
