@@ -162,7 +162,8 @@ TIMEOUT = 180
 def _executor(cluster, worker=None, **kw):
     from pysparse.executors.ray import RayExecutor
 
-    return RayExecutor(worker or ray_helpers.TinyWorker(), address=cluster.address, workers=2, progress=False, **kw)
+    kw.setdefault("workers", 2)
+    return RayExecutor(worker or ray_helpers.TinyWorker(), address=cluster.address, progress=False, **kw)
 
 
 def _sweep(path, executor=None, model=None):
@@ -286,3 +287,11 @@ def test_an_interrupted_driver_resumes_with_only_the_missing_points(cluster, tmp
     recs = _lines(path)
     assert sorted(r["value"] for r in recs if not r["dense"]) == sorted(grid)
     assert sum(r["dense"] for r in recs) == 1
+
+
+def test_workers_that_do_not_fit_the_cluster_are_capped_not_left_waiting(cluster, bounded, capsys):
+    with _executor(cluster, workers=3) as ex:  # 2 CPUs: a third actor would never start, nor its point finish
+        assert ex.slots == 2
+    assert "do not fit the cluster's 2 CPUs" in capsys.readouterr().err
+    with pytest.raises(RuntimeError, match="a worker needs 4 CPU"):
+        _executor(cluster, workers=1, cpus_per_worker=4)

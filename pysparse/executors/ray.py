@@ -105,6 +105,7 @@ class RayExecutor:
             raise ValueError(f"retries must be >= 0, got {retries}")
         self.ray, self.retries, self.progress = ray, int(retries), progress
         self._owns = False
+        self.actors, self.bar, self.failed = [], None, 0
         if not ray.is_initialized():
             kw = dict(include_dashboard=False, log_to_driver=True, configure_logging=False) | (ray_init or {})
             if address:
@@ -120,16 +121,20 @@ class RayExecutor:
                 raise RuntimeError(f"could not join the Ray cluster at {address}: {e}") from None
             self._owns = True
         cpus = ray.cluster_resources().get("CPU", 0)
+        if cpus < cpus_per_worker:
+            self.close()
+            raise RuntimeError(f"a worker needs {cpus_per_worker} CPU(s) (--threads) and the Ray cluster has "
+                               f"{cpus:g}")
         if workers is None:
             workers = max(1, int(cpus // cpus_per_worker))
-        if workers * cpus_per_worker > cpus:
-            print(f"warning: {workers} worker(s) x {cpus_per_worker} CPU(s) > the cluster's {cpus:g} CPUs: "
-                  f"the rest wait for CPUs", file=sys.stderr)
+        if workers * cpus_per_worker > cpus:  # an actor that never gets its CPUs would hold its point forever
+            fit = max(1, int(cpus // cpus_per_worker))
+            print(f"warning: {workers} worker(s) x {cpus_per_worker} CPU(s) do not fit the cluster's {cpus:g} CPUs: "
+                  f"{fit} worker(s)", file=sys.stderr)
+            workers = fit
         actor = ray.remote(_Worker).options(num_cpus=cpus_per_worker, max_restarts=-1,
                                             max_task_retries=self.retries)
         self.actors = [actor.remote(worker, cpus_per_worker) for _ in range(int(workers))]
-        self.bar = None
-        self.failed = 0
 
     @property
     def slots(self) -> int:
