@@ -13,6 +13,10 @@ Rule values: top_p p (dense at 1), top_k keep fraction (dense at 1), max_p p (de
 sparsity (dense at 0; thresholds calibrated on held-out calibration text at each target).
 Bisection walks the rule's grid (for top_p the paper's grid) by halving the index interval between the last
 passing and first failing grid values: ~log2(len(grid)) evaluations, and the points stay on the grid.
+
+Who measures the points is the Sweep's executor (pysparse.executors): by default this process, one after another;
+with the Ray executor (docs/ray.md) worker processes, many at once, while this Sweep (which then needs no model)
+keeps the books and alone writes the results file.
 """
 
 from __future__ import annotations
@@ -117,9 +121,9 @@ class Sweep:
     def __init__(self, model, tokenizer, tasks: list[Task], site: str, rule: str = "top_p",
                  results: str | Path = "results.jsonl", model_id: str | None = None, layers=None,
                  batch_size: int = 8, progress: bool = True, calib_docs: list[dict] | None = None,
-                 calib_tokens: int = 4096, seed: int = 0, extra: dict | None = None, criterion: str = "tasks"):
+                 calib_tokens: int = 4096, seed: int = 0, extra: dict | None = None, criterion: str = "tasks",
+                 executor=None, backend: str | None = None):
         from .critical import CRITERIA
-        from .sites import Sparsifier
 
         if criterion not in CRITERIA:
             raise ValueError(f"unknown criterion {criterion!r}; criteria: {', '.join(CRITERIA)}")
@@ -131,11 +135,56 @@ class Sweep:
         if not tasks:
             raise ValueError("no tasks to evaluate")
         self.model, self.tok, self.tasks, self.site, self.rule = model, tokenizer, tasks, site, rule
-        self.model_id = model_id or getattr(model, "pysparse_name", None) or type(model).__name__
-        self.file = ResultsFile(results)
         self.layers = None if layers is None else sorted(int(i) for i in layers)
-        from .engine.model import Model as EngineModel
+        # what a worker needs, besides the model, tokenizer, tasks and calibration text, to build the same Sweep
+        # (pysparse.executors): every argument that enters the configuration hashes or the measurement
+        self.spec = {"site": site, "rule": rule, "model_id": model_id, "layers": self.layers,
+                     "batch_size": batch_size, "calib_tokens": calib_tokens, "seed": seed, "extra": extra,
+                     "criterion": criterion}
+        if model is None:  # a driver: the executor's workers hold the model; this process only keeps the books
+            if executor is None or not getattr(executor, "remote", False):
+                raise ValueError("a Sweep without a model needs a remote executor (pysparse.executors)")
+            if not model_id:
+                raise ValueError("a Sweep without a model needs its model_id")
+            if backend not in (None, "torch", "engine"):
+                raise ValueError(f"unknown backend {backend!r}; backends: torch, engine")
+            if backend == "engine" and rule == "threshold":
+                raise ValueError("the threshold rule is calibrated with torch hooks: use the torch backend")
+            self.model_id = f"{model_id}@engine" if backend == "engine" else model_id
+            self.sp = self.ctx = None
+        else:
+            self._attach_model(model, tokenizer, model_id, batch_size, progress)
+        self.file = None if results is None else ResultsFile(results)
+        if executor is None:
+            from .executors import LocalExecutor
 
+            executor = LocalExecutor()
+        self.executor = executor
+        self.progress = progress
+        self.calib_docs, self.calib_tokens, self.seed = calib_docs, calib_tokens, seed
+        task_cfg = {t.name: t.config() for t in tasks}
+        self.dense_key = _hash({"model": self.model_id, "tasks": task_cfg, "extra": extra})
+        self.key = _hash({"model": self.model_id, "tasks": task_cfg, "site": site, "rule": rule,
+                          "layers": self.layers, "extra": extra})
+        self.dense = None
+        self.done: dict[float, dict] = {}
+        self.failed: dict[float, dict] = {}  # points whose evaluation failed in this run (remote executors)
+        for r in (self.file.records() if self.file else []):
+            if r.get("kind") != "point":
+                continue
+            if r.get("dense") and r.get("dense_key") == self.dense_key:
+                self.dense = r
+            elif r.get("config") == self.key:
+                self.done[round(r["value"], 9)] = r
+        self._calibration = None
+        self.on_point = None  # callback(record) after each new point (tests use it to simulate interruptions)
+
+    def _attach_model(self, model, tokenizer, model_id, batch_size, progress):
+        from .engine.model import Model as EngineModel
+        from .sites import Sparsifier
+
+        site, rule = self.site, self.rule
+        self.model_id = model_id or getattr(model, "pysparse_name", None) or type(model).__name__
         if isinstance(model, EngineModel):  # the engine backend: same tasks, logits from the C++ runtime
             from .engine.evaluate import EngineEvalContext, EngineSparsifier
 
@@ -150,23 +199,6 @@ class Sweep:
             self.sp = Sparsifier(model, site, None, layers=self.layers)
             self.ctx = EvalContext(model, tokenizer, self.sp, batch_size=batch_size, progress=progress,
                                    model_id=self.model_id)
-        self.progress = progress
-        self.calib_docs, self.calib_tokens, self.seed = calib_docs, calib_tokens, seed
-        task_cfg = {t.name: t.config() for t in tasks}
-        self.dense_key = _hash({"model": self.model_id, "tasks": task_cfg, "extra": extra})
-        self.key = _hash({"model": self.model_id, "tasks": task_cfg, "site": site, "rule": rule,
-                          "layers": self.layers, "extra": extra})
-        self.dense = None
-        self.done: dict[float, dict] = {}
-        for r in self.file.records():
-            if r.get("kind") != "point":
-                continue
-            if r.get("dense") and r.get("dense_key") == self.dense_key:
-                self.dense = r
-            elif r.get("config") == self.key:
-                self.done[round(r["value"], 9)] = r
-        self._calibration = None
-        self.on_point = None  # callback(record) after each new point (tests use it to simulate interruptions)
 
     # -- one point ------------------------------------------------------------------------------
     def _make_rule(self, value: float):
@@ -228,67 +260,135 @@ class Sweep:
             rec["natural_sparsity"] = total.overall()
         return rec
 
+    def evaluate(self, value: float | None) -> dict:
+        """Measure one point (None: dense) in this process: the record without retention, nothing written.
+        Executors call this (the local one here, a remote one on a worker's copy of this Sweep)."""
+        if self.sp is None:
+            raise RuntimeError("this Sweep has no model: its points are evaluated by its executor's workers")
+        return self._evaluate(value)
+
+    def _finish(self, value: float | None, rec: dict) -> dict:
+        """Book a measured point: retention against the dense point, one line in the results file, on_point."""
+        if value is None:
+            rec["retention"] = {t: 1.0 for t in rec["tasks"]} | {"suite": 1.0}
+            self.dense = rec
+        else:
+            dense = self.dense
+            rets = {t: retention(r["score"], dense["tasks"][t]["score"], r["higher_is_better"])
+                    for t, r in rec["tasks"].items()}
+            rec["retention"] = rets
+            rets["suite"] = suite_retention(rec, self.criterion)
+            self.done[round(value, 9)] = rec
+            self.failed.pop(round(value, 9), None)
+        if self.file:
+            self.file.append(rec)
+        if self.on_point:
+            self.on_point(rec)
+        return rec
+
+    def _fail(self, value: float | None, error: str) -> None:
+        """Book a point the executor gave up on (its worker died more often than the retries allow, or it
+        raised): a "failed" line in the results file (read as "not done": a rerun evaluates it again)."""
+        rec = {"kind": "failed", "model": self.model_id, "site": self.site, "rule": self.rule,
+               "value": DENSE_VALUE[self.rule] if value is None else value, "dense": value is None,
+               "dense_key": self.dense_key, "config": self.key, "layers": self.layers, "error": error,
+               "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        if self.file:
+            self.file.append(rec)
+        if value is None:
+            raise RuntimeError(f"{self.site} {self.rule}: the dense point failed: {error}")
+        self.failed[round(value, 9)] = rec
+
+    def evaluate_many(self, values, desc: str | None = None) -> dict[float, dict]:
+        """Measure the points of `values` that are not done yet (and the dense point if missing) through the
+        executor, booking each as it arrives; returns {round(value, 9): record} of the points now done.
+
+        The local executor measures them one after another in order; a remote one in parallel, in the order
+        they finish. A point finished before the dense point waits for it (its retention needs the dense
+        scores). Failed points (remote executors only) are left out of the result and kept in self.failed."""
+        values = check_values(self.rule, values) if len(values) else []
+        todo, seen = [], set()
+        for v in values:
+            k = round(v, 9)
+            if k not in self.done and k not in seen and v != DENSE_VALUE[self.rule]:
+                todo.append(v)
+                seen.add(k)
+        batch = ([None] if self.dense is None else []) + todo
+        waiting = []
+        if batch:
+            for value, rec, error in self.executor.map(self, batch, desc=desc or f"{self.site} {self.rule}"):
+                if error is not None:
+                    self._fail(value, error)
+                elif value is None:
+                    self._finish(None, rec)
+                    for v, r in waiting:
+                        self._finish(v, r)
+                    waiting = []
+                elif self.dense is None:
+                    waiting.append((value, rec))
+                else:
+                    self._finish(value, rec)
+        return {round(v, 9): self.done[round(v, 9)] for v in values if round(v, 9) in self.done}
+
     def dense_point(self) -> dict:
         if self.dense is None:
-            self.dense = self._evaluate(None)
-            self.dense["retention"] = {t: 1.0 for t in self.dense["tasks"]} | {"suite": 1.0}
-            self.file.append(self.dense)
-            if self.on_point:
-                self.on_point(self.dense)
+            self.evaluate_many([])
         return self.dense
 
     def point(self, value: float) -> dict:
         value = check_values(self.rule, [value])[0]
         k = round(value, 9)
-        if k in self.done:
-            return self.done[k]
-        dense = self.dense_point()
-        rec = self._evaluate(value)
-        rets = {t: retention(r["score"], dense["tasks"][t]["score"], r["higher_is_better"])
-                for t, r in rec["tasks"].items()}
-        rec["retention"] = rets
-        rets["suite"] = suite_retention(rec, self.criterion)
-        self.file.append(rec)
-        self.done[k] = rec
-        if self.on_point:
-            self.on_point(rec)
-        return rec
+        got = self.evaluate_many([value])
+        if k not in got:
+            raise RuntimeError(f"{self.site} {self.rule} {value}: {self.failed[k]['error']}")
+        return got[k]
 
     # -- strategies -----------------------------------------------------------------------------
     def run(self, values=None) -> list[dict]:
-        """Evaluate the dense model and every value of the grid (skipping points already in the file)."""
-        from tqdm import tqdm
-
+        """Evaluate the dense model and every value of the grid (skipping points already in the file); with a
+        remote executor every point at once, in parallel. Points that failed are left out."""
         values = check_values(self.rule, default_grid(self.rule) if values is None else values)
-        self.dense_point()
-        out = []
-        for v in tqdm(values, desc=f"{self.site} {self.rule}", unit="point", disable=not self.progress):
-            if v == DENSE_VALUE[self.rule]:
-                continue
-            out.append(self.point(v))
-        return out
+        got = self.evaluate_many(values)
+        return [got[round(v, 9)] for v in values if v != DENSE_VALUE[self.rule] and round(v, 9) in got]
 
     def bisect(self, values=None, threshold: float = THRESHOLD, max_evals: int | None = None,
                criterion: str | None = None) -> list[dict]:
         """Halve the grid-index interval [last passing, first failing] on the suite retention until adjacent.
 
         The suite retention is the mean under `criterion` (default: the sweep's); points already evaluated (by
-        an earlier bisection for another criterion, or a resumed run) are reused."""
+        an earlier bisection for another criterion, or a resumed run) are reused.
+
+        With an executor of more than one slot (parallel workers) each round evaluates, in parallel, the next
+        point the bisection needs and the points the following decisions may need (the top of the decision
+        tree below the current interval, breadth first, as many as there are slots), then replays the decisions
+        in order on the measured points: the same decisions and returned points as one at a time; the
+        speculative points that no decision reads are measured (and written) as well."""
         criterion = criterion or self.criterion
         grid = check_values(self.rule, default_grid(self.rule) if values is None else values)
         grid = [v for v in grid if v != DENSE_VALUE[self.rule]]
         # order from dense to extreme
         grid.sort(reverse=DENSE_VALUE[self.rule] == 1.0)
         self.dense_point()
+        width = max(1, int(getattr(self.executor, "slots", 1)))
         lo, hi = -1, len(grid)  # lo: passing index (-1 = dense), hi: failing index (len = assumed)
         out = []
         n = 0
+
+        def passes(rec):
+            return suite_retention(rec, criterion) >= threshold
+
         while hi - lo > 1 and (max_evals is None or n < max_evals):
             mid = (lo + hi) // 2
-            rec = self.point(grid[mid])
+            rec = self.done.get(round(grid[mid], 9))
+            if rec is None:
+                if round(grid[mid], 9) in self.failed:  # no decision without it: stop here, keep the rest
+                    break
+                budget = width if max_evals is None else min(width, max_evals - n)
+                self.evaluate_many(_speculate(grid, lo, hi, budget, self.done, passes))
+                continue
             out.append(rec)
             n += 1
-            if suite_retention(rec, criterion) >= threshold:
+            if passes(rec):
                 lo = mid
             else:
                 hi = mid
@@ -309,12 +409,32 @@ class Sweep:
                 while (v := round(hi - k * step, 9)) > lo + 1e-9:
                     vals.append(v)
                     k += 1
-                return [self.point(v) for v in vals]
+                got = self.evaluate_many(vals)
+                return [got[round(v, 9)] for v in vals if round(v, 9) in got]
             prev = r["value"]
         return []
 
     def points(self) -> list[dict]:
         return sorted(self.done.values(), key=lambda r: r["sparsity"])
+
+
+def _speculate(grid, lo, hi, budget, done, passes) -> list[float]:
+    """The grid values the next bisection decisions may read, breadth first from the interval (lo, hi): a measured
+    midpoint is followed down its one branch, an unmeasured one is a candidate and both its branches are
+    followed. At most `budget` values (at least the next midpoint)."""
+    out, queue = [], [(lo, hi)]
+    while queue and len(out) < max(1, budget):
+        a, b = queue.pop(0)
+        if b - a <= 1:
+            continue
+        m = (a + b) // 2
+        rec = done.get(round(grid[m], 9))
+        if rec is None:
+            out.append(grid[m])
+            queue += [(a, m), (m, b)]
+        else:
+            queue.append((m, b) if passes(rec) else (a, m))
+    return out
 
 
 def _safe(stats: SparsityStats, phase: str):
