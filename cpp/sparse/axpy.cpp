@@ -42,6 +42,28 @@ int64_t l2_lines_ahead() {
 }
 
 namespace {
+int64_t env_int(const char* name, int64_t dflt) {
+    const char* e = std::getenv(name);
+    return e && *e ? (int64_t)std::strtoll(e, nullptr, 10) : dflt;
+}
+int64_t g_colpass_override = -1;
+}  // namespace
+
+int64_t colpass_max_tiles() {
+    static const int64_t v = env_int("PYSPARSE_SPARSE_COLPASS", kColpassMaxTiles);
+    return g_colpass_override >= 0 ? g_colpass_override : v;
+}
+void set_colpass_max_tiles(int64_t n) { g_colpass_override = n; }
+int64_t colpass_l1_steps() {
+    static const int64_t v = env_int("PYSPARSE_SPARSE_COLPASS_L1", 3);
+    return v;
+}
+int64_t colpass_l2_steps() {
+    static const int64_t v = env_int("PYSPARSE_SPARSE_COLPASS_L2", 32);
+    return v;
+}
+
+namespace {
 
 // Validates idx (ascending, unique, in [0, cols)) in one pass and builds the active set.
 void build_active_set(const SparseMatrix& m, const float* x, const int32_t* idx, int64_t n, ActiveSet& a) {

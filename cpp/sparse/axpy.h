@@ -1,8 +1,10 @@
 // Internal to cpp/sparse: the per-ISA kernels of the input-sparse matvec and what they share.
 // A range kernel computes the outputs of row tiles [tb, te) from the active columns (the ActiveSet, built once
 // per call by axpy.cpp) into y[0, (te - tb) * tile) (padding rows included). It walks the touched groups in order
-// and, inside a group, the tiles in order (each active column is one sequential run). Threads run it on disjoint
-// tile ranges.
+// and, inside a group, the tiles in order (each active column is one sequential run); the AVX2 / AVX-512 integer
+// kernels walk short ranges (at most colpass_max_tiles() tiles) in column passes instead: per group, 8 active
+// columns over all the range's tiles at a time, int32 sums buffered per tile, bitwise the same outputs (see
+// colpass_avx512). Threads run it on disjoint tile ranges.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -32,7 +34,7 @@ struct ActiveSet {
     std::vector<ActiveGroup> groups;
     std::vector<int32_t> col;
     std::vector<float> xv;
-    std::vector<int64_t> cs0;  // m.col_slice(0, col[k]); column k's slice in tile t is cs0[k] + t * m.group
+    std::vector<int64_t> cs0;  // m.col_slice(0, col[k]); column k's slice in tile t is cs0[k] + t * m.slice_step()
     std::vector<int8_t> xq;    // x quantised per group (see ActiveGroup)
 };
 
@@ -44,6 +46,7 @@ TileKernel tile_kernel_generic(Kind k);
 TileKernel tile_kernel_avx2(Kind k);
 TileKernel tile_kernel_avx512(Kind k);       // the VNNI build when the CPU has it and it is enabled, else plain
 TileKernel tile_kernel_avx512_vnni(Kind k);  // axpy_avx512vnni.cpp (built with -mavx512vnni)
+TileKernel tile_kernel_avx512_vbmi(Kind k);  // axpy_avx512vbmi.cpp (+ -mavx512vbmi): Q6_K only
 #endif
 #if defined(PYSPARSE_ARM)
 TileKernel tile_kernel_neon(Kind k);
@@ -76,6 +79,16 @@ inline int64_t prefetch_tiles_l2(int32_t n_active) {
     const int64_t d = lines / (n_active > 0 ? n_active : 1);
     return d < 4 ? 4 : d > 16 ? 16 : d;
 }
+
+// Column-pass order of the SIMD integer kernels (axpy_avx512_impl.h colpass_avx512): used when the thread's range
+// has at most colpass_max_tiles() tiles (PYSPARSE_SPARSE_COLPASS overrides kColpassMaxTiles, 0 switches it off;
+// set_colpass_max_tiles does the same from tests, -1 restores the default). Its prefetch distances in steps of the
+// walk (one step: a pass's columns in one tile): PYSPARSE_SPARSE_COLPASS_L1 / _L2, for A/B runs.
+constexpr int kColpassMaxTiles = 32;
+int64_t colpass_max_tiles();
+void set_colpass_max_tiles(int64_t n);
+int64_t colpass_l1_steps();
+int64_t colpass_l2_steps();
 
 }  // namespace sparse_detail
 }  // namespace pysparse
