@@ -3,6 +3,7 @@
 // kernel on every row tile, tiles split across the thread pool (each thread owns whole tiles: deterministic).
 // Also the fused gate+up form and the row-skip matvec over row-major GGUF data.
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -90,10 +91,13 @@ void build_active_set(const SparseMatrix& m, const float* x, const int32_t* idx,
     int64_t k = 0;
     while (k < n) {
         const int32_t g = grouped ? a.col[k] / m.group : -1;
+        // the run ends at the group's last column (grouped) or after 32 entries: one division per group
+        const int64_t kend = grouped ? n : std::min<int64_t>(n, k + 32);
+        const int32_t cend = grouped ? (g + 1) * m.group : INT32_MAX;
         int64_t e = k;
         float xsum = 0.f;
         float amax = 0.f;
-        while (e < n && (grouped ? a.col[e] / m.group == g : e - k < 32)) {
+        while (e < kend && a.col[e] < cend) {
             amax = std::max(amax, std::fabs(a.xv[e]));
             xsum += a.xv[e++];
         }
