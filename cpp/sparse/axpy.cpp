@@ -50,18 +50,18 @@ int64_t env_int(const char* name, int64_t dflt) {
 int64_t g_colpass_override = -1;
 }  // namespace
 
-int64_t colpass_max_tiles() {
-    static const int64_t v = env_int("PYSPARSE_SPARSE_COLPASS", kColpassMaxTiles);
-    return g_colpass_override >= 0 ? g_colpass_override : v;
+int64_t colpass_max_tiles(int bits) {
+    static const int64_t v = env_int("PYSPARSE_SPARSE_COLPASS", -1);
+    return g_colpass_override >= 0 ? g_colpass_override : v >= 0 ? v : bits == 6 ? kColpassMaxTiles : 0;
 }
 void set_colpass_max_tiles(int64_t n) { g_colpass_override = n; }
-int64_t colpass_l1_steps() {
-    static const int64_t v = env_int("PYSPARSE_SPARSE_COLPASS_L1", 3);
-    return v;
+int64_t colpass_l1_steps(int bits) {
+    static const int64_t v = env_int("PYSPARSE_SPARSE_COLPASS_L1", -1);
+    return v >= 0 ? v : bits == 6 ? 3 : 1;
 }
-int64_t colpass_l2_steps() {
-    static const int64_t v = env_int("PYSPARSE_SPARSE_COLPASS_L2", 32);
-    return v;
+int64_t colpass_l2_steps(int bits) {
+    static const int64_t v = env_int("PYSPARSE_SPARSE_COLPASS_L2", -1);
+    return v >= 0 ? v : bits == 6 ? 32 : 8;
 }
 
 namespace {

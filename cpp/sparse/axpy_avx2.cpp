@@ -6,7 +6,7 @@
 // x_j over the group's active columns, then the group's scale panel is applied once to y (the thread's tiles, in
 // L1/L2). A column's slices for consecutive tiles are consecutive lines (sparse_matrix.h), so each active column
 // is one sequential stream; the lines prefetch_tiles() (axpy.h) tiles ahead are prefetched exactly. Short ranges of
-// tiles (axpy.h colpass_max_tiles) are walked in column passes instead (colpass_avx2: per group, 8 active columns
+// tiles (axpy.h colpass_max_tiles; by default Q6_K only) are walked in column passes instead (colpass_avx2: per group, 8 active columns
 // over all the range's tiles, int32 sums buffered), bitwise the same outputs.
 // Unpacking (see sparse_matrix.h): 8 quant bytes -> 8 int32 (vpmovzxbd) give 8 rows from the low nibbles and 8
 // rows (32 further) from the high nibbles; the 5/6-bit high planes give 8 rows' bits from one byte / one u16.
@@ -281,7 +281,7 @@ void colpass_avx2(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet
         }
     };
     Cursor c1{0, groups[0].begin, tb};
-    const int64_t d1 = colpass_l1_steps(), d2 = colpass_l2_steps();
+    const int64_t d1 = colpass_l1_steps(BITS), d2 = colpass_l2_steps(BITS);
     for (int64_t i = 0; i < d1; ++i) advance(c1);
     Cursor c2 = c1;
     for (int64_t i = d1; i < d2; ++i) advance(c2);
@@ -344,7 +344,7 @@ void tile_avx2(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet& a
         }
     };
     if constexpr (BITS <= 6) {
-        if (ng > 0 && te - tb <= colpass_max_tiles()) {
+        if (ng > 0 && te - tb <= colpass_max_tiles(BITS)) {
             colpass_avx2<K>(m, tb, te, a, y);
             return;
         }

@@ -14,8 +14,8 @@
 // F16 / F32 (and Q8_0 without VNNI, whose u8 x s8 pairs would saturate VPMADDUBSW) use float FMAs.
 // Two walk orders for the integer paths, bitwise the same outputs: tile by tile (per group, each tile's active
 // columns; long columns) and column passes (colpass_avx512: per group, 8 active columns over all the range's tiles,
-// int32 sums buffered per tile; ranges of at most colpass_max_tiles() tiles, where the tile order interleaved
-// 16-32 short runs and gained almost nothing from sparsity from DRAM). A third build, axpy_avx512vbmi.cpp
+// int32 sums buffered per tile; ranges of at most colpass_max_tiles(bits) tiles, by default Q6_K only: there the
+// tile order interleaved 16 short runs per group and gained little from sparsity from DRAM). A third build, axpy_avx512vbmi.cpp
 // (PYSPARSE_SPARSE_VBMI 1), decodes Q6_K's 2-bit plane with VPMULTISHIFTQB (column_values<6>).
 #pragma once
 #include <immintrin.h>
@@ -340,7 +340,7 @@ void colpass_avx512(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveS
         }
     };
     Cursor c1{0, groups[0].begin, tb};
-    const int64_t d1 = colpass_l1_steps(), d2 = colpass_l2_steps();
+    const int64_t d1 = colpass_l1_steps(BITS), d2 = colpass_l2_steps(BITS);
     for (int64_t i = 0; i < d1; ++i) advance(c1);
     Cursor c2 = c1;
     for (int64_t i = d1; i < d2; ++i) advance(c2);
@@ -402,7 +402,7 @@ void tile_avx512(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet&
         }
     };
     if constexpr (kIntPath) {
-        if (ng > 0 && te - tb <= colpass_max_tiles()) {
+        if (ng > 0 && te - tb <= colpass_max_tiles(BITS)) {
             colpass_avx512<K>(m, tb, te, a, y);
             return;
         }
