@@ -35,7 +35,7 @@ namespace {
 // with __builtin_cpu_supports, whose feature names differ between compilers (clang 14 has no "f16c").
 struct X86Features {
     bool avx2 = false, fma = false, f16c = false, avx512 = false;
-    bool avx512_vnni = false, avx_vnni = false;
+    bool avx512_vnni = false, avx_vnni = false, avx512_vbmi = false;
 };
 
 X86Features read_x86_features() {
@@ -53,17 +53,19 @@ X86Features read_x86_features() {
     const bool avx2 = b & (1u << 5), bmi2 = b & (1u << 8);
     const bool avx512f = b & (1u << 16), avx512dq = b & (1u << 17), avx512bw = b & (1u << 30),
                avx512vl = b & (1u << 31);
-    const bool avx512vnni = c & (1u << 11);
+    const bool avx512vnni = c & (1u << 11), avx512vbmi = c & (1u << 1);
     unsigned a1 = 0, b1, c1, d1;
     if (a >= 1) __cpuid_count(7, 1, a1, b1, c1, d1);  // a = the highest leaf-7 sub-leaf
     const bool avxvnni = a1 & (1u << 4);
     f.fma = fma;
     f.f16c = f16c;
     // Every flag the *_avx2.cpp files are compiled with (-mavx2 -mfma -mf16c -mbmi2), and the *_avx512.cpp ones
-    // (-mavx512f -mavx512bw -mavx512vl -mavx512dq on top); the VNNI files add -mavx512vnni.
+    // (-mavx512f -mavx512bw -mavx512vl -mavx512dq on top); the VNNI files add -mavx512vnni, the VBMI files
+    // -mavx512vnni -mavx512vbmi (so avx512_vbmi here means both).
     f.avx2 = os_ymm && avx2 && fma && f16c && bmi2;
     f.avx512 = f.avx2 && os_zmm && avx512f && avx512dq && avx512bw && avx512vl;
     f.avx512_vnni = f.avx512 && avx512vnni;
+    f.avx512_vbmi = f.avx512_vnni && avx512vbmi;
     f.avx_vnni = f.avx2 && avxvnni;
     return f;
 }
@@ -104,6 +106,7 @@ const char* feature_name(CpuFeature f) {
     switch (f) {
         case CpuFeature::avx512_vnni: return "avx512_vnni";
         case CpuFeature::avx_vnni: return "avx_vnni";
+        case CpuFeature::avx512_vbmi: return "avx512_vbmi";
     }
     return "?";
 }
@@ -111,7 +114,8 @@ const char* feature_name(CpuFeature f) {
 CpuFeature feature_from_name(const std::string& name) {
     if (name == "avx512_vnni") return CpuFeature::avx512_vnni;
     if (name == "avx_vnni") return CpuFeature::avx_vnni;
-    throw ValueError("unknown CPU feature '" + name + "' (expected avx512_vnni or avx_vnni)");
+    if (name == "avx512_vbmi") return CpuFeature::avx512_vbmi;
+    throw ValueError("unknown CPU feature '" + name + "' (expected avx512_vnni, avx_vnni or avx512_vbmi)");
 }
 
 bool cpu_has_feature(CpuFeature f) {
@@ -121,8 +125,10 @@ bool cpu_has_feature(CpuFeature f) {
 #if defined(PYSPARSE_EMULATE_AVX512)
         // Test build: the AVX-512 VNNI intrinsics are emulated too (SIMDe), wherever the AVX-512 path runs.
         case CpuFeature::avx512_vnni: return cpu_supports(Isa::avx512);
+        case CpuFeature::avx512_vbmi: return cpu_supports(Isa::avx512);
 #else
         case CpuFeature::avx512_vnni: return x.avx512_vnni;
+        case CpuFeature::avx512_vbmi: return x.avx512_vbmi;
 #endif
         case CpuFeature::avx_vnni: return x.avx_vnni;
     }
@@ -139,6 +145,8 @@ unsigned disabled_mask() {
     if (!g_disabled_read.load(std::memory_order_acquire)) {
         const char* env = std::getenv("PYSPARSE_NO_VNNI");
         if (env && *env && std::string(env) != "0") g_disabled.fetch_or(3u);
+        const char* env_vbmi = std::getenv("PYSPARSE_NO_VBMI");
+        if (env_vbmi && *env_vbmi && std::string(env_vbmi) != "0") g_disabled.fetch_or(4u);
         g_disabled_read.store(true, std::memory_order_release);
     }
     return g_disabled.load(std::memory_order_relaxed);

@@ -20,8 +20,9 @@ void set_isa(Isa isa);       // throws ValueError if !cpu_supports(isa)
 
 // Optional features a path uses when the CPU has them, inside one ISA path (e.g. the AVX-512 sparse kernels use
 // VPDPBUSD when AVX-512 VNNI is present, VPMADDUBSW + VPMADDWD otherwise). Checked at run time like the paths;
-// tests switch one off to exercise the fallback on a CPU that has it. PYSPARSE_NO_VNNI=1 disables both VNNI kinds.
-enum class CpuFeature { avx512_vnni = 0, avx_vnni = 1 };
+// tests switch one off to exercise the fallback on a CPU that has it. PYSPARSE_NO_VNNI=1 disables both VNNI kinds,
+// PYSPARSE_NO_VBMI=1 AVX-512 VBMI (the sparse Q6_K kernel's 6-bit decode with VPMULTISHIFTQB).
+enum class CpuFeature { avx512_vnni = 0, avx_vnni = 1, avx512_vbmi = 2 };
 const char* feature_name(CpuFeature f);
 CpuFeature feature_from_name(const std::string& name);  // throws ValueError on an unknown name
 bool cpu_has_feature(CpuFeature f);                      // the CPU (and build) has it, enabled or not

@@ -3,6 +3,7 @@
 // kernel on every row tile, tiles split across the thread pool (each thread owns whole tiles: deterministic).
 // Also the fused gate+up form and the row-skip matvec over row-major GGUF data.
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -42,6 +43,28 @@ int64_t l2_lines_ahead() {
 }
 
 namespace {
+int64_t env_int(const char* name, int64_t dflt) {
+    const char* e = std::getenv(name);
+    return e && *e ? (int64_t)std::strtoll(e, nullptr, 10) : dflt;
+}
+int64_t g_colpass_override = -1;
+}  // namespace
+
+int64_t colpass_max_tiles(int bits) {
+    static const int64_t v = env_int("PYSPARSE_SPARSE_COLPASS", -1);
+    return g_colpass_override >= 0 ? g_colpass_override : v >= 0 ? v : bits == 6 ? kColpassMaxTiles : 0;
+}
+void set_colpass_max_tiles(int64_t n) { g_colpass_override = n; }
+int64_t colpass_l1_steps(int bits) {
+    static const int64_t v = env_int("PYSPARSE_SPARSE_COLPASS_L1", -1);
+    return v >= 0 ? v : bits == 6 ? 3 : 1;
+}
+int64_t colpass_l2_steps(int bits) {
+    static const int64_t v = env_int("PYSPARSE_SPARSE_COLPASS_L2", -1);
+    return v >= 0 ? v : bits == 6 ? 32 : 8;
+}
+
+namespace {
 
 // Validates idx (ascending, unique, in [0, cols)) in one pass and builds the active set.
 void build_active_set(const SparseMatrix& m, const float* x, const int32_t* idx, int64_t n, ActiveSet& a) {
@@ -68,10 +91,13 @@ void build_active_set(const SparseMatrix& m, const float* x, const int32_t* idx,
     int64_t k = 0;
     while (k < n) {
         const int32_t g = grouped ? a.col[k] / m.group : -1;
+        // the run ends at the group's last column (grouped) or after 32 entries: one division per group
+        const int64_t kend = grouped ? n : std::min<int64_t>(n, k + 32);
+        const int32_t cend = grouped ? (g + 1) * m.group : INT32_MAX;
         int64_t e = k;
         float xsum = 0.f;
         float amax = 0.f;
-        while (e < n && (grouped ? a.col[e] / m.group == g : e - k < 32)) {
+        while (e < kend && a.col[e] < cend) {
             amax = std::max(amax, std::fabs(a.xv[e]));
             xsum += a.xv[e++];
         }

@@ -1,8 +1,10 @@
 // Internal to cpp/sparse: the per-ISA kernels of the input-sparse matvec and what they share.
 // A range kernel computes the outputs of row tiles [tb, te) from the active columns (the ActiveSet, built once
 // per call by axpy.cpp) into y[0, (te - tb) * tile) (padding rows included). It walks the touched groups in order
-// and, inside a group, the tiles in order (each active column is one sequential run). Threads run it on disjoint
-// tile ranges.
+// and, inside a group, the tiles in order (each active column is one sequential run); the AVX2 / AVX-512 integer
+// kernels walk short ranges (at most colpass_max_tiles(bits) tiles; by default Q6_K only) in column passes instead: per group, 8 active
+// columns over all the range's tiles at a time, int32 sums buffered per tile, bitwise the same outputs (see
+// colpass_avx512). Threads run it on disjoint tile ranges.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -32,7 +34,7 @@ struct ActiveSet {
     std::vector<ActiveGroup> groups;
     std::vector<int32_t> col;
     std::vector<float> xv;
-    std::vector<int64_t> cs0;  // m.col_slice(0, col[k]); column k's slice in tile t is cs0[k] + t * m.group
+    std::vector<int64_t> cs0;  // m.col_slice(0, col[k]); column k's slice in tile t is cs0[k] + t * m.slice_step()
     std::vector<int8_t> xq;    // x quantised per group (see ActiveGroup)
 };
 
@@ -44,6 +46,7 @@ TileKernel tile_kernel_generic(Kind k);
 TileKernel tile_kernel_avx2(Kind k);
 TileKernel tile_kernel_avx512(Kind k);       // the VNNI build when the CPU has it and it is enabled, else plain
 TileKernel tile_kernel_avx512_vnni(Kind k);  // axpy_avx512vnni.cpp (built with -mavx512vnni)
+TileKernel tile_kernel_avx512_vbmi(Kind k);  // axpy_avx512vbmi.cpp (+ -mavx512vbmi): Q6_K only
 #endif
 #if defined(PYSPARSE_ARM)
 TileKernel tile_kernel_neon(Kind k);
@@ -76,6 +79,20 @@ inline int64_t prefetch_tiles_l2(int32_t n_active) {
     const int64_t d = lines / (n_active > 0 ? n_active : 1);
     return d < 4 ? 4 : d > 16 ? 16 : d;
 }
+
+// Column-pass order of the SIMD integer kernels (axpy_avx512_impl.h colpass_avx512): used when the thread's range
+// has at most colpass_max_tiles(bits) tiles: kColpassMaxTiles for Q6_K, 0 (off) for the other formats, where
+// repeated A/B runs at 1536x8960 Q4_K were within the noise of the tile order (+-0.1 of the dense time, some runs
+// better, some worse); Q6_K gained in every run. PYSPARSE_SPARSE_COLPASS=<tiles> sets the bound for every format
+// (0 switches it off); set_colpass_max_tiles does the same from tests, -1 restores the default. Its prefetch
+// distances in steps of the walk (one step: a pass's 8 columns in one tile), by the format's bits: into L1 1 step ahead and into L2 8 (Q6_K:
+// 3 and 32). One A/B run at 1536x8960 (1 thread, from DRAM, load ~3.5): Q4_K sparse/dense at s = 0.5 0.87 with
+// 1 / 8 against 1.06 with 3 / 32; Q6_K 1.16 with 3 / 32 against 1.22. PYSPARSE_SPARSE_COLPASS_L1 / _L2 override.
+constexpr int kColpassMaxTiles = 32;
+int64_t colpass_max_tiles(int bits);
+void set_colpass_max_tiles(int64_t n);
+int64_t colpass_l1_steps(int bits);
+int64_t colpass_l2_steps(int bits);
 
 }  // namespace sparse_detail
 }  // namespace pysparse

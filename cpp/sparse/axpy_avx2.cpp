@@ -5,11 +5,14 @@
 // Per touched group, per tile of the thread's range, per half of 64 rows (8 ymm accumulators): acc += q[:, j] *
 // x_j over the group's active columns, then the group's scale panel is applied once to y (the thread's tiles, in
 // L1/L2). A column's slices for consecutive tiles are consecutive lines (sparse_matrix.h), so each active column
-// is one sequential stream; the lines prefetch_tiles() (axpy.h) tiles ahead are prefetched exactly.
+// is one sequential stream; the lines prefetch_tiles() (axpy.h) tiles ahead are prefetched exactly. Short ranges of
+// tiles (axpy.h colpass_max_tiles; by default Q6_K only) are walked in column passes instead (colpass_avx2: per group, 8 active columns
+// over all the range's tiles, int32 sums buffered), bitwise the same outputs.
 // Unpacking (see sparse_matrix.h): 8 quant bytes -> 8 int32 (vpmovzxbd) give 8 rows from the low nibbles and 8
 // rows (32 further) from the high nibbles; the 5/6-bit high planes give 8 rows' bits from one byte / one u16.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "sparse/axpy.h"
@@ -149,62 +152,73 @@ inline __m256i bit45_bytes(const uint8_t* p) {
 // BITS = 5 (Q5_0 / Q5_1 / Q5_K): the high-bit plane adds bit 4 to each row's nibble; values <= 31, so at most
 // 4 pairs are summed in int16 (<= 4 * 2 * 31 * 127 = 31496) before widening. BITS = 6 (Q6_K): bits 4-5, values
 // <= 63, 2 pairs (<= 32004).
+// Columns [k, kend) (at most kChunk of them, see below) of one half of one tile: a32[i] += their int32 sums.
+template <int BITS>
+inline void chunk_half(const uint8_t* lo, const uint8_t* hi, int64_t LB, int64_t HB, const int64_t* cs0,
+                       const int8_t* xq, int64_t toff, int32_t k, int32_t kend, int h, __m256i* a32) {
+    const __m256i m0f = _mm256_set1_epi8(0x0f);
+    __m256i a16[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
+                      _mm256_setzero_si256()};
+    for (; k < kend; k += 2) {
+        const bool pair = k + 1 < kend;
+        const uint8_t* pa = lo + (cs0[k] + toff) * LB + 32 * h;
+        const uint8_t* pb = pair ? lo + (cs0[k + 1] + toff) * LB + 32 * h : pa;
+        const int xb = pair ? xq[k + 1] : 0;
+        const __m256i va = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pa));
+        const __m256i vb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pb));
+        __m256i al = _mm256_and_si256(va, m0f), ah = _mm256_and_si256(_mm256_srli_epi16(va, 4), m0f);
+        __m256i bl = _mm256_and_si256(vb, m0f), bh = _mm256_and_si256(_mm256_srli_epi16(vb, 4), m0f);
+        if constexpr (BITS == 5) {  // rows 64h + 0..31 and 64h + 32..63: bits 64h .. of the plane
+            const uint8_t* ha = hi + (cs0[k] + toff) * HB + 8 * h;
+            const uint8_t* hb = pair ? hi + (cs0[k + 1] + toff) * HB + 8 * h : ha;
+            al = _mm256_or_si256(al, bit4_bytes(ha));
+            ah = _mm256_or_si256(ah, bit4_bytes(ha + 4));
+            bl = _mm256_or_si256(bl, bit4_bytes(hb));
+            bh = _mm256_or_si256(bh, bit4_bytes(hb + 4));
+        } else if constexpr (BITS == 6) {  // rows 64h + 0..31: plane bytes 16h .. 16h + 7; 64h + 32..63: + 8
+            const uint8_t* ha = hi + (cs0[k] + toff) * HB + 16 * h;
+            const uint8_t* hb = pair ? hi + (cs0[k + 1] + toff) * HB + 16 * h : ha;
+            al = _mm256_or_si256(al, bit45_bytes(ha));
+            ah = _mm256_or_si256(ah, bit45_bytes(ha + 8));
+            bl = _mm256_or_si256(bl, bit45_bytes(hb));
+            bh = _mm256_or_si256(bh, bit45_bytes(hb + 8));
+        }
+        const __m256i xp = _mm256_set1_epi16((int16_t)(uint16_t)((uint8_t)xq[k] | ((uint8_t)xb << 8)));
+        a16[0] = _mm256_add_epi16(a16[0], _mm256_maddubs_epi16(_mm256_unpacklo_epi8(al, bl), xp));
+        a16[1] = _mm256_add_epi16(a16[1], _mm256_maddubs_epi16(_mm256_unpackhi_epi8(al, bl), xp));
+        a16[2] = _mm256_add_epi16(a16[2], _mm256_maddubs_epi16(_mm256_unpacklo_epi8(ah, bh), xp));
+        a16[3] = _mm256_add_epi16(a16[3], _mm256_maddubs_epi16(_mm256_unpackhi_epi8(ah, bh), xp));
+    }
+    // unpacklo/hi work per 128-bit lane: a16[0] holds rows 0-7 | 16-23, a16[1] rows 8-15 | 24-31, a16[2] rows
+    // 32-39 | 48-55, a16[3] rows 40-47 | 56-63.
+    static const int kLow[4] = {0, 1, 4, 5}, kHigh[4] = {2, 3, 6, 7};
+    for (int i = 0; i < 4; ++i) {
+        a32[kLow[i]] = _mm256_add_epi32(a32[kLow[i]], _mm256_cvtepi16_epi32(_mm256_castsi256_si128(a16[i])));
+        a32[kHigh[i]] = _mm256_add_epi32(a32[kHigh[i]], _mm256_cvtepi16_epi32(_mm256_extracti128_si256(a16[i], 1)));
+    }
+}
+
+// The int32 sums of one half to floats: acc[i] = dx * (a32[i] - qoff). The format's offset (qoff = offset * sum of
+// xq) comes off in integers: a row whose active weights are all zero gives exactly 0, whatever the compiler
+// contracts in the float scaling.
+inline void finish_half(const __m256i* a32, float dx, int32_t qoff, __m256* acc) {
+    const __m256 d = _mm256_set1_ps(dx);
+    const __m256i off = _mm256_set1_epi32(qoff);
+    for (int i = 0; i < 8; ++i) acc[i] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(a32[i], off)), d);
+}
+
+template <int BITS>
+constexpr int kChunk = BITS == 4 ? 16 : BITS == 5 ? 8 : 4;  // columns summed in int16 before widening
+
 template <int BITS>
 inline void int_group_half(const uint8_t* lo, const uint8_t* hi, int64_t LB, int64_t HB, const int64_t* cs0,
                            const int8_t* xq, int64_t toff, int32_t begin, int32_t end, int h, float dx, int32_t qoff,
                            __m256* acc) {
-    constexpr int kChunk = BITS == 4 ? 16 : BITS == 5 ? 8 : 4;  // columns summed in int16 before widening
-    const __m256i m0f = _mm256_set1_epi8(0x0f);
     __m256i a32[8];
     for (int i = 0; i < 8; ++i) a32[i] = _mm256_setzero_si256();
-    int32_t k = begin;
-    while (k < end) {
-        const int32_t kend = k + kChunk < end ? k + kChunk : end;
-        __m256i a16[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
-                          _mm256_setzero_si256()};
-        for (; k < kend; k += 2) {
-            const bool pair = k + 1 < kend;
-            const uint8_t* pa = lo + (cs0[k] + toff) * LB + 32 * h;
-            const uint8_t* pb = pair ? lo + (cs0[k + 1] + toff) * LB + 32 * h : pa;
-            const int xb = pair ? xq[k + 1] : 0;
-            const __m256i va = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pa));
-            const __m256i vb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pb));
-            __m256i al = _mm256_and_si256(va, m0f), ah = _mm256_and_si256(_mm256_srli_epi16(va, 4), m0f);
-            __m256i bl = _mm256_and_si256(vb, m0f), bh = _mm256_and_si256(_mm256_srli_epi16(vb, 4), m0f);
-            if constexpr (BITS == 5) {  // rows 64h + 0..31 and 64h + 32..63: bits 64h .. of the plane
-                const uint8_t* ha = hi + (cs0[k] + toff) * HB + 8 * h;
-                const uint8_t* hb = pair ? hi + (cs0[k + 1] + toff) * HB + 8 * h : ha;
-                al = _mm256_or_si256(al, bit4_bytes(ha));
-                ah = _mm256_or_si256(ah, bit4_bytes(ha + 4));
-                bl = _mm256_or_si256(bl, bit4_bytes(hb));
-                bh = _mm256_or_si256(bh, bit4_bytes(hb + 4));
-            } else if constexpr (BITS == 6) {  // rows 64h + 0..31: plane bytes 16h .. 16h + 7; 64h + 32..63: + 8
-                const uint8_t* ha = hi + (cs0[k] + toff) * HB + 16 * h;
-                const uint8_t* hb = pair ? hi + (cs0[k + 1] + toff) * HB + 16 * h : ha;
-                al = _mm256_or_si256(al, bit45_bytes(ha));
-                ah = _mm256_or_si256(ah, bit45_bytes(ha + 8));
-                bl = _mm256_or_si256(bl, bit45_bytes(hb));
-                bh = _mm256_or_si256(bh, bit45_bytes(hb + 8));
-            }
-            const __m256i xp = _mm256_set1_epi16((int16_t)(uint16_t)((uint8_t)xq[k] | ((uint8_t)xb << 8)));
-            a16[0] = _mm256_add_epi16(a16[0], _mm256_maddubs_epi16(_mm256_unpacklo_epi8(al, bl), xp));
-            a16[1] = _mm256_add_epi16(a16[1], _mm256_maddubs_epi16(_mm256_unpackhi_epi8(al, bl), xp));
-            a16[2] = _mm256_add_epi16(a16[2], _mm256_maddubs_epi16(_mm256_unpacklo_epi8(ah, bh), xp));
-            a16[3] = _mm256_add_epi16(a16[3], _mm256_maddubs_epi16(_mm256_unpackhi_epi8(ah, bh), xp));
-        }
-        // unpacklo/hi work per 128-bit lane: a16[0] holds rows 0-7 | 16-23, a16[1] rows 8-15 | 24-31, a16[2] rows
-        // 32-39 | 48-55, a16[3] rows 40-47 | 56-63.
-        static const int kLow[4] = {0, 1, 4, 5}, kHigh[4] = {2, 3, 6, 7};
-        for (int i = 0; i < 4; ++i) {
-            a32[kLow[i]] = _mm256_add_epi32(a32[kLow[i]], _mm256_cvtepi16_epi32(_mm256_castsi256_si128(a16[i])));
-            a32[kHigh[i]] = _mm256_add_epi32(a32[kHigh[i]], _mm256_cvtepi16_epi32(_mm256_extracti128_si256(a16[i], 1)));
-        }
-    }
-    // The format's offset (qoff = offset * sum of xq) comes off in integers: a row whose active weights are all
-    // zero gives exactly 0, whatever the compiler contracts in the float scaling.
-    const __m256 d = _mm256_set1_ps(dx);
-    const __m256i off = _mm256_set1_epi32(qoff);
-    for (int i = 0; i < 8; ++i) acc[i] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(a32[i], off)), d);
+    for (int32_t k = begin; k < end; k += kChunk<BITS>)
+        chunk_half<BITS>(lo, hi, LB, HB, cs0, xq, toff, k, std::min(k + kChunk<BITS>, end), h, a32);
+    finish_half(a32, dx, qoff, acc);
 }
 
 // A prefetch the compiler must keep: GCC deletes loops whose only effect is _mm_prefetch / __builtin_prefetch
@@ -215,6 +229,90 @@ inline void prefetch_t1(const void* p) { asm volatile("prefetcht1 %0" : : "m"(*s
 template <int LINES>
 inline void prefetch_lines(const uint8_t* p) {
     for (int l = 0; l < LINES; ++l) prefetch_t0(p + 64 * l);
+}
+
+// Column-pass order for short ranges of tiles (axpy.h colpass_max_tiles; the AVX-512 kernel's colpass_avx512 says
+// why): per group, kPassCols active columns over all the range's tiles, the int32 sums of both halves of every
+// tile in a buffer (16 ymm = 512 bytes per tile), then the epilogue per group and tile. Bitwise the tile order's.
+constexpr int kPassCols = 8;
+
+template <Kind K>
+void colpass_avx2(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet& a, float* y) {
+    constexpr int BITS = bits_of(K);
+    constexpr int CH = kChunk<BITS> < kPassCols ? kChunk<BITS> : kPassCols;
+    const int T = m.tile;
+    const int64_t nt = te - tb;
+    const int64_t LB = m.lo_bytes, HB = m.hi_bytes;
+    const uint8_t* lo = m.lo.data();
+    const uint8_t* hi = m.hi.data();
+    const int64_t* cs0 = a.cs0.data();
+    const int8_t* xq = a.xq.data();
+    const ActiveGroup* groups = a.groups.data();
+    const size_t ng = a.groups.size();
+    static thread_local AlignedBytes ibuf;  // the group's int32 sums, 16 ymm per tile
+    const size_t need = (size_t)nt * 16 * sizeof(__m256i);
+    if (ibuf.size() < need) ibuf = AlignedBytes(need);
+    __m256i* sums = reinterpret_cast<__m256i*>(ibuf.data());
+    struct Cursor {
+        size_t gi;
+        int32_t k;
+        int64_t t;
+    };
+    auto advance = [&](Cursor& c) {
+        if (c.gi >= ng) return;
+        if (++c.t < te) return;
+        c.t = tb;
+        c.k += kPassCols;
+        if (c.k < groups[c.gi].end) return;
+        if (++c.gi < ng) c.k = groups[c.gi].begin;
+    };
+    auto prefetch = [&](const Cursor& c, bool l1) {
+        if (c.gi >= ng) return;
+        const int32_t e = std::min<int32_t>(c.k + kPassCols, groups[c.gi].end);
+        for (int32_t k = c.k; k < e; ++k) {
+            const int64_t cs = cs0[k] + c.t;
+            if (l1) {
+                prefetch_t0(lo + cs * LB);
+                if (HB) prefetch_t0(hi + cs * HB);
+            } else {
+                prefetch_t1(lo + cs * LB);
+                if (HB) prefetch_t1(hi + cs * HB);
+            }
+        }
+    };
+    Cursor c1{0, groups[0].begin, tb};
+    const int64_t d1 = colpass_l1_steps(BITS), d2 = colpass_l2_steps(BITS);
+    for (int64_t i = 0; i < d1; ++i) advance(c1);
+    Cursor c2 = c1;
+    for (int64_t i = d1; i < d2; ++i) advance(c2);
+    for (size_t gi = 0; gi < ng; ++gi) {
+        const ActiveGroup& ag = groups[gi];
+        int32_t qoff = 0;
+        for (int32_t k = ag.begin; k < ag.end; ++k) qoff += xq[k];
+        qoff *= quant_offset(K);
+        for (int64_t i = 0; i < nt * 16; ++i) _mm256_store_si256(sums + i, _mm256_setzero_si256());
+        for (int32_t k = ag.begin; k < ag.end; k += kPassCols) {
+            const int32_t ke = std::min(k + kPassCols, ag.end);
+            for (int64_t t = tb; t < te; ++t) {
+                prefetch(c1, true), advance(c1);
+                if (d2 > d1) prefetch(c2, false), advance(c2);
+                for (int h = 0; h < 2; ++h) {
+                    __m256i* s = sums + (t - tb) * 16 + 8 * h;
+                    __m256i a32[8];
+                    for (int i = 0; i < 8; ++i) a32[i] = _mm256_load_si256(s + i);
+                    for (int32_t kc = k; kc < ke; kc += CH)
+                        chunk_half<BITS>(lo, hi, LB, HB, cs0, xq, t, kc, std::min(kc + CH, ke), h, a32);
+                    for (int i = 0; i < 8; ++i) _mm256_store_si256(s + i, a32[i]);
+                }
+            }
+        }
+        for (int64_t t = tb; t < te; ++t)
+            for (int h = 0; h < 2; ++h) {
+                __m256 acc[8];
+                finish_half(sums + (t - tb) * 16 + 8 * h, ag.dx, qoff, acc);
+                apply_panel<K>(m, t, ag, ag.xsumq, 0.f, h, acc, y + (t - tb) * T);
+            }
+    }
 }
 
 template <Kind K>
@@ -245,6 +343,12 @@ void tile_avx2(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet& a
             if (HB) prefetch_t1(hi + cs * HB);
         }
     };
+    if constexpr (BITS <= 6) {
+        if (ng > 0 && te - tb <= colpass_max_tiles(BITS)) {
+            colpass_avx2<K>(m, tb, te, a, y);
+            return;
+        }
+    }
     for (size_t gi = 0; gi < ng; ++gi) {
         const ActiveGroup& ag = a.groups[gi];
         int32_t qoff = 0;  // the integer path's offset correction: offset * sum of the group's xq

@@ -1,6 +1,7 @@
 // AVX-512 (F, BW, VL, DQ) tile kernels of the input-sparse matvec without VNNI (integer dots with VPMADDUBSW +
 // VPMADDWD), and the AVX-512 table, which hands out the VNNI build (axpy_avx512vnni.cpp) when the CPU has AVX-512
-// VNNI and it is not switched off (cpu.h). The kernels themselves: axpy_avx512_impl.h.
+// VNNI and it is not switched off (cpu.h), and for Q6_K the VNNI + VBMI build (axpy_avx512vbmi.cpp) when the CPU
+// also has AVX-512 VBMI. The kernels themselves: axpy_avx512_impl.h.
 #define PYSPARSE_SPARSE_VNNI 0
 #include "sparse/axpy_avx512_impl.h"
 
@@ -26,6 +27,8 @@ TileKernel tile_kernel_avx512_plain(Kind k) {
 }  // namespace
 
 TileKernel tile_kernel_avx512(Kind k) {
+    if (feature_enabled(CpuFeature::avx512_vnni) && feature_enabled(CpuFeature::avx512_vbmi))
+        if (TileKernel f = tile_kernel_avx512_vbmi(k)) return f;
     if (feature_enabled(CpuFeature::avx512_vnni))
         if (TileKernel f = tile_kernel_avx512_vnni(k)) return f;
     return tile_kernel_avx512_plain(k);

@@ -12,15 +12,24 @@
 // Measured reason (issue 8): on a fast-memory CPU the float path (16 int->float conversions and FMAs per
 // column slice) was compute-bound at 1.5x the dense time at s = 0, slower than the AVX2 integer path.
 // F16 / F32 (and Q8_0 without VNNI, whose u8 x s8 pairs would saturate VPMADDUBSW) use float FMAs.
+// Two walk orders for the integer paths, bitwise the same outputs: tile by tile (per group, each tile's active
+// columns; long columns) and column passes (colpass_avx512: per group, 8 active columns over all the range's tiles,
+// int32 sums buffered per tile; ranges of at most colpass_max_tiles(bits) tiles, by default Q6_K only: there the
+// tile order interleaved 16 short runs per group and gained little from sparsity from DRAM). A third build, axpy_avx512vbmi.cpp
+// (PYSPARSE_SPARSE_VBMI 1), decodes Q6_K's 2-bit plane with VPMULTISHIFTQB (column_values<6>).
 #pragma once
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "sparse/axpy.h"
 
 #ifndef PYSPARSE_SPARSE_VNNI
 #error "define PYSPARSE_SPARSE_VNNI (0 or 1) before including axpy_avx512_impl.h"
+#endif
+#ifndef PYSPARSE_SPARSE_VBMI
+#define PYSPARSE_SPARSE_VBMI 0
 #endif
 
 namespace pysparse {
@@ -74,6 +83,18 @@ alignas(64) const uint8_t kQ6PlaneIdx[64] = {
     0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7,
     0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7};
 
+#if PYSPARSE_SPARSE_VBMI
+// Multishift controls for the Q6_K plane (VBMI): byte B takes the 8 plane bits from bit (2(B%32) - 4) mod 64.
+#define PYSPARSE_Q6MS(b) (uint8_t)((2 * ((b) % 32) - 4) & 63)
+alignas(64) const uint8_t kQ6Multishift[64] = {
+#define PYSPARSE_Q6MS8(b) PYSPARSE_Q6MS(b), PYSPARSE_Q6MS(b + 1), PYSPARSE_Q6MS(b + 2), PYSPARSE_Q6MS(b + 3), \
+    PYSPARSE_Q6MS(b + 4), PYSPARSE_Q6MS(b + 5), PYSPARSE_Q6MS(b + 6), PYSPARSE_Q6MS(b + 7)
+    PYSPARSE_Q6MS8(0), PYSPARSE_Q6MS8(8), PYSPARSE_Q6MS8(16), PYSPARSE_Q6MS8(24),
+    PYSPARSE_Q6MS8(32), PYSPARSE_Q6MS8(40), PYSPARSE_Q6MS8(48), PYSPARSE_Q6MS8(56)};
+#undef PYSPARSE_Q6MS8
+#undef PYSPARSE_Q6MS
+#endif
+
 // One column slice of a 5/6-bit format as two vectors of full values (byte B of the 64 lo bytes): l = rows
 // 64(B/32) + B%32, u = those rows + 32. The high plane's bits are added with byte masks.
 template <int BITS>
@@ -87,6 +108,19 @@ inline void column_values(__m512i v, const uint8_t* hp, __m512i* l, __m512i* u) 
         const __m512i c10 = _mm512_set1_epi8(0x10);
         *l = _mm512_mask_add_epi8(*l, (__mmask64)((uint64_t)w[0] | (uint64_t)w[2] << 32), *l, c10);
         *u = _mm512_mask_add_epi8(*u, (__mmask64)((uint64_t)w[1] | (uint64_t)w[3] << 32), *u, c10);
+#if PYSPARSE_SPARSE_VBMI
+    } else if constexpr (BITS == 6) {
+        // VBMI: l byte B is row 64(B/32) + B%32, whose 2 bits sit at bit 2(B%32) of plane qword 2(B/32) (u: the
+        // next qword). A qword permute puts that plane qword in every destination qword, one multishift moves
+        // each byte's 2 bits to bits 4-5 (control 2(B%32) - 4 mod 64), and one ternlog merges nibble | (bits & 0x30).
+        const __m512i p = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(hp)));
+        const __m512i pl = _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2), p);
+        const __m512i pu = _mm512_permutexvar_epi64(_mm512_setr_epi64(1, 1, 1, 1, 3, 3, 3, 3), p);
+        const __m512i ctl = _mm512_loadu_si512(kQ6Multishift);
+        const __m512i c30 = _mm512_set1_epi8(0x30);
+        *l = _mm512_ternarylogic_epi32(*l, _mm512_multishift_epi64_epi8(ctl, pl), c30, 0xF8);  // l | (m & 0x30)
+        *u = _mm512_ternarylogic_epi32(*u, _mm512_multishift_epi64_epi8(ctl, pu), c30, 0xF8);
+#else
     } else if constexpr (BITS == 6) {  // plane bits 2r, 2r + 1 = bits 4, 5 of row r
         // 128-bit lanes (P0, P0, P1, P1), P0 = plane bytes 0-15 (rows 0-63), P1 = 16-31 (rows 64-127).
         const __m512i p = _mm512_permutexvar_epi64(_mm512_setr_epi32(0, 0, 1, 0, 0, 0, 1, 0, 2, 0, 3, 0, 2, 0, 3, 0),
@@ -101,54 +135,55 @@ inline void column_values(__m512i v, const uint8_t* hp, __m512i* l, __m512i* u) 
         *l = _mm512_mask_add_epi8(*l, _mm512_test_epi8_mask(bl, t5), *l, c20);
         *u = _mm512_mask_add_epi8(*u, _mm512_test_epi8_mask(bu, t4), *u, c10);
         *u = _mm512_mask_add_epi8(*u, _mm512_test_epi8_mask(bu, t5), *u, c20);
+#endif
     }
 }
 
-// One tile of one group, 4/5/6-bit formats: acc[a] (rows 16a ..) = dx * sum over the group's active columns of
-// q * xq (int32 sums; at most 32 columns * 63 * 127). Q8_0 (VNNI builds): the same on the 64-row int8 slices,
-// the weights offset by +128 into u8. qoff = offset * sum(xq) over the group (offset: the format's, or Q8_0's
-// +128) is taken off each int32 sum before scaling.
+// One quad of active columns k .. k + 3 (a short last quad repeats column k with x = 0) of one tile, 4/5/6-bit
+// formats (and Q8_0 in the VNNI build): al[j] / ah[j] (int32, byte-quad order, see transpose_quads) += q * xq.
+// al holds the low nibbles' rows, ah the high nibbles' (unused for 8 bits).
 template <int BITS>
-inline void int_group_tile(const uint8_t* lo, const uint8_t* hi, int64_t LB, int64_t HB, const int64_t* cs0,
-                           const int8_t* xq, int64_t toff, int32_t begin, int32_t end, float dx, int32_t qoff,
-                           __m512* acc) {
+inline void quad_tile(const uint8_t* lo, const uint8_t* hi, int64_t LB, int64_t HB, const int64_t* cs0,
+                      const int8_t* xq, int64_t toff, int32_t k, int32_t end, __m512i* al, __m512i* ah) {
     const __m512i m0f = _mm512_set1_epi8(0x0f);
-    __m512i al[4], ah[4];
-    for (int j = 0; j < 4; ++j) al[j] = ah[j] = _mm512_setzero_si512();
-    for (int32_t k = begin; k < end; k += 4) {
-        __m512i v[4];
-        uint32_t xw = 0;
-        int32_t kc[4];
-        for (int c = 0; c < 4; ++c) {  // a short last quad repeats column k with x = 0
-            const bool in = k + c < end;
-            kc[c] = in ? k + c : k;
-            xw |= (uint32_t)(in ? (uint8_t)xq[k + c] : 0) << (8 * c);
-            v[c] = _mm512_loadu_si512(lo + (cs0[kc[c]] + toff) * LB);
-        }
-        const __m512i xb = _mm512_set1_epi32((int)xw);
-        __m512i q[4];
-        if constexpr (BITS == 4) {
-            transpose_quads(v, q);
-            for (int j = 0; j < 4; ++j) {
-                al[j] = dot4(al[j], _mm512_and_si512(q[j], m0f), xb);
-                ah[j] = dot4(ah[j], _mm512_and_si512(_mm512_srli_epi16(q[j], 4), m0f), xb);
-            }
-        } else if constexpr (BITS == 8) {
-            const __m512i bias = _mm512_set1_epi8((char)0x80);
-            for (int c = 0; c < 4; ++c) v[c] = _mm512_xor_si512(v[c], bias);
-            transpose_quads(v, q);
-            for (int j = 0; j < 4; ++j) al[j] = dot4(al[j], q[j], xb);
-        } else {
-            __m512i l[4], u[4];
-            for (int c = 0; c < 4; ++c) column_values<BITS>(v[c], hi + (cs0[kc[c]] + toff) * HB, &l[c], &u[c]);
-            transpose_quads(l, q);
-            for (int j = 0; j < 4; ++j) al[j] = dot4(al[j], q[j], xb);
-            transpose_quads(u, q);
-            for (int j = 0; j < 4; ++j) ah[j] = dot4(ah[j], q[j], xb);
-        }
+    __m512i v[4];
+    uint32_t xw = 0;
+    int32_t kc[4];
+    for (int c = 0; c < 4; ++c) {
+        const bool in = k + c < end;
+        kc[c] = in ? k + c : k;
+        xw |= (uint32_t)(in ? (uint8_t)xq[k + c] : 0) << (8 * c);
+        v[c] = _mm512_loadu_si512(lo + (cs0[kc[c]] + toff) * LB);
     }
-    // The format's offset (value = d * (q - offset)) comes off in integers: a row whose active weights are all
-    // zero gives exactly 0, whatever the compiler contracts in the float scaling.
+    const __m512i xb = _mm512_set1_epi32((int)xw);
+    __m512i q[4];
+    if constexpr (BITS == 4) {
+        transpose_quads(v, q);
+        for (int j = 0; j < 4; ++j) {
+            al[j] = dot4(al[j], _mm512_and_si512(q[j], m0f), xb);
+            ah[j] = dot4(ah[j], _mm512_and_si512(_mm512_srli_epi16(q[j], 4), m0f), xb);
+        }
+    } else if constexpr (BITS == 8) {
+        const __m512i bias = _mm512_set1_epi8((char)0x80);
+        for (int c = 0; c < 4; ++c) v[c] = _mm512_xor_si512(v[c], bias);
+        transpose_quads(v, q);
+        for (int j = 0; j < 4; ++j) al[j] = dot4(al[j], q[j], xb);
+    } else {
+        __m512i l[4], u[4];
+        for (int c = 0; c < 4; ++c) column_values<BITS>(v[c], hi + (cs0[kc[c]] + toff) * HB, &l[c], &u[c]);
+        transpose_quads(l, q);
+        for (int j = 0; j < 4; ++j) al[j] = dot4(al[j], q[j], xb);
+        transpose_quads(u, q);
+        for (int j = 0; j < 4; ++j) ah[j] = dot4(ah[j], q[j], xb);
+    }
+}
+
+// The int32 sums of one group and tile (al, ah: all the group's active columns) to floats in row order:
+// acc[a] (rows 16a ..) = dx * (sum - qoff). qoff = offset * sum(xq) over the group (offset: the format's, or
+// Q8_0's +128) is taken off in integers, so a row whose active weights are all zero gives exactly 0, whatever the
+// compiler contracts in the float scaling.
+template <int BITS>
+inline void finish_tile(__m512i* al, __m512i* ah, float dx, int32_t qoff, __m512* acc) {
     const __m512i off = _mm512_set1_epi32(qoff);
     for (int j = 0; j < 4; ++j) al[j] = _mm512_sub_epi32(al[j], off), ah[j] = _mm512_sub_epi32(ah[j], off);
     __m512 r[4];
@@ -160,6 +195,19 @@ inline void int_group_tile(const uint8_t* lo, const uint8_t* hi, int64_t LB, int
         untranspose_scale(ah, dx, r);
         acc[2] = r[0], acc[3] = r[1], acc[6] = r[2], acc[7] = r[3];
     }
+}
+
+// One tile of one group, 4/5/6-bit formats: acc[a] (rows 16a ..) = dx * sum over the group's active columns of
+// q * xq (int32 sums; at most 32 columns * 63 * 127). Q8_0 (VNNI builds): the same on the 64-row int8 slices,
+// the weights offset by +128 into u8.
+template <int BITS>
+inline void int_group_tile(const uint8_t* lo, const uint8_t* hi, int64_t LB, int64_t HB, const int64_t* cs0,
+                           const int8_t* xq, int64_t toff, int32_t begin, int32_t end, float dx, int32_t qoff,
+                           __m512* acc) {
+    __m512i al[4], ah[4];
+    for (int j = 0; j < 4; ++j) al[j] = ah[j] = _mm512_setzero_si512();
+    for (int32_t k = begin; k < end; k += 4) quad_tile<BITS>(lo, hi, LB, HB, cs0, xq, toff, k, end, al, ah);
+    finish_tile<BITS>(al, ah, dx, qoff, acc);
 }
 
 // acc[a] (rows 16a .. 16a+15), a < 4, += q * x for one 64-row column slice of Q8_0 (without VNNI) / F16 / F32.
@@ -238,6 +286,93 @@ inline void apply_panel(const SparseMatrix& m, int64_t t, const ActiveGroup& ag,
 inline void prefetch_t0(const void* p) { asm volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(p))); }
 inline void prefetch_t1(const void* p) { asm volatile("prefetcht1 %0" : : "m"(*static_cast<const char*>(p))); }
 
+// Column-pass order (integer paths, short ranges of tiles): per group, kPassCols active columns at a time are run
+// over ALL the range's tiles before the next ones, the group's int32 sums of every tile held in a small buffer
+// (8 zmm = 512 bytes per tile), then the per-tile epilogue runs once per group and tile as in the tile order.
+// Memory then sees kPassCols long sequential column runs at a time instead of the group's 16-32 short ones
+// interleaved. The int32 sums are exact and the float epilogue is the same code in the same order, so the
+// results are bitwise the tile order's. Software prefetch follows the same (group, pass, tile) walk a fixed number
+// of steps ahead (into L1 and, farther, into L2).
+constexpr int kPassCols = 8;
+
+template <Kind K>
+void colpass_avx512(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet& a, float* y) {
+    constexpr int BITS = bits_of(K);
+    const int T = m.tile;
+    const int64_t nt = te - tb;
+    const int64_t LB = m.lo_bytes, HB = m.hi_bytes;
+    const uint8_t* lo = m.lo.data();
+    const uint8_t* hi = m.hi.data();
+    const int64_t* cs0 = a.cs0.data();
+    const int8_t* xq = a.xq.data();
+    const ActiveGroup* groups = a.groups.data();
+    const size_t ng = a.groups.size();
+    static thread_local AlignedBytes ibuf;  // the group's int32 sums, 8 zmm per tile (L1-resident)
+    const size_t need = (size_t)nt * 8 * sizeof(__m512i);
+    if (ibuf.size() < need) ibuf = AlignedBytes(need);
+    __m512i* sums = reinterpret_cast<__m512i*>(ibuf.data());
+    // The prefetch cursors: (group, first column of the pass, tile), advanced one step per step of the walk.
+    struct Cursor {
+        size_t gi;
+        int32_t k;
+        int64_t t;
+    };
+    auto advance = [&](Cursor& c) {
+        if (c.gi >= ng) return;
+        if (++c.t < te) return;
+        c.t = tb;
+        c.k += kPassCols;
+        if (c.k < groups[c.gi].end) return;
+        if (++c.gi < ng) c.k = groups[c.gi].begin;
+    };
+    auto prefetch = [&](const Cursor& c, bool l1) {
+        if (c.gi >= ng) return;
+        const int32_t e = std::min<int32_t>(c.k + kPassCols, groups[c.gi].end);
+        for (int32_t k = c.k; k < e; ++k) {
+            const int64_t cs = cs0[k] + c.t;
+            if (l1) {
+                prefetch_t0(lo + cs * LB);
+                if (HB) prefetch_t0(hi + cs * HB);
+            } else {
+                prefetch_t1(lo + cs * LB);
+                if (HB) prefetch_t1(hi + cs * HB);
+            }
+        }
+    };
+    Cursor c1{0, groups[0].begin, tb};
+    const int64_t d1 = colpass_l1_steps(BITS), d2 = colpass_l2_steps(BITS);
+    for (int64_t i = 0; i < d1; ++i) advance(c1);
+    Cursor c2 = c1;
+    for (int64_t i = d1; i < d2; ++i) advance(c2);
+    for (size_t gi = 0; gi < ng; ++gi) {
+        const ActiveGroup& ag = groups[gi];
+        int32_t qsum = 0;
+        for (int32_t k = ag.begin; k < ag.end; ++k) qsum += xq[k];
+        const int32_t qoff = (BITS == 8 ? 128 : quant_offset(K)) * qsum;
+        for (int64_t i = 0; i < nt * 8; ++i) _mm512_store_si512(sums + i, _mm512_setzero_si512());
+        for (int32_t k = ag.begin; k < ag.end; k += kPassCols) {
+            for (int64_t t = tb; t < te; ++t) {
+                prefetch(c1, true), advance(c1);
+                if (d2 > d1) prefetch(c2, false), advance(c2);
+                __m512i* s = sums + (t - tb) * 8;
+                __m512i al[4], ah[4];
+                for (int j = 0; j < 4; ++j) al[j] = _mm512_loadu_si512(s + j), ah[j] = _mm512_loadu_si512(s + 4 + j);
+                for (int32_t kq = k; kq < k + kPassCols && kq < ag.end; kq += 4)
+                    quad_tile<BITS>(lo, hi, LB, HB, cs0, xq, t, kq, ag.end, al, ah);
+                for (int j = 0; j < 4; ++j) _mm512_store_si512(s + j, al[j]), _mm512_store_si512(s + 4 + j, ah[j]);
+            }
+        }
+        for (int64_t t = tb; t < te; ++t) {
+            __m512i* s = sums + (t - tb) * 8;
+            __m512i al[4], ah[4];
+            for (int j = 0; j < 4; ++j) al[j] = _mm512_loadu_si512(s + j), ah[j] = _mm512_loadu_si512(s + 4 + j);
+            __m512 acc[8];
+            finish_tile<BITS>(al, ah, ag.dx, qoff, acc);
+            apply_panel<K>(m, t, ag, ag.xsumq, 0.f, acc, y + (t - tb) * T);
+        }
+    }
+}
+
 template <Kind K>
 void tile_avx512(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet& a, float* y) {
     constexpr int BITS = bits_of(K);
@@ -266,6 +401,12 @@ void tile_avx512(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet&
             if (HB) prefetch_t1(hi + cs * HB);
         }
     };
+    if constexpr (kIntPath) {
+        if (ng > 0 && te - tb <= colpass_max_tiles(BITS)) {
+            colpass_avx512<K>(m, tb, te, a, y);
+            return;
+        }
+    }
     for (size_t gi = 0; gi < ng; ++gi) {
         const ActiveGroup& ag = a.groups[gi];
         int32_t qsum = 0;  // the integer paths' offset correction

@@ -13,6 +13,8 @@
 // [tile][column] (a tile's active lines scattered over cols * 64 bytes) stalled on DRAM latency at every
 // sparsity, and [group][tile][column] (lines of neighbouring columns adjacent) read about as much time at s = 0.5
 // as at s = 0 (the hardware prefetchers fetch the inactive neighbours); column runs track the ideal at s >= 0.5.
+// Short Q6_K columns (few tiles: the FFN down matrix of small models) are walked in column passes instead (axpy.h):
+// 8 active columns of a group over all the thread's tiles at a time, so memory sees a few long runs at once.
 //
 // Quant column packing (tile T = 128, 4-bit low part): byte 32h + b (h = 0, 1; b < 32) holds row 64h + b in its
 // low nibble and row 64h + 32 + b in its high nibble. 5-bit: plus a high-bit plane of T/8 bytes per column (bit

@@ -21,7 +21,7 @@ cmake --build "$BUILD" -j "${JOBS:-$(nproc)}"
 
 # The emulated objects must hold AVX2 code only: a zmm register, an opmask k-register or xmm/ymm16-31 (EVEX only)
 # means an AVX-512 intrinsic slipped past the shim and this run would not be testing what it claims (and could not run here).
-objs=$(find "$BUILD" -name '*_avx512.cpp.o' -o -name '*_avx512vnni.cpp.o')
+objs=$(find "$BUILD" -name '*_avx512.cpp.o' -o -name '*_avx512vnni.cpp.o' -o -name '*_avx512vbmi.cpp.o')
 [ -n "$objs" ] || { echo "no *_avx512.cpp objects found in $BUILD" >&2; exit 1; }
 n_objs=0
 for o in $objs; do

@@ -12,6 +12,7 @@
 #include "common/thread_pool.h"
 #include "kernels/matvec.h"
 #include "quant/blocks.h"
+#include "sparse/axpy.h"
 #include "sparse/sparse_matrix.h"
 #include "tests/check.h"
 
@@ -166,6 +167,56 @@ TEST(sparse_matvec_threads_bitwise_identical) {
         }
     }
     pool.set_num_threads(saved);
+}
+
+// The SIMD integer kernels' two orders (axpy.h: column passes over all the range's tiles for short ranges, tile by
+// tile otherwise) give bitwise the same outputs: exact int32 sums, the same float epilogue in the same order.
+TEST(sparse_colpass_equals_tile_order) {
+    const Isa isa = active_isa();
+    for (bool vnni : vnni_settings(isa))
+    for (GGMLType t : kTypes) {
+        if (cpu_has_feature(CpuFeature::avx512_vnni)) set_feature_enabled(CpuFeature::avx512_vnni, vnni);
+        const int64_t rows = 1100, cols = cols_for(t, 3);  // 9 tiles (18 for the 64-row formats)
+        auto w = random_weight(t, rows, cols, 31);
+        SparseMatrix m = repack_input_major(t, w.data(), rows, cols);
+        std::vector<float> x(cols);
+        for (int64_t j = 0; j < cols; ++j) x[j] = std::sin(0.23f * j) * (1 + j % 7);
+        for (double s : {0.0, 0.3, 0.5, 0.9, 0.97, 1.0}) {
+            auto idx = random_active(cols, s, 32);
+            std::vector<float> y0(rows, -1.f), y1(rows, -2.f), y2(rows, -3.f);
+            sparse_detail::set_colpass_max_tiles(0);
+            sparse_matvec(m, x.data(), idx.data(), (int64_t)idx.size(), y0.data());
+            sparse_detail::set_colpass_max_tiles(1 << 20);
+            sparse_matvec(m, x.data(), idx.data(), (int64_t)idx.size(), y1.data());
+            sparse_detail::set_colpass_max_tiles(-1);
+            sparse_matvec(m, x.data(), idx.data(), (int64_t)idx.size(), y2.data());
+            CHECK(std::memcmp(y0.data(), y1.data(), rows * 4) == 0);
+            CHECK(std::memcmp(y0.data(), y2.data(), rows * 4) == 0);
+        }
+    }
+    if (cpu_has_feature(CpuFeature::avx512_vnni)) set_feature_enabled(CpuFeature::avx512_vnni, true);
+}
+
+// AVX-512 VBMI (the Q6_K kernel's multishift decode) gives bitwise the VNNI kernel's outputs, in both orders.
+TEST(sparse_q6k_vbmi_equals_vnni) {
+    if (active_isa() != Isa::avx512 || !cpu_has_feature(CpuFeature::avx512_vbmi)) return;
+    const GGMLType t = GGMLType::Q6_K;
+    const int64_t rows = 1100, cols = cols_for(t, 3);
+    SparseMatrix m = repack_input_major(t, random_weight(t, rows, cols, 41).data(), rows, cols);
+    std::vector<float> x(cols);
+    for (int64_t j = 0; j < cols; ++j) x[j] = std::cos(0.31f * j) * (1 + j % 5);
+    for (int64_t cp : {0, 1 << 20})
+        for (double s : {0.0, 0.5, 0.9}) {
+            auto idx = random_active(cols, s, 42);
+            std::vector<float> y0(rows, -1.f), y1(rows, -2.f);
+            sparse_detail::set_colpass_max_tiles(cp);
+            set_feature_enabled(CpuFeature::avx512_vbmi, false);
+            sparse_matvec(m, x.data(), idx.data(), (int64_t)idx.size(), y0.data());
+            set_feature_enabled(CpuFeature::avx512_vbmi, true);
+            sparse_matvec(m, x.data(), idx.data(), (int64_t)idx.size(), y1.data());
+            CHECK(std::memcmp(y0.data(), y1.data(), rows * 4) == 0);
+        }
+    sparse_detail::set_colpass_max_tiles(-1);
 }
 
 // The batched form (prefill): every token's outputs bitwise its own sparse_matvec's, on every path and build, for

@@ -187,6 +187,36 @@ void check_integer() {
             Lanes<int64_t, 8> e64;
             for (int i = 0; i < 8; ++i) e64[i] = a64[b64[i] & 7];
             report("_mm512_permutexvar_epi64", lanes<int64_t, 8>(_mm512_permutexvar_epi64(B32, A32)) == e64);
+            // VPMULTISHIFTQB: byte j of qword i = the 8 bits of b's qword i from bit (a byte j & 63), wrapping.
+            Lanes<uint8_t, 64> em;
+            auto ctl = lanes<uint8_t, 64>(A32);
+            for (int i = 0; i < 8; ++i)
+                for (int j = 0; j < 8; ++j) {
+                    const int sh = ctl[8 * i + j] & 63;
+                    const uint64_t q = (uint64_t)b64[i];
+                    em[8 * i + j] = (uint8_t)(sh ? (q >> sh | q << (64 - sh)) : q);
+                }
+            report("_mm512_multishift_epi64_epi8",
+                   lanes<uint8_t, 64>(_mm512_multishift_epi64_epi8(A32, B32)) == em);
+            auto rs = lanes<int64_t, 8>(_mm512_setr_epi64(a64[0], a64[1], a64[2], a64[3], a64[4], a64[5], a64[6], a64[7]));
+            report("_mm512_setr_epi64", rs == a64);
+        }
+        {  // VPTERNLOGD: bit i of the result = bit (a_i << 2 | b_i << 1 | c_i) of imm
+            auto a = lanes<uint32_t, 16>(A32), b = lanes<uint32_t, 16>(B32), c = lanes<uint32_t, 16>(S8);
+            auto tern = [&](int imm) {
+                Lanes<uint32_t, 16> e;
+                for (int i = 0; i < 16; ++i) {
+                    uint32_t r = 0;
+                    for (int bit = 0; bit < 32; ++bit) {
+                        const int sel = (int)((a[i] >> bit & 1) << 2 | (b[i] >> bit & 1) << 1 | (c[i] >> bit & 1));
+                        r |= (uint32_t)(imm >> sel & 1) << bit;
+                    }
+                    e[i] = r;
+                }
+                return e;
+            };
+            report("_mm512_ternarylogic_epi32", lanes<uint32_t, 16>(_mm512_ternarylogic_epi32(A32, B32, S8, 0xF8)) == tern(0xF8));
+            report("_mm512_ternarylogic_epi32", lanes<uint32_t, 16>(_mm512_ternarylogic_epi32(A32, B32, S8, 0x96)) == tern(0x96));
         }
         for (int L = 0; L < 4; ++L)
             for (int i = 0; i < 16; ++i) {
