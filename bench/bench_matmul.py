@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -84,8 +85,11 @@ def main(argv=None):
     dram_bw = dram_bandwidth(threads=sorted({1, 2, *thread_counts}), reps=3 if args.quick else 5)
     print(f"ISA path: {_core.active_isa()} {_core.cpu_features()}; LLC {llc and llc >> 20} MiB; DRAM read bandwidth: " +
           ", ".join(f"{r['threads']} thr {r['gbps']:.1f} GB/s" for r in dram_bw))
-    ggml, ggml_build = ggml_times(args.llama_cpp_bin, [(t, r, c, n) for r, c in shapes for t in types for n in ns],
-                                  thread_counts)
+    # ggml is timed per (shape, type, threads) group, right before ours, with a progress line: test-backend-ops perf
+    # repeats an n = 512 product ~150 times (its run count targets a fixed amount of work, plus >= 1 s), 30-60 s per
+    # large case on one thread, so timing every case in one call (as before) printed nothing for many minutes.
+    use_ggml = bool(args.llama_cpp_bin and Path(args.llama_cpp_bin).is_file())
+    ggml, ggml_build = {}, None
     before = _core.num_threads()
     rows_out = []
     try:
@@ -95,6 +99,13 @@ def main(argv=None):
                 copies = [w] + [w.copy() for _ in range(0 if args.hot else dram_copies(w.nbytes, llc=llc) - 1)]
                 x1 = rng.standard_normal(cols, dtype=np.float32)
                 for nth in thread_counts:
+                    if use_ggml:
+                        t0 = time.perf_counter()
+                        print(f"ggml MUL_MAT {t} {rows}x{cols} n={','.join(map(str, ns))} {nth} thr ...", end=" ",
+                              flush=True)
+                        g, ggml_build = ggml_times(args.llama_cpp_bin, [(t, rows, cols, n) for n in ns], [nth])
+                        ggml.update(g)
+                        print(f"{time.perf_counter() - t0:.0f} s", flush=True)
                     _core.set_num_threads(nth)
                     t1 = time_fn(Cycle([lambda w=w: kernels.matvec(w, t, (rows, cols), x1) for w in copies]),
                                  min_time=min_time, repeats=repeats)
@@ -106,7 +117,7 @@ def main(argv=None):
                         row = {"type": t, "rows": rows, "cols": cols, "n": n, "threads": nth, "ms": tm * 1e3,
                                "tok/s": n / tm, "GFLOP/s": 2 * rows * cols * n / tm / 1e9,
                                "weight GB/s": w.nbytes / tm / 1e9, "x matvec": n * t1 / tm, "copies": len(copies)}
-                        if ggml:
+                        if use_ggml:
                             tg = ggml.get((t, rows, cols, n, nth))
                             row["ggml ms"] = tg * 1e3 if tg else None
                             row["vs ggml"] = tg / tm if tg else None

@@ -5,8 +5,8 @@
 // format, and row r of token t is dot_row(W[r], x_act[t]); so matmul(X)[t] equals matvec(X[t]) bit for bit on the
 // same ISA path. The difference is the memory traffic: rows are the outer loop and a block of rows is dotted
 // with every token while it is hot in L1/L2, so each weight byte comes from DRAM once per call, not once per
-// token. Where the path has a four-token kernel (vec_dot4 in kernels/vec_dot.h: AVX2 Q8_0, Q4_K; AVX-512 Q8_0,
-// Q4_K, Q5_K) a row is unpacked once per four tokens; it runs each token's float operations in the matvec's order,
+// token. Where the path has a four-token kernel (vec_dot4 in kernels/vec_dot.h: AVX2 Q8_0, Q4_K; AVX-512 the same
+// and Q5_K; AVX-512 with VNNI Q8_0, Q4_K, Q5_K, Q6_K) a row is unpacked once per four tokens; it runs each token's float operations in the matvec's order,
 // so the results stay bit for bit the matvec's. Threads split the rows (deterministic for any thread count, as matvec).
 //
 // Sparse prefill needs no separate kernel: the runtime zeroes each token's inactive inputs (its per-token active
