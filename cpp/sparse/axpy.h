@@ -94,5 +94,37 @@ void set_colpass_max_tiles(int64_t n);
 int64_t colpass_l1_steps(int bits);
 int64_t colpass_l2_steps(int bits);
 
+// The column-pass walk the SIMD kernels share: one step is (group gi, a pass of kPassCols active columns from k,
+// tile t); tiles run fastest, then passes, then groups. The kernels keep two cursors d1 and d2 steps ahead of the
+// work for their L1 and L2 prefetches.
+constexpr int kPassCols = 8;
+struct ColpassCursor {
+    size_t gi;
+    int32_t k;
+    int64_t t;
+
+    // The first step of the walk over tiles [tb, te), moved `steps` steps on.
+    static ColpassCursor at(const ActiveSet& a, int64_t tb, int64_t te, int64_t steps) {
+        ColpassCursor c{0, a.groups[0].begin, tb};
+        for (int64_t i = 0; i < steps; ++i) c.advance(a, tb, te);
+        return c;
+    }
+    void advance(const ActiveSet& a, int64_t tb, int64_t te) {
+        if (gi >= a.groups.size()) return;
+        if (++t < te) return;
+        t = tb;
+        k += kPassCols;
+        if (k < a.groups[gi].end) return;
+        if (++gi < a.groups.size()) k = a.groups[gi].begin;
+    }
+    // f(slice) for each active column of the step's pass: slice = the column's slice index in tile t.
+    template <class F>
+    void for_slices(const ActiveSet& a, F f) const {
+        if (gi >= a.groups.size()) return;
+        const int32_t e = k + kPassCols < a.groups[gi].end ? k + kPassCols : a.groups[gi].end;
+        for (int32_t j = k; j < e; ++j) f(a.cs0[j] + t);
+    }
+};
+
 }  // namespace sparse_detail
 }  // namespace pysparse

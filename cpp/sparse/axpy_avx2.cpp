@@ -234,8 +234,6 @@ inline void prefetch_lines(const uint8_t* p) {
 // Column-pass order for short ranges of tiles (axpy.h colpass_max_tiles; the AVX-512 kernel's colpass_avx512 says
 // why): per group, kPassCols active columns over all the range's tiles, the int32 sums of both halves of every
 // tile in a buffer (16 ymm = 512 bytes per tile), then the epilogue per group and tile. Bitwise the tile order's.
-constexpr int kPassCols = 8;
-
 template <Kind K>
 void colpass_avx2(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet& a, float* y) {
     constexpr int BITS = bits_of(K);
@@ -253,24 +251,8 @@ void colpass_avx2(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet
     const size_t need = (size_t)nt * 16 * sizeof(__m256i);
     if (ibuf.size() < need) ibuf = AlignedBytes(need);
     __m256i* sums = reinterpret_cast<__m256i*>(ibuf.data());
-    struct Cursor {
-        size_t gi;
-        int32_t k;
-        int64_t t;
-    };
-    auto advance = [&](Cursor& c) {
-        if (c.gi >= ng) return;
-        if (++c.t < te) return;
-        c.t = tb;
-        c.k += kPassCols;
-        if (c.k < groups[c.gi].end) return;
-        if (++c.gi < ng) c.k = groups[c.gi].begin;
-    };
-    auto prefetch = [&](const Cursor& c, bool l1) {
-        if (c.gi >= ng) return;
-        const int32_t e = std::min<int32_t>(c.k + kPassCols, groups[c.gi].end);
-        for (int32_t k = c.k; k < e; ++k) {
-            const int64_t cs = cs0[k] + c.t;
+    auto prefetch = [&](const ColpassCursor& c, bool l1) {
+        c.for_slices(a, [&](int64_t cs) {
             if (l1) {
                 prefetch_t0(lo + cs * LB);
                 if (HB) prefetch_t0(hi + cs * HB);
@@ -278,13 +260,10 @@ void colpass_avx2(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet
                 prefetch_t1(lo + cs * LB);
                 if (HB) prefetch_t1(hi + cs * HB);
             }
-        }
+        });
     };
-    Cursor c1{0, groups[0].begin, tb};
     const int64_t d1 = colpass_l1_steps(BITS), d2 = colpass_l2_steps(BITS);
-    for (int64_t i = 0; i < d1; ++i) advance(c1);
-    Cursor c2 = c1;
-    for (int64_t i = d1; i < d2; ++i) advance(c2);
+    ColpassCursor c1 = ColpassCursor::at(a, tb, te, d1), c2 = ColpassCursor::at(a, tb, te, d2);
     for (size_t gi = 0; gi < ng; ++gi) {
         const ActiveGroup& ag = groups[gi];
         int32_t qoff = 0;
@@ -294,8 +273,8 @@ void colpass_avx2(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet
         for (int32_t k = ag.begin; k < ag.end; k += kPassCols) {
             const int32_t ke = std::min(k + kPassCols, ag.end);
             for (int64_t t = tb; t < te; ++t) {
-                prefetch(c1, true), advance(c1);
-                if (d2 > d1) prefetch(c2, false), advance(c2);
+                prefetch(c1, true), c1.advance(a, tb, te);
+                if (d2 > d1) prefetch(c2, false), c2.advance(a, tb, te);
                 for (int h = 0; h < 2; ++h) {
                     __m256i* s = sums + (t - tb) * 16 + 8 * h;
                     __m256i a32[8];

@@ -293,8 +293,6 @@ inline void prefetch_t1(const void* p) { asm volatile("prefetcht1 %0" : : "m"(*s
 // interleaved. The int32 sums are exact and the float epilogue is the same code in the same order, so the
 // results are bitwise the tile order's. Software prefetch follows the same (group, pass, tile) walk a fixed number
 // of steps ahead (into L1 and, farther, into L2).
-constexpr int kPassCols = 8;
-
 template <Kind K>
 void colpass_avx512(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet& a, float* y) {
     constexpr int BITS = bits_of(K);
@@ -311,25 +309,8 @@ void colpass_avx512(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveS
     const size_t need = (size_t)nt * 8 * sizeof(__m512i);
     if (ibuf.size() < need) ibuf = AlignedBytes(need);
     __m512i* sums = reinterpret_cast<__m512i*>(ibuf.data());
-    // The prefetch cursors: (group, first column of the pass, tile), advanced one step per step of the walk.
-    struct Cursor {
-        size_t gi;
-        int32_t k;
-        int64_t t;
-    };
-    auto advance = [&](Cursor& c) {
-        if (c.gi >= ng) return;
-        if (++c.t < te) return;
-        c.t = tb;
-        c.k += kPassCols;
-        if (c.k < groups[c.gi].end) return;
-        if (++c.gi < ng) c.k = groups[c.gi].begin;
-    };
-    auto prefetch = [&](const Cursor& c, bool l1) {
-        if (c.gi >= ng) return;
-        const int32_t e = std::min<int32_t>(c.k + kPassCols, groups[c.gi].end);
-        for (int32_t k = c.k; k < e; ++k) {
-            const int64_t cs = cs0[k] + c.t;
+    auto prefetch = [&](const ColpassCursor& c, bool l1) {
+        c.for_slices(a, [&](int64_t cs) {
             if (l1) {
                 prefetch_t0(lo + cs * LB);
                 if (HB) prefetch_t0(hi + cs * HB);
@@ -337,13 +318,10 @@ void colpass_avx512(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveS
                 prefetch_t1(lo + cs * LB);
                 if (HB) prefetch_t1(hi + cs * HB);
             }
-        }
+        });
     };
-    Cursor c1{0, groups[0].begin, tb};
     const int64_t d1 = colpass_l1_steps(BITS), d2 = colpass_l2_steps(BITS);
-    for (int64_t i = 0; i < d1; ++i) advance(c1);
-    Cursor c2 = c1;
-    for (int64_t i = d1; i < d2; ++i) advance(c2);
+    ColpassCursor c1 = ColpassCursor::at(a, tb, te, d1), c2 = ColpassCursor::at(a, tb, te, d2);
     for (size_t gi = 0; gi < ng; ++gi) {
         const ActiveGroup& ag = groups[gi];
         int32_t qsum = 0;
@@ -352,8 +330,8 @@ void colpass_avx512(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveS
         for (int64_t i = 0; i < nt * 8; ++i) _mm512_store_si512(sums + i, _mm512_setzero_si512());
         for (int32_t k = ag.begin; k < ag.end; k += kPassCols) {
             for (int64_t t = tb; t < te; ++t) {
-                prefetch(c1, true), advance(c1);
-                if (d2 > d1) prefetch(c2, false), advance(c2);
+                prefetch(c1, true), c1.advance(a, tb, te);
+                if (d2 > d1) prefetch(c2, false), c2.advance(a, tb, te);
                 __m512i* s = sums + (t - tb) * 8;
                 __m512i al[4], ah[4];
                 for (int j = 0; j < 4; ++j) al[j] = _mm512_loadu_si512(s + j), ah[j] = _mm512_loadu_si512(s + 4 + j);
