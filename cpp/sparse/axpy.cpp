@@ -185,6 +185,11 @@ void run_tiles_batch(const SparseMatrix* const* ms, float* const* ys, int count,
     });
 }
 
+void check_fused(const SparseMatrix& gate, const SparseMatrix& up) {
+    if (gate.rows != up.rows || gate.cols != up.cols || gate.type != up.type || gate.layout != up.layout)
+        throw ValueError("fused_gate_up: gate and up must have the same shape, type and layout");
+}
+
 void build_active_sets(const SparseMatrix& m, const float* X, int64_t n, const int64_t* offsets, const int32_t* idx,
                        std::vector<ActiveSet>& sets) {
     if (n < 0) throw ValueError("sparse matmul: negative number of tokens");
@@ -214,8 +219,7 @@ void sparse_matmul(const SparseMatrix& m, const float* X, int64_t n, const int64
 
 void fused_gate_up_matmul(const SparseMatrix& gate, const SparseMatrix& up, const float* X, int64_t n,
                           const int64_t* offsets, const int32_t* idx, float* Y_gate, float* Y_up) {
-    if (gate.rows != up.rows || gate.cols != up.cols || gate.type != up.type || gate.layout != up.layout)
-        throw ValueError("fused_gate_up: gate and up must have the same shape, type and layout");
+    check_fused(gate, up);
     std::vector<ActiveSet> sets;
     build_active_sets(gate, X, n, offsets, idx, sets);
     if (n == 0) return;
@@ -235,8 +239,7 @@ void sparse_matvec(const SparseMatrix& m, const float* x, const int32_t* idx, in
 
 void fused_gate_up(const SparseMatrix& gate, const SparseMatrix& up, const float* x, const int32_t* idx, int64_t n,
                    float* y_gate, float* y_up) {
-    if (gate.rows != up.rows || gate.cols != up.cols || gate.type != up.type || gate.layout != up.layout)
-        throw ValueError("fused_gate_up: gate and up must have the same shape, type and layout");
+    check_fused(gate, up);
     if (n < 0 || n > gate.cols) throw ValueError("number of active indices must be in [0, cols]");
     ActiveSet a;
     build_active_set(gate, x, idx, n, a);
