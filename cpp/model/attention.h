@@ -1,7 +1,8 @@
 // Grouped-query attention over the KV cache for a batch of consecutive tokens (one layer):
 //   out[t, h] = sum_j softmax_j(scale * q[t, h] . K[j, g]) V[j, g],  g = h / (n_head / n_head_kv),
 // over cached positions j in [lo(t), pos0 + t] (causal; lo = pos - window + 1 on sliding-window layers).
-// Threads split the (token, head) pairs; each pair is computed by one thread in a fixed order (deterministic).
+// Threads split (token, KV head) units, each computing the query heads of that group in a fixed order, so a
+// result does not depend on the thread count; each key and value row is read once per group, not once per head.
 #pragma once
 #include <cstdint>
 
