@@ -217,9 +217,12 @@ def test_smollm2_greedy_continuations(smollm2, smollm2_hf):
 
 @pytest.mark.parametrize("n_windows, ppl_tol", [(1, 0.03), pytest.param(6, 0.01, marks=pytest.mark.slow)])
 def test_smollm2_sparse_matches_torch_simulation(smollm2, smollm2_hf, n_windows, ppl_tol):
-    """Same site, rule and p on the same GGUF: pooled sparsity within 0.5 points, perplexity within 1% over six
-    512-token windows (--runslow; the default run checks one window within 3%: a few windows move by ~1.5% between
-    two numerically different runs, as the engine's 8-bit activations flip entries near the top-p threshold)."""
+    """Same site, rule and p on the same GGUF: pooled sparsity within 0.5 points, and the perplexity the sparsity
+    costs (sparse / dense, what a retention measures) within 1% over six 512-token windows (--runslow; the default
+    run checks one window within 3%: a few windows move by ~1.5% between two numerically different runs, as the
+    engine's 8-bit activations flip entries near the top-p threshold). The absolute sparse perplexities also carry
+    the engine's dense offset (its 8-bit activations: +0.5% on these windows), so they are held to 1.5%
+    (measured: dense engine 17.13 / torch 17.05, p = 0.9 20.03 / 19.80, ratio 1.169 / 1.162)."""
     wins = []
     for d in data.load("wikipedia", progress=False)[3:]:
         ids = smollm2.tokenizer(d["text"])["input_ids"]
@@ -232,19 +235,24 @@ def test_smollm2_sparse_matches_torch_simulation(smollm2, smollm2_hf, n_windows,
         lp = log_softmax(logits[:-1])
         return float(-lp[np.arange(len(ids) - 1), ids[1:]].sum())
 
+    def ppl(logits_of):
+        return math.exp(sum(nll(logits_of(w), w) for w in wins) / n)
+
     n = sum(len(w) - 1 for w in wins)
+    dense_ours, dense_ref = ppl(smollm2.logits), ppl(lambda w: hf_logits(smollm2_hf, w))
     smollm2.set_sparsity("input", "top_p", 0.9)
     try:
-        ours = math.exp(sum(nll(smollm2.logits(w), w) for w in wins) / n)
+        ours = ppl(smollm2.logits)
         s_ours = smollm2.stats()["overall"]
     finally:
         smollm2.clear_sparsity()
     with sites.Sparsifier(smollm2_hf, "input", rules.TopP(0.9)) as sp:
-        ref = math.exp(sum(nll(hf_logits(smollm2_hf, w), w) for w in wins) / n)
+        ref = ppl(lambda w: hf_logits(smollm2_hf, w))
     print(f"\ninput top_p 0.9, {n} tokens: sparsity engine {s_ours:.4f} torch {sp.stats.overall():.4f}; "
-          f"ppl engine {ours:.3f} torch {ref:.3f}")
+          f"ppl engine {dense_ours:.3f} -> {ours:.3f}, torch {dense_ref:.3f} -> {ref:.3f}")
     assert abs(s_ours - sp.stats.overall()) < 0.005
-    assert abs(ours / ref - 1) < ppl_tol
+    assert abs((ours / dense_ours) / (ref / dense_ref) - 1) < ppl_tol
+    assert abs(ours / ref - 1) < ppl_tol + 0.005
 
 
 @pytest.mark.parametrize("site", ["input", "intermediate", "all_inputs", "gate", None])

@@ -4,6 +4,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "common/multiversion.h"
 #include "common/thread_pool.h"
 #include "ops/ops.h"
 
@@ -22,14 +23,8 @@ const float* fp16_table() {
     return table.data();
 }
 
-// The inner loops of attention, compiled for AVX-512, AVX2+FMA and baseline x86-64 and picked at load time by the
-// CPU (GCC/Clang function multiversioning); on aarch64 NEON is the baseline. At a 512-token prefill these loops
-// are most of the attention time.
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(__SANITIZE_ADDRESS__)
-#define PYSPARSE_MULTIVERSION __attribute__((target_clones("avx512f", "arch=haswell", "default")))
-#else
-#define PYSPARSE_MULTIVERSION
-#endif
+// The inner loops of attention are multiversioned (common/multiversion.h): at a 512-token prefill they are most
+// of the attention time.
 
 // Lanes of partial sums in the dot products. A single running sum is one FMA-latency chain per element (the
 // compiler may not reorder float additions): 4 cycles per element. kLanes independent sums (two AVX-512 or four

@@ -112,7 +112,7 @@ void ffn_forward(const LayerWeights& L, Activation act, Site site, const FFNSpar
             }
         } else if (site == Site::gate) {
             product(L.gate, x, 1, g);
-            for (int64_t i = 0; i < n_ff; ++i) h[i] = activate(act, g[i]);
+            activate(act, g, n_ff, h);
             const int64_t cnt = select_one(sp.rule, h, n_ff, s, counts.inner, "gate activation");
             row_skip_matvec(L.up.type, L.up.data, L.up.rows, L.up.cols, x, s.idx.data(), cnt, u);
             for (int64_t k = 0; k < cnt; ++k) h[s.idx[k]] *= u[s.idx[k]];
@@ -146,7 +146,7 @@ void ffn_forward(const LayerWeights& L, Activation act, Site site, const FFNSpar
         // up is not repacked at this site: its dense batched product gives every row (decode's row-skip computes
         // only the active ones, each bitwise a dense row); inactive h entries are never read by down.
         product(L.gate, x, n, g);
-        for (size_t i = 0; i < nf; ++i) h[i] = activate(act, g[i]);
+        activate(act, g, static_cast<int64_t>(nf), h);
         select_batch(sp.rule, h, n, n_ff, s, counts.inner, "gate activation");
         product(L.up, x, n, u);
         for (size_t i = 0; i < nf; ++i) h[i] *= u[i];

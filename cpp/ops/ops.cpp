@@ -1,6 +1,9 @@
 #include "ops/ops.h"
 
 #include <cmath>
+#include <cstring>
+
+#include "common/multiversion.h"
 
 namespace pysparse {
 
@@ -34,15 +37,58 @@ void rope(float* x, int64_t rot_dim, const float* cos_t, const float* sin_t, Rop
     }
 }
 
-float activate(Activation a, float g) {
-    if (a == Activation::silu) return g / (1.0f + std::exp(-g));
-    // tanh approximation of GELU (gemma's gelu_pytorch_tanh)
-    constexpr float kSqrt2OverPi = 0.7978845608028654f;
-    return 0.5f * g * (1.0f + std::tanh(kSqrt2OverPi * (g + 0.044715f * g * g * g)));
+namespace {
+
+// e^x without a libm call, so activation loops vectorise: x = n ln2 + r with |r| <= ln2 / 2 (ln2 split in two
+// parts for an exact n ln2), Cephes' degree-6 polynomial for e^r (relative error ~1e-7), 2^n from exponent bits.
+// x is clamped to [-87, 88] (2^n stays a normal float); the activations only need e^x to saturate there.
+inline float exp_fast(float x) {
+    x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
+    const float t = x * 1.44269504088896341f;
+    const int32_t n = static_cast<int32_t>(t >= 0.0f ? t + 0.5f : t - 0.5f);  // round half away from zero
+    const float fn = static_cast<float>(n);
+    const float r = (x - fn * 0.693359375f) + fn * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    const float er = p * r * r + r + 1.0f;
+    const int32_t bits = (n + 127) << 23;
+    float two_n;
+    std::memcpy(&two_n, &bits, sizeof two_n);
+    return er * two_n;
 }
 
+// silu g / (1 + e^-g); gelu_tanh (gemma's gelu_pytorch_tanh) 0.5 g (1 + tanh(u)), u = sqrt(2 / pi) (g + 0.044715 g^3),
+// with tanh(u) = 1 - 2 / (1 + e^2u). Kept in the tanh form (not the equal g sigmoid(2u)) on purpose: its float
+// rounding for negative g (1 + tanh(u) cancels) is the reference's, and Gemma3's logits agree better with
+// transformers that way (top-1 0.940 vs 0.929 on the parity test's 520 positions).
+inline float activate_one(Activation a, float g) {
+    if (a == Activation::silu) return g / (1.0f + exp_fast(-g));
+    constexpr float kSqrt2OverPi = 0.7978845608028654f;
+    const float u = kSqrt2OverPi * (g + 0.044715f * g * g * g);
+    const float t = 1.0f - 2.0f / (1.0f + exp_fast(2.0f * u));  // tanh(u)
+    return 0.5f * g * (1.0f + t);
+}
+
+}  // namespace
+
+PYSPARSE_MULTIVERSION
+void activate(Activation a, const float* g, int64_t n, float* h) {
+    if (a == Activation::silu)
+        for (int64_t i = 0; i < n; ++i) h[i] = activate_one(Activation::silu, g[i]);
+    else
+        for (int64_t i = 0; i < n; ++i) h[i] = activate_one(Activation::gelu_tanh, g[i]);
+}
+
+PYSPARSE_MULTIVERSION
 void gated_activation(Activation a, const float* g, const float* u, int64_t n, float* h) {
-    for (int64_t i = 0; i < n; ++i) h[i] = activate(a, g[i]) * u[i];
+    if (a == Activation::silu)
+        for (int64_t i = 0; i < n; ++i) h[i] = activate_one(Activation::silu, g[i]) * u[i];
+    else
+        for (int64_t i = 0; i < n; ++i) h[i] = activate_one(Activation::gelu_tanh, g[i]) * u[i];
 }
 
 void softmax(float* x, int64_t n) {
