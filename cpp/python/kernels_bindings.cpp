@@ -124,15 +124,8 @@ void bind_kernels(py::module_& m) {
     }, py::arg("x"), py::arg("qtype"),
           "x quantised to the activation format `qtype`'s dot product uses (Q8_0 / Q8_1 / Q8_K blocks, or float32 "
           "bytes for F32/F16/BF16), as raw bytes.");
-    m.def("act_format", [](const py::handle& qtype) {
-        switch (act_format(parse_type(qtype))) {
-            case ActFormat::F32: return "F32";
-            case ActFormat::Q8_0: return "Q8_0";
-            case ActFormat::Q8_1: return "Q8_1";
-            case ActFormat::Q8_K: return "Q8_K";
-        }
-        return "?";
-    }, py::arg("qtype"), "The activation format the dot product of `qtype` weights takes: F32, Q8_0, Q8_1 or Q8_K.");
+    m.def("act_format", [](const py::handle& qtype) { return act_format_name(act_format(parse_type(qtype))); },
+          py::arg("qtype"), "The activation format the dot product of `qtype` weights takes: F32, Q8_0, Q8_1 or Q8_K.");
 }
 
 }  // namespace pysparse::python

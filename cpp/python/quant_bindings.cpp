@@ -56,8 +56,8 @@ py::array_t<float> dequantize_py(const py::array& data, const py::handle& qtype,
     const GGMLType t = parse_qtype(qtype);
     const TypeTraits tt = type_traits(t);
     if (!can_dequantize(t))
-        throw ValueError(std::string("cannot dequantize GGML type ") + tt.name +
-                         ": supported are F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K");
+        throw ValueError(std::string("cannot dequantize GGML type ") + tt.name + ": supported are " +
+                         type_names([](const TypeTraits& u) { return can_dequantize(u.id); }));
     if (!data.dtype().is(py::dtype::of<uint8_t>()) && !data.dtype().is(py::dtype::of<int8_t>()))
         throw ValueError("data must be a uint8 array of raw block bytes, got dtype " + std::string(py::str(data.dtype())));
     require_c_contiguous(data, "data");
@@ -87,8 +87,8 @@ py::array_t<uint8_t> quantize_py(const py::array& x, const py::handle& qtype) {
     const GGMLType t = parse_qtype(qtype);
     const TypeTraits tt = type_traits(t);
     if (!can_quantize(t))
-        throw ValueError(std::string("cannot quantize to GGML type ") + tt.name +
-                         ": supported are F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K");
+        throw ValueError(std::string("cannot quantize to GGML type ") + tt.name + ": supported are " +
+                         type_names([](const TypeTraits& u) { return can_quantize(u.id); }));
     if (!x.dtype().is(py::dtype::of<float>()))
         throw ValueError("x must be a float32 array, got dtype " + std::string(py::str(x.dtype())) +
                          " (convert with x.astype(np.float32))");
@@ -126,6 +126,23 @@ py::dict quant_type_py(const py::handle& qtype) {
     return d;
 }
 
+// Every row of the type table (quant/types.h), in table order, with the engine's other facts about it: the
+// Python side's type lists come from here.
+py::list quant_types_py() {
+    py::list out;
+    for (const TypeTraits& tt : kTypeTable) {
+        py::dict d = quant_type_py(py::int_(static_cast<uint32_t>(tt.id)));
+        d["supported"] = tt.supported;
+        d["k_quant"] = tt.supported && tt.k_quant;
+        d["sparse"] = tt.supported && tt.sparse;
+        d["act_format"] = tt.supported ? py::object(py::str(act_format_name(tt.act))) : py::object(py::none());
+        d["bits"] = tt.bits;
+        d["has_min"] = tt.has_min;
+        out.append(d);
+    }
+    return out;
+}
+
 }  // namespace
 
 void bind_quant(py::module_& m) {
@@ -139,6 +156,9 @@ void bind_quant(py::module_& m) {
           "(llama.cpp's reference encoders; gguf-py has no K-quant encoder).");
     m.def("quant_type", &quant_type_py, py::arg("qtype"),
           "Block geometry of a GGML type: {name, id, block_size, type_size, can_dequantize, can_quantize}.");
+    m.def("quant_types", &quant_types_py,
+          "Every GGML type the engine knows, in the order of its table (quant/types.h): quant_type()'s keys plus\n"
+          "supported, k_quant, sparse, act_format (None if unsupported), bits, has_min.");
 
     // The benchmarks' read-bandwidth probe (kernels/bandwidth.h). It is bound here because module.cpp calls a fixed
     // set of bind_* functions and the benchmark infrastructure has no binding file of its own.

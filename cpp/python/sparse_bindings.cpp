@@ -49,7 +49,8 @@ py::buffer_info weight_bytes(const py::buffer& w, GGMLType type, int64_t rows, i
 GGMLType qtype_arg(const std::string& name) {
     GGMLType t = type_from_name(name);
     if (!sparse_layout_supports(t))
-        throw ValueError("qtype " + name + " is not supported (supported: F32 F16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K)");
+        throw ValueError("qtype " + name + " is not supported (supported: " +
+                         type_names([](const TypeTraits& u) { return u.sparse; }) + ")");
     return t;
 }
 

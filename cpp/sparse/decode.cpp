@@ -82,7 +82,7 @@ void decode(const SparseMatrix& m, float* out) {
             }
         return;
     }
-    const int bits = m.hi_bytes == T / 8 ? 5 : m.hi_bytes == T / 4 ? 6 : m.lo_bytes == T ? 8 : 4;
+    const int bits = type_traits(m.type).bits;
     const int64_t n_super = m.groups_per_super ? m.n_groups / m.groups_per_super : 0;
     for (int64_t r = 0; r < m.rows; ++r) {
         const int64_t t = r / T;
@@ -123,8 +123,8 @@ void sparse_decode_row(GGMLType type, const void* row, int64_t cols, float* out)
         return;
     }
     using namespace sparse_detail;
-    const bool kfmt = type == GGMLType::Q4_K || type == GGMLType::Q5_K || type == GGMLType::Q6_K;
-    const int group = type == GGMLType::Q6_K ? 16 : 32;
+    const bool kfmt = type_traits(type).k_quant;
+    const int group = type_traits(type).group;
     RowFields f;
     f.q.resize(cols);
     f.gs.assign(cols / group, 0);

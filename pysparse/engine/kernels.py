@@ -52,8 +52,8 @@ def matvec(w, qtype, shape, x, out=None):
 
     w: C-contiguous numpy array holding exactly rows * row_bytes bytes, normally uint8 of shape (rows, row_bytes)
        as a GGUF file stores it (float32 / float16 arrays are accepted for F32 / F16).
-    qtype: GGML type name ('F32', 'F16', 'BF16', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q4_K', 'Q5_K', 'Q6_K')
-       or id (e.g. gguf.GGMLQuantizationType.Q4_K).
+    qtype: GGML type name (one of quant.DEQUANTIZE_TYPES: the engine's supported types, e.g. 'Q4_K') or id
+       (e.g. gguf.GGMLQuantizationType.Q4_K).
     shape: (rows, cols) in elements; cols must be a multiple of the type's block size.
     x: float32 (cols,) or (n, cols). out: optional float32 (rows,) or (n, rows), written in place and returned.
     """

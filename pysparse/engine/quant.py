@@ -18,9 +18,13 @@ import numpy as np
 
 from .. import _core
 
-DEQUANTIZE_TYPES = ("F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q4_K", "Q5_K", "Q6_K")
-QUANTIZE_TYPES = ("F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0")  # bit-exact with gguf.quants
-K_QUANTIZE_TYPES = ("Q4_K", "Q5_K", "Q6_K")  # bit-exact with llama.cpp's reference encoders
+# From the engine's type table (cpp/quant/types.h), in its order: F32 F16 BF16 Q4_0 ... Q8_0 Q4_K Q5_K Q6_K.
+_TYPES = _core.quant_types()
+DEQUANTIZE_TYPES = tuple(t["name"] for t in _TYPES if t["can_dequantize"])
+# bit-exact with gguf.quants
+QUANTIZE_TYPES = tuple(t["name"] for t in _TYPES if t["can_quantize"] and not t["k_quant"])
+# bit-exact with llama.cpp's reference encoders
+K_QUANTIZE_TYPES = tuple(t["name"] for t in _TYPES if t["can_quantize"] and t["k_quant"])
 
 # The element dtype a plain type's raw data may come in (GGUFReader returns these for F32 / F16 tensors).
 _PLAIN_DTYPES = {"F32": np.dtype(np.float32), "F16": np.dtype(np.float16), "BF16": np.dtype(np.uint16)}

@@ -41,7 +41,8 @@ __all__ = [
     "SUPPORTED_TYPES",
 ]
 
-SUPPORTED_TYPES = ("F32", "F16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q4_K", "Q5_K", "Q6_K")
+# The types the sparse layouts take, from the engine's type table (cpp/quant/types.h).
+SUPPORTED_TYPES = tuple(t["name"] for t in _core.quant_types() if t["sparse"])
 
 
 def _qtype_name(qtype) -> str:
