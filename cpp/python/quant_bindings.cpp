@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "kernels/bandwidth.h"
+#include "python/args.h"
 #include "python/bindings.h"
 #include "quant/dequantize.h"
 #include "quant/quantize.h"
@@ -18,24 +19,6 @@ namespace py = pybind11;
 namespace pysparse::python {
 
 namespace {
-
-// A type given by name ("Q4_K") or id (an int, e.g. gguf.GGMLQuantizationType.Q4_K).
-GGMLType parse_qtype(const py::handle& q) {
-    if (py::isinstance<py::str>(q)) return type_from_name(q.cast<std::string>());
-    if (py::isinstance<py::int_>(q) && !py::isinstance<py::bool_>(q)) {
-        const long long id = q.cast<long long>();
-        if (id < 0 || id > 0xffffffffLL || type_traits(static_cast<uint32_t>(id)).block_size == 0)
-            throw ValueError("qtype: unknown GGML type id " + std::to_string(id));
-        return static_cast<GGMLType>(static_cast<uint32_t>(id));
-    }
-    throw ValueError("qtype must be a type name (e.g. 'Q4_K') or a GGML type id, got " +
-                     std::string(py::str(py::type::of(q))));
-}
-
-void require_c_contiguous(const py::array& a, const char* what) {
-    if (!(a.flags() & py::array::c_style))
-        throw ValueError(std::string(what) + " must be C-contiguous (use np.ascontiguousarray)");
-}
 
 int64_t checked_product(const std::vector<int64_t>& shape, const char* what) {
     int64_t n = 1;
@@ -53,14 +36,14 @@ std::string shape_str(const std::vector<int64_t>& s) {
 }
 
 py::array_t<float> dequantize_py(const py::array& data, const py::handle& qtype, const std::vector<int64_t>& shape) {
-    const GGMLType t = parse_qtype(qtype);
+    const GGMLType t = qtype_arg(qtype);
     const TypeTraits tt = type_traits(t);
     if (!can_dequantize(t))
         throw ValueError(std::string("cannot dequantize GGML type ") + tt.name + ": supported are " +
                          type_names([](const TypeTraits& u) { return can_dequantize(u.id); }));
     if (!data.dtype().is(py::dtype::of<uint8_t>()) && !data.dtype().is(py::dtype::of<int8_t>()))
         throw ValueError("data must be a uint8 array of raw block bytes, got dtype " + std::string(py::str(data.dtype())));
-    require_c_contiguous(data, "data");
+    array_arg(data, "data");
     if (shape.empty()) throw ValueError("shape must have at least one dimension");
     const int64_t n_el = checked_product(shape, "shape");
     const int64_t n_per_row = shape.back();
@@ -84,7 +67,7 @@ py::array_t<float> dequantize_py(const py::array& data, const py::handle& qtype,
 }
 
 py::array_t<uint8_t> quantize_py(const py::array& x, const py::handle& qtype) {
-    const GGMLType t = parse_qtype(qtype);
+    const GGMLType t = qtype_arg(qtype);
     const TypeTraits tt = type_traits(t);
     if (!can_quantize(t))
         throw ValueError(std::string("cannot quantize to GGML type ") + tt.name + ": supported are " +
@@ -92,7 +75,7 @@ py::array_t<uint8_t> quantize_py(const py::array& x, const py::handle& qtype) {
     if (!x.dtype().is(py::dtype::of<float>()))
         throw ValueError("x must be a float32 array, got dtype " + std::string(py::str(x.dtype())) +
                          " (convert with x.astype(np.float32))");
-    require_c_contiguous(x, "x");
+    array_arg(x, "x");
     if (x.ndim() < 1) throw ValueError("x must have at least one dimension");
     std::vector<int64_t> shape(x.shape(), x.shape() + x.ndim());
     const int64_t n_per_row = shape.back();
@@ -114,7 +97,7 @@ py::array_t<uint8_t> quantize_py(const py::array& x, const py::handle& qtype) {
 }
 
 py::dict quant_type_py(const py::handle& qtype) {
-    const GGMLType t = parse_qtype(qtype);
+    const GGMLType t = qtype_arg(qtype);
     const TypeTraits tt = type_traits(t);
     py::dict d;
     d["name"] = tt.name;

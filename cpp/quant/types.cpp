@@ -1,5 +1,7 @@
 #include "quant/types.h"
 
+#include <cctype>
+
 #include "common/error.h"
 #include "quant/blocks.h"
 
@@ -27,8 +29,15 @@ size_t row_bytes(GGMLType t, int64_t n) {
 }
 
 GGMLType type_from_name(const std::string& name) {
+    // Any case: "q4_k" is Q4_K (no two GGML names differ only in case).
+    auto same = [&](const char* t) {
+        size_t i = 0;
+        for (; t[i] && i < name.size(); ++i)
+            if (std::toupper((unsigned char)name[i]) != t[i]) return false;
+        return !t[i] && i == name.size();
+    };
     for (const TypeTraits& tt : kTypeTable)
-        if (name == tt.name) return tt.id;
+        if (same(tt.name)) return tt.id;
     throw ValueError("unknown GGML type '" + name + "'");
 }
 

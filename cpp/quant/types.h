@@ -103,7 +103,7 @@ constexpr TypeTraits type_traits(GGMLType t) { return type_traits(static_cast<ui
 // Bytes of one row of n elements. Throws ValueError if n is not a multiple of the block size or the type is unknown.
 size_t row_bytes(GGMLType t, int64_t n);
 
-// The type named `name`, as gguf-py spells it (e.g. "Q4_K"); throws ValueError if unknown.
+// The type named `name`, as gguf-py spells it in any case ("Q4_K", "q4_k"); throws ValueError if unknown.
 GGMLType type_from_name(const std::string& name);
 
 // "F32 F16 ... Q6_K": the names of the table's types for which pred(traits) holds, in table order (error messages).

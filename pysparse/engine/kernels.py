@@ -27,18 +27,6 @@ __all__ = [
 ]
 
 
-def _qtype(qtype):
-    """A GGML type as the C++ side takes it: a name ('Q4_K') or an integer id (IntEnums included)."""
-    if isinstance(qtype, str):
-        return qtype
-    if hasattr(qtype, "name") and isinstance(getattr(qtype, "name"), str) and not isinstance(qtype, (int, np.integer)):
-        return qtype.name
-    try:
-        return int(qtype)
-    except (TypeError, ValueError):
-        raise ValueError(f"qtype must be a GGML type name such as 'Q4_K' or a type id, got {qtype!r}") from None
-
-
 def _shape(shape):
     try:
         rows, cols = (int(v) for v in shape)
@@ -62,7 +50,7 @@ def matvec(w, qtype, shape, x, out=None):
     if not isinstance(x, np.ndarray):
         raise ValueError(f"x must be a numpy float32 array, got {type(x).__name__}")
     rows, cols = _shape(shape)
-    return _core.matvec(w, _qtype(qtype), rows, cols, x, out)
+    return _core.matvec(w, qtype, rows, cols, x, out)
 
 
 def _tensor_parts(t):
@@ -96,9 +84,9 @@ def matvec_tensor(tensor, x, out=None):
 
 def quantize_act(x, qtype):
     """x (float32, 1-D) in the 8-bit activation format `qtype`'s dot product takes, as raw bytes."""
-    return _core.quantize_act(np.ascontiguousarray(x, dtype=np.float32), _qtype(qtype))
+    return _core.quantize_act(np.ascontiguousarray(x, dtype=np.float32), qtype)
 
 
 def act_format(qtype):
     """'Q8_0', 'Q8_1', 'Q8_K' or 'F32': the activation format of `qtype`'s dot product."""
-    return _core.act_format(_qtype(qtype))
+    return _core.act_format(qtype)

@@ -11,7 +11,6 @@ id, or a `gguf.GGMLQuantizationType`.
 
 from __future__ import annotations
 
-import operator
 from typing import Sequence
 
 import numpy as np
@@ -32,17 +31,7 @@ _PLAIN_DTYPES = {"F32": np.dtype(np.float32), "F16": np.dtype(np.float16), "BF16
 
 def type_info(qtype) -> dict:
     """{name, id, block_size, type_size, can_dequantize, can_quantize} of a GGML type (name, id or enum)."""
-    return _core.quant_type(_as_qtype(qtype))
-
-
-def _as_qtype(qtype):
-    # gguf.GGMLQuantizationType (an IntEnum) and numpy integers become plain ints; names go through unchanged.
-    if isinstance(qtype, (str, bool)):
-        return qtype
-    try:
-        return operator.index(qtype)
-    except TypeError:
-        return qtype  # _core names the bad type in its ValueError
+    return _core.quant_type(qtype)
 
 
 def dequantize(data: np.ndarray, qtype, shape: Sequence[int] | None = None) -> np.ndarray:
@@ -82,4 +71,4 @@ def quantize(x: np.ndarray, qtype) -> np.ndarray:
     """
     if not isinstance(x, np.ndarray):
         raise ValueError(f"x must be a numpy array, got {type(x).__name__}")
-    return _core.quantize(x, _as_qtype(qtype))
+    return _core.quantize(x, qtype)
