@@ -7,6 +7,8 @@
 
 #if defined(PYSPARSE_X86)
 #include <cpuid.h>
+#elif defined(PYSPARSE_ARM) && defined(__linux__)
+#include <sys/auxv.h>
 #endif
 
 namespace pysparse {
@@ -29,75 +31,87 @@ Isa isa_from_name(const std::string& name) {
     throw ValueError("unknown ISA path '" + name + "' (expected generic, avx2, avx512 or neon)");
 }
 
+CpuFeatures detect_cpu_features() {
+    CpuFeatures f;
 #if defined(PYSPARSE_X86)
-namespace {
-// Feature bits read from cpuid, plus the OS's consent (XGETBV) to save the wide registers. Read directly rather than
-// with __builtin_cpu_supports, whose feature names differ between compilers (clang 14 has no "f16c").
-struct X86Features {
-    bool avx2 = false, fma = false, f16c = false, avx512 = false;
-    bool avx512_vnni = false, avx_vnni = false, avx512_vbmi = false;
-};
-
-X86Features read_x86_features() {
-    X86Features f;
+    // Read directly rather than with __builtin_cpu_supports, whose feature names differ between compilers (clang 14
+    // has no "f16c").
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
-    const bool osxsave = c & (1u << 27), fma = c & (1u << 12), f16c = c & (1u << 29), avx = c & (1u << 28);
+    const bool osxsave = c & (1u << 27), avx = c & (1u << 28);
+    f.fma = c & (1u << 12);
+    f.f16c = c & (1u << 29);
     if (!osxsave || !avx) return f;
     unsigned xcr0_lo, xcr0_hi;
     __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
-    const bool os_ymm = (xcr0_lo & 0x6) == 0x6;     // SSE + AVX state
-    const bool os_zmm = (xcr0_lo & 0xe6) == 0xe6;   // + opmask, ZMM_Hi256, Hi16_ZMM
+    f.os_ymm = (xcr0_lo & 0x6) == 0x6;     // SSE + AVX state
+    f.os_zmm = (xcr0_lo & 0xe6) == 0xe6;   // + opmask, ZMM_Hi256, Hi16_ZMM
     if (__get_cpuid_max(0, nullptr) < 7) return f;
     __cpuid_count(7, 0, a, b, c, d);
-    const bool avx2 = b & (1u << 5), bmi2 = b & (1u << 8);
-    const bool avx512f = b & (1u << 16), avx512dq = b & (1u << 17), avx512bw = b & (1u << 30),
-               avx512vl = b & (1u << 31);
-    const bool avx512vnni = c & (1u << 11), avx512vbmi = c & (1u << 1);
+    f.avx2 = b & (1u << 5);
+    f.bmi2 = b & (1u << 8);
+    f.avx512f = b & (1u << 16);
+    f.avx512dq = b & (1u << 17);
+    f.avx512bw = b & (1u << 30);
+    f.avx512vl = b & (1u << 31);
+    f.avx512vnni = c & (1u << 11);
+    f.avx512vbmi = c & (1u << 1);
     unsigned a1 = 0, b1, c1, d1;
     if (a >= 1) __cpuid_count(7, 1, a1, b1, c1, d1);  // a = the highest leaf-7 sub-leaf
-    const bool avxvnni = a1 & (1u << 4);
-    f.fma = fma;
-    f.f16c = f16c;
-    // Every flag the *_avx2.cpp files are compiled with (-mavx2 -mfma -mf16c -mbmi2), and the *_avx512.cpp ones
-    // (-mavx512f -mavx512bw -mavx512vl -mavx512dq on top); the VNNI files add -mavx512vnni, the VBMI files
-    // -mavx512vnni -mavx512vbmi (so avx512_vbmi here means both).
-    f.avx2 = os_ymm && avx2 && fma && f16c && bmi2;
-    f.avx512 = f.avx2 && os_zmm && avx512f && avx512dq && avx512bw && avx512vl;
-    f.avx512_vnni = f.avx512 && avx512vnni;
-    f.avx512_vbmi = f.avx512_vnni && avx512vbmi;
-    f.avx_vnni = f.avx2 && avxvnni;
+    f.avx_vnni = a1 & (1u << 4);
+#elif defined(PYSPARSE_ARM)
+    f.neon = true;  // baseline on aarch64
+#if defined(__linux__)
+    f.dotprod = getauxval(AT_HWCAP) & (1ul << 20);  // HWCAP_ASIMDDP
+#else
+    f.dotprod = kNeonNeedsDotprod;  // no portable query: trust the build's target
+#endif
+#endif
     return f;
 }
-}  // namespace
+
+PathSupport path_support(const CpuFeatures& f, bool neon_needs_dotprod) {
+    PathSupport p;
+    p.avx2 = f.os_ymm && f.avx2 && f.fma && f.f16c && f.bmi2;
+    p.avx512 = p.avx2 && f.os_zmm && f.avx512f && f.avx512dq && f.avx512bw && f.avx512vl;
+    p.avx512_vnni = p.avx512 && f.avx512vnni;
+    p.avx512_vbmi = p.avx512_vnni && f.avx512vbmi;  // the VBMI files are built with -mavx512vnni too
+    p.avx_vnni = p.avx2 && f.avx_vnni;
+    p.neon = f.neon && (f.dotprod || !neon_needs_dotprod);
+    return p;
+}
+
+Isa best_isa(const PathSupport& p) {
+    return p.avx512 ? Isa::avx512 : p.avx2 ? Isa::avx2 : p.neon ? Isa::neon : Isa::generic;
+}
+
+namespace {
+// This CPU's paths, with the build's own limits: a path this build has no files for is never supported.
+PathSupport this_cpu() {
+    static const PathSupport p = [] {
+        PathSupport s = path_support(detect_cpu_features());
+#if !defined(PYSPARSE_X86)
+        s.avx2 = s.avx512 = s.avx512_vnni = s.avx512_vbmi = s.avx_vnni = false;
+#elif defined(PYSPARSE_EMULATE_AVX512)
+        // Test build (CMake PYSPARSE_EMULATE_AVX512): the *_avx512*.cpp files are AVX2 code emulating the AVX-512
+        // intrinsics, VNNI and VBMI included (cpp/tests/avx512_emulation), so they run wherever AVX2 does.
+        s.avx512 = s.avx512_vnni = s.avx512_vbmi = s.avx2;
 #endif
+#if !defined(PYSPARSE_ARM)
+        s.neon = false;
+#endif
+        return s;
+    }();
+    return p;
+}
+}  // namespace
 
 bool cpu_supports(Isa isa) {
     switch (isa) {
         case Isa::generic: return true;
-#if defined(PYSPARSE_X86)
-        // The AVX2 kernels also use FMA, F16C and BMI2; the AVX-512 ones use F, BW, VL and DQ.
-        case Isa::avx2: {
-            static const X86Features f = read_x86_features();
-            return f.avx2;
-        }
-        case Isa::avx512: {
-            static const X86Features f = read_x86_features();
-#if defined(PYSPARSE_EMULATE_AVX512)
-            // Test build (CMake PYSPARSE_EMULATE_AVX512): the *_avx512.cpp files are AVX2 code emulating the AVX-512
-            // intrinsics (cpp/tests/avx512_emulation), so the path runs wherever AVX2 does.
-            return f.avx2;
-#else
-            return f.avx512;
-#endif
-        }
-        case Isa::neon: return false;
-#elif defined(PYSPARSE_ARM)
-        case Isa::neon: return true;
-        default: return false;
-#else
-        default: return false;
-#endif
+        case Isa::avx2: return this_cpu().avx2;
+        case Isa::avx512: return this_cpu().avx512;
+        case Isa::neon: return this_cpu().neon;
     }
     return false;
 }
@@ -119,21 +133,11 @@ CpuFeature feature_from_name(const std::string& name) {
 }
 
 bool cpu_has_feature(CpuFeature f) {
-#if defined(PYSPARSE_X86)
-    static const X86Features x = read_x86_features();
     switch (f) {
-#if defined(PYSPARSE_EMULATE_AVX512)
-        // Test build: the AVX-512 VNNI intrinsics are emulated too (SIMDe), wherever the AVX-512 path runs.
-        case CpuFeature::avx512_vnni: return cpu_supports(Isa::avx512);
-        case CpuFeature::avx512_vbmi: return cpu_supports(Isa::avx512);
-#else
-        case CpuFeature::avx512_vnni: return x.avx512_vnni;
-        case CpuFeature::avx512_vbmi: return x.avx512_vbmi;
-#endif
-        case CpuFeature::avx_vnni: return x.avx_vnni;
+        case CpuFeature::avx512_vnni: return this_cpu().avx512_vnni;
+        case CpuFeature::avx512_vbmi: return this_cpu().avx512_vbmi;
+        case CpuFeature::avx_vnni: return this_cpu().avx_vnni;
     }
-#endif
-    (void)f;
     return false;
 }
 
@@ -166,11 +170,7 @@ void set_feature_enabled(CpuFeature f, bool on) {
     else g_disabled.fetch_or(bit);
 }
 
-Isa best_isa() {
-    for (Isa isa : {Isa::avx512, Isa::avx2, Isa::neon})
-        if (cpu_supports(isa)) return isa;
-    return Isa::generic;
-}
+Isa best_isa() { return best_isa(this_cpu()); }
 
 namespace {
 std::atomic<int> g_active{-1};

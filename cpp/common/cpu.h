@@ -29,4 +29,31 @@ bool cpu_has_feature(CpuFeature f);                      // the CPU (and build) 
 bool feature_enabled(CpuFeature f);                      // has it and it is not switched off: kernels ask this
 void set_feature_enabled(CpuFeature f, bool on);         // throws ValueError when enabling one the CPU lacks
 
+// Path selection, split from detection so the rules can be tested with made-up feature sets (test_common.cpp).
+// CpuFeatures: what the CPU (x86: cpuid, and XGETBV for the OS saving the wide registers; aarch64: HWCAP) reports.
+struct CpuFeatures {
+    bool os_ymm = false, os_zmm = false;  // the OS saves the AVX (ymm) / AVX-512 (zmm, opmask) state
+    bool avx2 = false, fma = false, f16c = false, bmi2 = false;
+    bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false;
+    bool avx512vnni = false, avx512vbmi = false, avx_vnni = false;
+    bool neon = false, dotprod = false;  // aarch64: Advanced SIMD, and SDOT/UDOT (armv8.2-a dotprod)
+};
+CpuFeatures detect_cpu_features();  // this CPU (all false on a CPU family this build has no paths for)
+
+// Which paths and in-path features a CPU with features f can run. A path needs every flag its files are compiled
+// with (CMakeLists.txt PYSPARSE_ISA_FLAGS_*): *_avx2.cpp -mavx2 -mfma -mf16c -mbmi2; *_avx512.cpp those plus
+// -mavx512f -mavx512bw -mavx512vl -mavx512dq; *_avx512vnni.cpp plus -mavx512vnni; *_avx512vbmi.cpp plus -mavx512vbmi.
+// NEON is baseline on aarch64, but a build compiled for dotprod (-march=armv8.2-a+dotprod: matvec_neon.cpp then
+// uses vdotq_s32) needs the CPU to have it: neon_needs_dotprod says whether this build was.
+struct PathSupport {
+    bool avx2 = false, avx512 = false, avx512_vnni = false, avx512_vbmi = false, avx_vnni = false, neon = false;
+};
+#if defined(__ARM_FEATURE_DOTPROD)
+constexpr bool kNeonNeedsDotprod = true;
+#else
+constexpr bool kNeonNeedsDotprod = false;
+#endif
+PathSupport path_support(const CpuFeatures& f, bool neon_needs_dotprod = kNeonNeedsDotprod);
+Isa best_isa(const PathSupport& p);  // the fastest path p allows
+
 }  // namespace pysparse

@@ -30,9 +30,7 @@
 
 namespace pysparse {
 
-// The activation format a weight type's dot product takes.
-enum class ActFormat { F32, Q8_0, Q8_1, Q8_K };
-
+// The activation format a weight type's dot product takes (enum ActFormat and the table in quant/types.h).
 // Throws ValueError for a type the kernels do not support.
 ActFormat act_format(GGMLType type);
 // Bytes of n activations in `type`'s activation format (n must be a multiple of the type's block size).

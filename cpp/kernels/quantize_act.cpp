@@ -124,22 +124,11 @@ void quantize_act_q8_K(const float* x, block_q8_K* y, int64_t n) {
 }
 
 ActFormat act_format(GGMLType type) {
-    switch (type) {
-        case GGMLType::F32:
-        case GGMLType::F16:
-        case GGMLType::BF16: return ActFormat::F32;
-        case GGMLType::Q4_0:
-        case GGMLType::Q5_0:
-        case GGMLType::Q8_0: return ActFormat::Q8_0;
-        case GGMLType::Q4_1:
-        case GGMLType::Q5_1: return ActFormat::Q8_1;
-        case GGMLType::Q4_K:
-        case GGMLType::Q5_K:
-        case GGMLType::Q6_K: return ActFormat::Q8_K;
-        default:
-            throw ValueError(std::string("matvec does not support GGML type ") + type_traits(type).name +
-                             " (id " + std::to_string(static_cast<uint32_t>(type)) + ")");
-    }
+    const TypeTraits tt = type_traits(type);
+    if (!tt.supported)
+        throw ValueError(std::string("matvec does not support GGML type ") + tt.name + " (id " +
+                         std::to_string(static_cast<uint32_t>(type)) + ")");
+    return tt.act;
 }
 
 size_t act_bytes(GGMLType type, int64_t n) {

@@ -82,15 +82,4 @@ void quantize_act_q8_1_neon(const float* x, block_q8_1* y, int64_t n);
 void quantize_act_q8_K_neon(const float* x, block_q8_K* y, int64_t n);
 #endif
 
-// 6-bit scales and mins of Q4_K / Q5_K sub-block j (0..7) from the 12 packed bytes (as ggml's get_scale_min_k4).
-inline void get_scale_min_k4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
-    if (j < 4) {
-        *d = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-    }
-}
-
 }  // namespace pysparse

@@ -1,6 +1,7 @@
 // pysparse._core is split into one binding file per engine concern; module.cpp calls each.
 // Conventions for every binding: numpy in and out, arguments checked here (dtype, contiguity, shape) with a
-// ValueError that names the argument, and the GIL released around C++ work (py::gil_scoped_release).
+// ValueError that names the argument, through the shared helpers of args.h (qtype_arg, array_arg), and the GIL
+// released around C++ work (py::gil_scoped_release).
 #pragma once
 #include <pybind11/pybind11.h>
 

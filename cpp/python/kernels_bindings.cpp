@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "kernels/matmul.h"
 #include "kernels/matvec.h"
+#include "python/args.h"
 #include "python/bindings.h"
 
 namespace py = pybind11;
@@ -16,20 +17,10 @@ namespace pysparse::python {
 
 namespace {
 
-// A GGML type given as a name ("Q4_K"), an id (12) or an IntEnum such as gguf.GGMLQuantizationType.Q4_K.
-GGMLType parse_type(const py::handle& t) {
-    GGMLType type;
-    if (py::isinstance<py::str>(t)) {
-        type = type_from_name(t.cast<std::string>());
-    } else if (py::isinstance<py::int_>(t) || py::hasattr(t, "__index__")) {
-        const long long id = py::int_(py::reinterpret_borrow<py::object>(t)).cast<long long>();
-        if (id < 0 || id >= static_cast<long long>(GGMLType::COUNT) || type_traits(static_cast<uint32_t>(id)).block_size == 0)
-            throw ValueError("qtype: unknown GGML type id " + std::to_string(id));
-        type = static_cast<GGMLType>(id);
-    } else {
-        throw ValueError("qtype must be a type name such as 'Q4_K' or a GGML type id");
-    }
-    act_format(type);  // ValueError naming the type if the kernels do not support it
+// A GGML type the dense kernels compute with (qtype_arg, then act_format's ValueError naming an unsupported one).
+GGMLType matvec_qtype(const py::handle& t) {
+    const GGMLType type = qtype_arg(t);
+    act_format(type);
     return type;
 }
 
@@ -43,7 +34,7 @@ bool overlaps(const void* a, size_t na, const void* b, size_t nb) {
 const void* check_weights(const py::array& w, GGMLType type, int64_t rows, int64_t cols) {
     if (rows < 0 || cols < 0) throw ValueError("shape must be non-negative, got (" + std::to_string(rows) + ", " + std::to_string(cols) + ")");
     const size_t rb = row_bytes(type, cols);  // ValueError if cols is not a multiple of the block size
-    if (!(w.flags() & py::array::c_style)) throw ValueError("w must be C-contiguous");
+    array_arg(w, "w");
     const size_t want = rb * static_cast<size_t>(rows);
     const size_t have = static_cast<size_t>(w.nbytes());
     if (have != want)
@@ -58,11 +49,9 @@ const void* check_weights(const py::array& w, GGMLType type, int64_t rows, int64
 
 py::array_t<float> matvec_py(const py::array& w, const py::handle& qtype, int64_t rows, int64_t cols, const py::array& x,
                              const py::object& out) {
-    const GGMLType type = parse_type(qtype);
+    const GGMLType type = matvec_qtype(qtype);
     const void* W = check_weights(w, type, rows, cols);
-    if (!py::isinstance<py::array_t<float>>(x) || x.dtype().kind() != 'f' || x.itemsize() != 4)
-        throw ValueError("x must be a float32 array, got dtype " + py::str(x.dtype()).cast<std::string>());
-    if (!(x.flags() & py::array::c_style)) throw ValueError("x must be C-contiguous");
+    array_arg<float>(x, "x");
     if (x.ndim() != 1 && x.ndim() != 2) throw ValueError("x must be 1-D (cols,) or 2-D (n, cols)");
     const int64_t n = x.ndim() == 1 ? 1 : x.shape(0);
     const int64_t xc = x.shape(x.ndim() - 1);
@@ -72,10 +61,7 @@ py::array_t<float> matvec_py(const py::array& w, const py::handle& qtype, int64_
     if (out.is_none()) {
         y = x.ndim() == 1 ? py::array_t<float>({rows}) : py::array_t<float>({n, rows});
     } else {
-        if (!py::isinstance<py::array>(out)) throw ValueError("out must be a numpy float32 array");
-        py::array o = out.cast<py::array>();
-        if (o.dtype().kind() != 'f' || o.itemsize() != 4) throw ValueError("out must be float32, got dtype " + py::str(o.dtype()).cast<std::string>());
-        if (!(o.flags() & py::array::c_style)) throw ValueError("out must be C-contiguous");
+        py::array o = array_arg<float>(out, "out");
         if (!o.writeable()) throw ValueError("out must be writeable");
         const bool ok = x.ndim() == 1 ? (o.ndim() == 1 && o.shape(0) == rows)
                                       : (o.ndim() == 2 && o.shape(0) == n && o.shape(1) == rows);
@@ -109,7 +95,7 @@ void bind_kernels(py::module_& m) {
           "(cols,) -> (rows,), or (n, cols) -> (n, rows). x is quantised once to 8 bits for the quantised types "
           "(see cpp/kernels/matvec.h for the error this brings).");
     m.def("quantize_act", [](const py::array_t<float, py::array::c_style | py::array::forcecast>& x, const py::handle& qtype) {
-        const GGMLType type = parse_type(qtype);
+        const GGMLType type = matvec_qtype(qtype);
         if (x.ndim() != 1) throw ValueError("x must be 1-D");
         const int64_t n = x.shape(0);
         const size_t nb = act_bytes(type, n);
@@ -124,15 +110,8 @@ void bind_kernels(py::module_& m) {
     }, py::arg("x"), py::arg("qtype"),
           "x quantised to the activation format `qtype`'s dot product uses (Q8_0 / Q8_1 / Q8_K blocks, or float32 "
           "bytes for F32/F16/BF16), as raw bytes.");
-    m.def("act_format", [](const py::handle& qtype) {
-        switch (act_format(parse_type(qtype))) {
-            case ActFormat::F32: return "F32";
-            case ActFormat::Q8_0: return "Q8_0";
-            case ActFormat::Q8_1: return "Q8_1";
-            case ActFormat::Q8_K: return "Q8_K";
-        }
-        return "?";
-    }, py::arg("qtype"), "The activation format the dot product of `qtype` weights takes: F32, Q8_0, Q8_1 or Q8_K.");
+    m.def("act_format", [](const py::handle& qtype) { return act_format_name(act_format(matvec_qtype(qtype))); },
+          py::arg("qtype"), "The activation format the dot product of `qtype` weights takes: F32, Q8_0, Q8_1 or Q8_K.");
 }
 
 }  // namespace pysparse::python

@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "kernels/bandwidth.h"
+#include "python/args.h"
 #include "python/bindings.h"
 #include "quant/dequantize.h"
 #include "quant/quantize.h"
@@ -18,24 +19,6 @@ namespace py = pybind11;
 namespace pysparse::python {
 
 namespace {
-
-// A type given by name ("Q4_K") or id (an int, e.g. gguf.GGMLQuantizationType.Q4_K).
-GGMLType parse_qtype(const py::handle& q) {
-    if (py::isinstance<py::str>(q)) return type_from_name(q.cast<std::string>());
-    if (py::isinstance<py::int_>(q) && !py::isinstance<py::bool_>(q)) {
-        const long long id = q.cast<long long>();
-        if (id < 0 || id > 0xffffffffLL || type_traits(static_cast<uint32_t>(id)).block_size == 0)
-            throw ValueError("qtype: unknown GGML type id " + std::to_string(id));
-        return static_cast<GGMLType>(static_cast<uint32_t>(id));
-    }
-    throw ValueError("qtype must be a type name (e.g. 'Q4_K') or a GGML type id, got " +
-                     std::string(py::str(py::type::of(q))));
-}
-
-void require_c_contiguous(const py::array& a, const char* what) {
-    if (!(a.flags() & py::array::c_style))
-        throw ValueError(std::string(what) + " must be C-contiguous (use np.ascontiguousarray)");
-}
 
 int64_t checked_product(const std::vector<int64_t>& shape, const char* what) {
     int64_t n = 1;
@@ -53,14 +36,14 @@ std::string shape_str(const std::vector<int64_t>& s) {
 }
 
 py::array_t<float> dequantize_py(const py::array& data, const py::handle& qtype, const std::vector<int64_t>& shape) {
-    const GGMLType t = parse_qtype(qtype);
+    const GGMLType t = qtype_arg(qtype);
     const TypeTraits tt = type_traits(t);
     if (!can_dequantize(t))
-        throw ValueError(std::string("cannot dequantize GGML type ") + tt.name +
-                         ": supported are F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K");
+        throw ValueError(std::string("cannot dequantize GGML type ") + tt.name + ": supported are " +
+                         type_names([](const TypeTraits& u) { return can_dequantize(u.id); }));
     if (!data.dtype().is(py::dtype::of<uint8_t>()) && !data.dtype().is(py::dtype::of<int8_t>()))
         throw ValueError("data must be a uint8 array of raw block bytes, got dtype " + std::string(py::str(data.dtype())));
-    require_c_contiguous(data, "data");
+    array_arg(data, "data");
     if (shape.empty()) throw ValueError("shape must have at least one dimension");
     const int64_t n_el = checked_product(shape, "shape");
     const int64_t n_per_row = shape.back();
@@ -84,15 +67,15 @@ py::array_t<float> dequantize_py(const py::array& data, const py::handle& qtype,
 }
 
 py::array_t<uint8_t> quantize_py(const py::array& x, const py::handle& qtype) {
-    const GGMLType t = parse_qtype(qtype);
+    const GGMLType t = qtype_arg(qtype);
     const TypeTraits tt = type_traits(t);
     if (!can_quantize(t))
-        throw ValueError(std::string("cannot quantize to GGML type ") + tt.name +
-                         ": supported are F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K");
+        throw ValueError(std::string("cannot quantize to GGML type ") + tt.name + ": supported are " +
+                         type_names([](const TypeTraits& u) { return can_quantize(u.id); }));
     if (!x.dtype().is(py::dtype::of<float>()))
         throw ValueError("x must be a float32 array, got dtype " + std::string(py::str(x.dtype())) +
                          " (convert with x.astype(np.float32))");
-    require_c_contiguous(x, "x");
+    array_arg(x, "x");
     if (x.ndim() < 1) throw ValueError("x must have at least one dimension");
     std::vector<int64_t> shape(x.shape(), x.shape() + x.ndim());
     const int64_t n_per_row = shape.back();
@@ -114,7 +97,7 @@ py::array_t<uint8_t> quantize_py(const py::array& x, const py::handle& qtype) {
 }
 
 py::dict quant_type_py(const py::handle& qtype) {
-    const GGMLType t = parse_qtype(qtype);
+    const GGMLType t = qtype_arg(qtype);
     const TypeTraits tt = type_traits(t);
     py::dict d;
     d["name"] = tt.name;
@@ -124,6 +107,23 @@ py::dict quant_type_py(const py::handle& qtype) {
     d["can_dequantize"] = can_dequantize(t);
     d["can_quantize"] = can_quantize(t);
     return d;
+}
+
+// Every row of the type table (quant/types.h), in table order, with the engine's other facts about it: the
+// Python side's type lists come from here.
+py::list quant_types_py() {
+    py::list out;
+    for (const TypeTraits& tt : kTypeTable) {
+        py::dict d = quant_type_py(py::int_(static_cast<uint32_t>(tt.id)));
+        d["supported"] = tt.supported;
+        d["k_quant"] = tt.supported && tt.k_quant;
+        d["sparse"] = tt.supported && tt.sparse;
+        d["act_format"] = tt.supported ? py::object(py::str(act_format_name(tt.act))) : py::object(py::none());
+        d["bits"] = tt.bits;
+        d["has_min"] = tt.has_min;
+        out.append(d);
+    }
+    return out;
 }
 
 }  // namespace
@@ -139,6 +139,9 @@ void bind_quant(py::module_& m) {
           "(llama.cpp's reference encoders; gguf-py has no K-quant encoder).");
     m.def("quant_type", &quant_type_py, py::arg("qtype"),
           "Block geometry of a GGML type: {name, id, block_size, type_size, can_dequantize, can_quantize}.");
+    m.def("quant_types", &quant_types_py,
+          "Every GGML type the engine knows, in the order of its table (quant/types.h): quant_type()'s keys plus\n"
+          "supported, k_quant, sparse, act_format (None if unsupported), bits, has_min.");
 
     // The benchmarks' read-bandwidth probe (kernels/bandwidth.h). It is bound here because module.cpp calls a fixed
     // set of bind_* functions and the benchmark infrastructure has no binding file of its own.

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "python/args.h"
 #include "python/bindings.h"
 #include "sparse/select.h"
 
@@ -18,19 +19,6 @@ namespace py = pybind11;
 namespace pysparse::python {
 
 namespace {
-
-// The float32 C-contiguous array behind `obj`, checked: a ValueError naming the argument otherwise.
-py::array_t<float> float32_array(const py::handle& obj, int ndim, const char* name) {
-    if (!py::isinstance<py::array>(obj)) throw ValueError(std::string(name) + " must be a numpy array");
-    py::array a = py::reinterpret_borrow<py::array>(obj);
-    if (!py::isinstance<py::array_t<float>>(a))
-        throw ValueError(std::string(name) + " must have dtype float32, got " + py::str(a.dtype()).cast<std::string>());
-    if (a.ndim() != ndim)
-        throw ValueError(std::string(name) + " must be " + std::to_string(ndim) + "-D, got " +
-                         std::to_string(a.ndim()) + "-D");
-    if (!(a.flags() & py::array::c_style)) throw ValueError(std::string(name) + " must be C-contiguous");
-    return py::reinterpret_borrow<py::array_t<float>>(a);
-}
 
 SelectRule make_rule(const std::string& rule, double param, double power) {
     SelectRule r;
@@ -57,7 +45,7 @@ void bind_select(py::module_& m) {
         "select",
         [](const std::string& rule, const py::handle& v_obj, double param, double power) {
             SelectRule r = make_rule(rule, param, power);
-            py::array_t<float> v = float32_array(v_obj, 1, "v");
+            py::array_t<float> v = array_arg<float>(v_obj, "v", 1);
             const int64_t d = v.shape(0);
             std::vector<int32_t> idx(d);
             const float* vp = v.data();
@@ -77,7 +65,7 @@ void bind_select(py::module_& m) {
         "select_rows",
         [](const std::string& rule, const py::handle& V_obj, double param, double power) {
             SelectRule r = make_rule(rule, param, power);
-            py::array_t<float> V = float32_array(V_obj, 2, "V");
+            py::array_t<float> V = array_arg<float>(V_obj, "V", 2);
             const int64_t n = V.shape(0), d = V.shape(1);
             py::array_t<int64_t> off(n + 1);
             // Worst-case scratch (n * d), uninitialised: only the pages the results touch are ever faulted in.
@@ -99,7 +87,7 @@ void bind_select(py::module_& m) {
     m.def(
         "topp_select_sorted",
         [](const py::handle& v_obj, double p, double power) {
-            py::array_t<float> v = float32_array(v_obj, 1, "v");
+            py::array_t<float> v = array_arg<float>(v_obj, "v", 1);
             const int64_t d = v.shape(0);
             std::vector<int32_t> idx(d);
             const float* vp = v.data();
@@ -118,7 +106,7 @@ void bind_select(py::module_& m) {
     m.def(
         "topp_threshold",
         [](const py::handle& v_obj, double p, double power) {
-            py::array_t<float> v = float32_array(v_obj, 1, "v");
+            py::array_t<float> v = array_arg<float>(v_obj, "v", 1);
             const int64_t d = v.shape(0);
             std::vector<int32_t> idx(d);
             float t = 0.0f;

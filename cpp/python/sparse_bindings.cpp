@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "python/args.h"
 #include "python/bindings.h"
 #include "sparse/sparse_matrix.h"
 
@@ -16,16 +17,6 @@ namespace py = pybind11;
 namespace pysparse::python {
 
 namespace {
-
-// A C-contiguous numpy array of exactly dtype T and ndim 1, else ValueError naming the argument.
-template <typename T>
-py::array_t<T> vector_arg(const py::array& a, const char* name, const char* dtype) {
-    if (!py::isinstance<py::array_t<T>>(a) || !(a.flags() & py::array::c_style))
-        throw ValueError(std::string(name) + " must be a C-contiguous numpy array of dtype " + dtype + ", got dtype " +
-                         std::string(py::str(a.dtype())));
-    if (a.ndim() != 1) throw ValueError(std::string(name) + " must be 1-dimensional, got ndim " + std::to_string(a.ndim()));
-    return py::reinterpret_borrow<py::array_t<T>>(a);
-}
 
 // The raw bytes of a GGUF tensor (any C-contiguous array or bytes-like object) of `rows` rows of `cols` values.
 py::buffer_info weight_bytes(const py::buffer& w, GGMLType type, int64_t rows, int64_t cols) {
@@ -46,10 +37,12 @@ py::buffer_info weight_bytes(const py::buffer& w, GGMLType type, int64_t rows, i
     return info;
 }
 
-GGMLType qtype_arg(const std::string& name) {
-    GGMLType t = type_from_name(name);
+// A GGML type the sparse layouts take.
+GGMLType sparse_qtype(const py::handle& q) {
+    const GGMLType t = qtype_arg(q);
     if (!sparse_layout_supports(t))
-        throw ValueError("qtype " + name + " is not supported (supported: F32 F16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K)");
+        throw ValueError(std::string("qtype ") + type_traits(t).name + " is not supported (supported: " +
+                         type_names([](const TypeTraits& u) { return u.sparse; }) + ")");
     return t;
 }
 
@@ -66,8 +59,8 @@ void bind_sparse(py::module_& m) {
                              "(see cpp/sparse/sparse_matrix.h).")
         .def_static(
             "repack",
-            [](const py::buffer& w, const std::string& qtype, int64_t rows, int64_t cols, const std::string& layout) {
-                GGMLType t = qtype_arg(qtype);
+            [](const py::buffer& w, const py::handle& qtype, int64_t rows, int64_t cols, const std::string& layout) {
+                GGMLType t = sparse_qtype(qtype);
                 py::buffer_info info = weight_bytes(w, t, rows, cols);
                 if (layout != "lossless" && layout != "requant_q8_0")
                     throw ValueError("layout must be 'lossless' or 'requant_q8_0', got '" + layout + "'");
@@ -104,8 +97,8 @@ void bind_sparse(py::module_& m) {
              "The stored values as float32 (rows, cols).")
         .def("matvec",
              [](const SparseMatrix& s, const py::array& x_, const py::array& idx_) {
-                 auto x = vector_arg<float>(x_, "x", "float32");
-                 auto idx = vector_arg<int32_t>(idx_, "active_idx", "int32");
+                 auto x = array_arg<float>(x_, "x", 1);
+                 auto idx = array_arg<int32_t>(idx_, "active_idx", 1);
                  check_x(x, s.cols);
                  py::array_t<float> y(s.rows);
                  const float* xp = x.data();
@@ -123,8 +116,8 @@ void bind_sparse(py::module_& m) {
 
     m.def("sparse_fused_gate_up",
           [](const SparseMatrix& gate, const SparseMatrix& up, const py::array& x_, const py::array& idx_) {
-              auto x = vector_arg<float>(x_, "x", "float32");
-              auto idx = vector_arg<int32_t>(idx_, "active_idx", "int32");
+              auto x = array_arg<float>(x_, "x", 1);
+              auto idx = array_arg<int32_t>(idx_, "active_idx", 1);
               check_x(x, gate.cols);
               py::array_t<float> yg(gate.rows), yu(up.rows);
               const float* xp = x.data();
@@ -141,12 +134,12 @@ void bind_sparse(py::module_& m) {
           "(W_gate x, W_up x) over x's active inputs, reading both matrices' active columns in one pass.");
 
     m.def("sparse_row_skip_matvec",
-          [](const py::buffer& w, const std::string& qtype, int64_t rows, int64_t cols, const py::array& x_,
+          [](const py::buffer& w, const py::handle& qtype, int64_t rows, int64_t cols, const py::array& x_,
              const py::array& rows_idx_) {
-              GGMLType t = qtype_arg(qtype);
+              GGMLType t = sparse_qtype(qtype);
               py::buffer_info info = weight_bytes(w, t, rows, cols);
-              auto x = vector_arg<float>(x_, "x", "float32");
-              auto ri = vector_arg<int32_t>(rows_idx_, "rows_idx", "int32");
+              auto x = array_arg<float>(x_, "x", 1);
+              auto ri = array_arg<int32_t>(rows_idx_, "rows_idx", 1);
               check_x(x, cols);
               py::array_t<float> y(rows);
               const float* xp = x.data();

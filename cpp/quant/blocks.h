@@ -37,6 +37,31 @@ static_assert(sizeof(block_q5_K) == 176, "q5_K");
 static_assert(sizeof(block_q6_K) == 210, "q6_K");
 static_assert(sizeof(block_q8_K) == 292, "q8_K");
 
+// The 6-bit scale and min of sub-block j (0..7) of a Q4_K / Q5_K super-block from its 12 packed scale bytes (as
+// ggml's get_scale_min_k4). Sub-blocks 0-3 keep theirs in the low 6 bits of bytes j and j + 4; sub-blocks 4-7 in
+// the nibbles of byte j + 4 plus the top 2 bits of bytes j - 4 and j.
+inline void get_scale_min_k4(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+// Its inverse: ORs sub-block j's 6-bit sc and m into the 12 bytes q (zeroed before the first call).
+inline void put_scale_min_k4(int j, uint8_t sc, uint8_t m, uint8_t* q) {
+    if (j < 4) {
+        q[j] |= sc & 63;
+        q[j + 4] |= m & 63;
+    } else {
+        q[j + 4] |= (uint8_t)((sc & 0xF) | (m & 0xF) << 4);
+        q[j - 4] |= (uint8_t)((sc >> 4) << 6);
+        q[j] |= (uint8_t)((m >> 4) << 6);
+    }
+}
+
 // Exact IEEE half <-> float conversion in portable code (subnormals, inf and NaN handled).
 inline float fp16_to_fp32(fp16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16;

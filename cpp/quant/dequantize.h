@@ -34,15 +34,4 @@ void dequantize_row_q4_K(const void* src, float* dst, int64_t n);
 void dequantize_row_q5_K(const void* src, float* dst, int64_t n);
 void dequantize_row_q6_K(const void* src, float* dst, int64_t n);
 
-// The 6-bit scale and min of sub-block j (0..7) of a Q4_K / Q5_K super-block (ggml's get_scale_min_k4).
-inline void get_scale_min_k4(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
-    if (j < 4) {
-        *sc = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-    }
-}
-
 }  // namespace pysparse

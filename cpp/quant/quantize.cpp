@@ -227,7 +227,7 @@ RowFn checked_row_fn(GGMLType t, int64_t n) {
         const TypeTraits tt = type_traits(t);
         throw ValueError(std::string("cannot quantize to GGML type ") +
                          (tt.block_size ? tt.name : "id " + std::to_string(static_cast<uint32_t>(t))) +
-                         ": supported are F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K");
+                         ": supported are " + type_names([](const TypeTraits& u) { return row_fn(u.id) != nullptr; }));
     }
     row_bytes(t, n);  // throws unless n is a non-negative multiple of the block size
     return fn;

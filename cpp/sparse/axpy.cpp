@@ -19,19 +19,8 @@ namespace sparse_detail {
 
 Kind kind_of(const SparseMatrix& m) {
     if (m.layout == SparseLayout::requant_q8_0) return Kind::requant_q8_0;
-    switch (m.type) {
-        case GGMLType::Q4_0: return Kind::q4_0;
-        case GGMLType::Q4_1: return Kind::q4_1;
-        case GGMLType::Q5_0: return Kind::q5_0;
-        case GGMLType::Q5_1: return Kind::q5_1;
-        case GGMLType::Q8_0: return Kind::q8_0;
-        case GGMLType::Q4_K: return Kind::q4_k;
-        case GGMLType::Q5_K: return Kind::q5_k;
-        case GGMLType::Q6_K: return Kind::q6_k;
-        case GGMLType::F16: return Kind::f16;
-        case GGMLType::F32: return Kind::f32;
-        default: throw ValueError("sparse matrix has an unsupported type");
-    }
+    if (!sparse_layout_supports(m.type)) throw ValueError("sparse matrix has an unsupported type");
+    return static_cast<Kind>(m.type);
 }
 
 int64_t l2_lines_ahead() {

@@ -15,9 +15,22 @@
 namespace pysparse {
 namespace sparse_detail {
 
-// The layout variants a kernel specialises on.
-enum class Kind { q4_0, q4_1, q5_0, q5_1, q8_0, q4_k, q5_k, q6_k, f16, f32, requant_q8_0 };
+// The layout variants a kernel specialises on: a lossless layout's kind is its GGML type (same value), so a
+// kernel reads the type's facts from quant/types.h; requant_q8_0 is the one layout that is not a source type.
+enum class Kind : uint32_t {
+    q4_0 = (uint32_t)GGMLType::Q4_0, q4_1 = (uint32_t)GGMLType::Q4_1, q5_0 = (uint32_t)GGMLType::Q5_0,
+    q5_1 = (uint32_t)GGMLType::Q5_1, q8_0 = (uint32_t)GGMLType::Q8_0, q4_k = (uint32_t)GGMLType::Q4_K,
+    q5_k = (uint32_t)GGMLType::Q5_K, q6_k = (uint32_t)GGMLType::Q6_K, f16 = (uint32_t)GGMLType::F16,
+    f32 = (uint32_t)GGMLType::F32, requant_q8_0 = 0x10000,
+};
 Kind kind_of(const SparseMatrix& m);
+
+// The source type's traits (requant_q8_0: its int8 columns read as Q8_0).
+constexpr TypeTraits kind_traits(Kind k) {
+    return type_traits(k == Kind::requant_q8_0 ? GGMLType::Q8_0 : static_cast<GGMLType>(k));
+}
+// Bits of one stored value (4 / 5 / 6 / 8; 16 / 32 for plain floats).
+constexpr int bits_of(Kind k) { return kind_traits(k).bits; }
 
 // A run of active entries [begin, end) of one scale group g (plain float and requant layouts, which have no
 // groups: runs of up to 32 active entries, g = -1). xsum = sum of their x values, added in index order.
@@ -53,9 +66,7 @@ TileKernel tile_kernel_neon(Kind k);
 #endif
 
 // The offset a symmetric format's raw values carry (value = d * (q - offset)), 0 for the others.
-inline int quant_offset(Kind k) {
-    return k == Kind::q4_0 ? 8 : k == Kind::q5_0 ? 16 : k == Kind::q6_k ? 32 : 0;
-}
+constexpr int quant_offset(Kind k) { return k == Kind::requant_q8_0 ? 0 : kind_traits(k).offset; }
 
 // How many tiles ahead the SIMD kernels prefetch a group's active lines: about kLinesInFlight lines (the L1 miss
 // buffers hold ~20-24), so few tiles ahead when a group has many active columns and more when it has few.

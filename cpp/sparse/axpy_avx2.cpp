@@ -22,11 +22,6 @@ namespace sparse_detail {
 
 namespace {
 
-constexpr int bits_of(Kind k) {
-    return (k == Kind::q4_0 || k == Kind::q4_1 || k == Kind::q4_k) ? 4
-           : (k == Kind::q5_0 || k == Kind::q5_1 || k == Kind::q5_k) ? 5
-           : k == Kind::q6_k ? 6 : k == Kind::q8_0 ? 8 : k == Kind::f16 ? 16 : 32;
-}
 
 // acc[a] (rows 64h + 8a .. +7) += float(q) * x for one column slice of a 4/5/6-bit format, half h.
 template <int BITS>

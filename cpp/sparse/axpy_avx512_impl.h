@@ -37,11 +37,6 @@ namespace sparse_detail {
 
 namespace {
 
-constexpr int bits_of(Kind k) {
-    return (k == Kind::q4_0 || k == Kind::q4_1 || k == Kind::q4_k) ? 4
-           : (k == Kind::q5_0 || k == Kind::q5_1 || k == Kind::q5_k) ? 5
-           : k == Kind::q6_k ? 6 : k == Kind::q8_0 ? 8 : k == Kind::f16 ? 16 : 32;
-}
 
 // acc (16 int32 lanes) += the dot products of the 4 unsigned bytes of each lane of w with the 4 signed bytes of x.
 // Without VNNI: VPMADDUBSW sums byte pairs into int16 (w <= 63 here, so |w0 x0 + w1 x1| <= 16002: no saturation),

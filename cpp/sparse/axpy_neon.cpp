@@ -14,11 +14,6 @@ namespace sparse_detail {
 
 namespace {
 
-constexpr int bits_of(Kind k) {
-    return (k == Kind::q4_0 || k == Kind::q4_1 || k == Kind::q4_k) ? 4
-           : (k == Kind::q5_0 || k == Kind::q5_1 || k == Kind::q5_k) ? 5
-           : k == Kind::q6_k ? 6 : k == Kind::q8_0 ? 8 : k == Kind::f16 ? 16 : 32;
-}
 
 // 16 rows' high bits (bit 4, and bit 5 for 6-bit) from the plane, for rows 16 * block16 .. + 15 of the tile.
 template <int BITS>

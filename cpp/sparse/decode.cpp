@@ -1,48 +1,19 @@
 // Dense decode of the sparse layouts and of row-major GGUF rows, bit-exact with gguf.quants.dequantize.
-// The value formulas repeat numpy's float32 operations in the same order; FMA contraction is switched off in
-// this file so that e.g. Q4_K's `s * q - dm` rounds twice, as numpy does (aarch64 compilers contract by default).
-#if defined(__clang__)
-#pragma clang fp contract(off)
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
-
+// There is one decoder, quant/dequantize.cpp: a lossless layout's rows are put back together into their GGUF blocks
+// (the bits the repack scattered, untouched: unpack.h's pack_row) and handed to it; the requant layout's columns are
+// Q8_0 blocks along the rows. No float arithmetic happens here.
 #include <cstring>
+#include <vector>
 
 #include "common/error.h"
 #include "quant/blocks.h"
+#include "quant/dequantize.h"
 #include "sparse/sparse_matrix.h"
 #include "sparse/unpack.h"
 
 namespace pysparse {
 
 namespace {
-
-inline float h2f(uint16_t h) { return fp16_to_fp32(h); }
-
-// One weight from its raw quant value q and its fields: gs/gm per group, sd/sm per super-block.
-inline float weight_value(GGMLType type, uint8_t q, uint16_t gs, uint16_t gm, uint16_t sd, uint16_t sm) {
-    switch (type) {
-        case GGMLType::Q4_0: return h2f(gs) * (float)((int)q - 8);
-        case GGMLType::Q5_0: return h2f(gs) * (float)((int)q - 16);
-        case GGMLType::Q4_1: case GGMLType::Q5_1: {
-            float t = h2f(gs) * (float)q;
-            return t + h2f(gm);
-        }
-        case GGMLType::Q8_0: return (float)(int8_t)q * h2f(gs);
-        case GGMLType::Q4_K: case GGMLType::Q5_K: {
-            float s = h2f(sd) * (float)gs;
-            float dm = h2f(sm) * (float)gm;
-            float t = s * (float)q;
-            return t - dm;
-        }
-        case GGMLType::Q6_K: {
-            float s = h2f(sd) * (float)(int8_t)gs;
-            return s * (float)((int)q - 32);
-        }
-        default: throw ValueError("weight_value: unsupported type");
-    }
-}
 
 // Raw value of row r (within its tile) from one column's lo / hi slices.
 inline uint8_t get_quant(const uint8_t* lo, const uint8_t* hi, int bits, int r) {
@@ -54,88 +25,73 @@ inline uint8_t get_quant(const uint8_t* lo, const uint8_t* hi, int bits, int r) 
     return v;
 }
 
+// Column j's 32-row blocks are Q8_0 blocks: its int8 values in lo, its fp16 scales in gs.
 void decode_requant(const SparseMatrix& m, float* out) {
     const int64_t rp = m.lo_bytes;
+    block_q8_0 blk;
+    float v[QK8_0];
     for (int64_t j = 0; j < m.cols; ++j)
-        for (int64_t r = 0; r < m.rows; ++r) {
-            uint16_t dh;
-            std::memcpy(&dh, m.gs.data() + ((size_t)j * m.n_tiles + r / 32) * 2, 2);
-            out[r * m.cols + j] = (float)(int8_t)m.lo.data()[(size_t)j * rp + r] * h2f(dh);
+        for (int64_t b = 0; b < m.n_tiles; ++b) {
+            std::memcpy(&blk.d, m.gs.data() + ((size_t)j * m.n_tiles + b) * 2, 2);
+            std::memcpy(blk.qs, m.lo.data() + (size_t)j * rp + b * QK8_0, QK8_0);
+            dequantize_row(GGMLType::Q8_0, &blk, v, QK8_0);
+            for (int64_t r = b * QK8_0; r < m.rows && r < (b + 1) * QK8_0; ++r) out[r * m.cols + j] = v[r - b * QK8_0];
         }
+}
+
+// Row r's bytes as the GGUF file stores them, from the lossless layout.
+void gather_row(const SparseMatrix& m, const TypeTraits& tt, int64_t r, sparse_detail::RowFields& f, uint8_t* row) {
+    const int T = m.tile;
+    const int64_t t = r / T;
+    const int rr = (int)(r % T);
+    if (tt.bits >= 16) {  // plain floats: a column slice holds the tile's values of that column
+        const int es = tt.bits / 8;
+        for (int64_t j = 0; j < m.cols; ++j)
+            std::memcpy(row + j * es, m.lo.data() + m.col_slice(t, j) * m.lo_bytes + rr * es, es);
+        return;
+    }
+    for (int64_t j = 0; j < m.cols; ++j) {
+        const size_t cs = m.col_slice(t, j);
+        f.q[j] = get_quant(m.lo.data() + cs * m.lo_bytes, m.hi_bytes ? m.hi.data() + cs * m.hi_bytes : nullptr,
+                           tt.bits, rr);
+    }
+    for (int64_t g = 0; g < m.n_groups; ++g) {
+        const size_t at = m.panel(t, g) * T + rr;
+        if (m.gs_elem == 2) std::memcpy(&f.gs[g], m.gs.data() + at * 2, 2);
+        else f.gs[g] = m.gs.data()[at];
+        if (m.gm_elem == 2) std::memcpy(&f.gm[g], m.gm.data() + at * 2, 2);
+        else if (m.gm_elem == 1) f.gm[g] = m.gm.data()[at];
+    }
+    for (size_t s = 0; s < f.sd.size(); ++s) {
+        const size_t at = m.panel(t, (int64_t)s) * T + rr;
+        std::memcpy(&f.sd[s], m.sd.data() + at * 2, 2);
+        if (m.sm.size()) std::memcpy(&f.sm[s], m.sm.data() + at * 2, 2);
+    }
+    sparse_detail::pack_row(m.type, f, m.cols, row);
 }
 
 }  // namespace
 
 void decode(const SparseMatrix& m, float* out) {
     if (m.layout == SparseLayout::requant_q8_0) return decode_requant(m, out);
-    const int T = m.tile;
-    if (m.type == GGMLType::F32 || m.type == GGMLType::F16) {
-        for (int64_t r = 0; r < m.rows; ++r)
-            for (int64_t j = 0; j < m.cols; ++j) {
-                const uint8_t* p = m.lo.data() + m.col_slice(r / T, j) * m.lo_bytes;
-                if (m.type == GGMLType::F32) std::memcpy(&out[r * m.cols + j], p + (r % T) * 4, 4);
-                else {
-                    uint16_t h;
-                    std::memcpy(&h, p + (r % T) * 2, 2);
-                    out[r * m.cols + j] = h2f(h);
-                }
-            }
-        return;
-    }
-    const int bits = m.hi_bytes == T / 8 ? 5 : m.hi_bytes == T / 4 ? 6 : m.lo_bytes == T ? 8 : 4;
+    const TypeTraits tt = type_traits(m.type);
+    std::vector<uint8_t> row(row_bytes(m.type, m.cols));
+    sparse_detail::RowFields f;
+    f.q.resize(m.cols);
+    f.gs.assign(m.n_groups, 0);
+    f.gm.assign(m.n_groups, 0);
     const int64_t n_super = m.groups_per_super ? m.n_groups / m.groups_per_super : 0;
+    f.sd.assign(n_super, 0);
+    f.sm.assign(n_super, 0);
     for (int64_t r = 0; r < m.rows; ++r) {
-        const int64_t t = r / T;
-        const int rr = (int)(r % T);
-        for (int64_t j = 0; j < m.cols; ++j) {
-            const int64_t g = j / m.group;
-            const size_t cs = m.col_slice(t, j);
-            const uint8_t* lo = m.lo.data() + cs * m.lo_bytes;
-            const uint8_t* hi = m.hi_bytes ? m.hi.data() + cs * m.hi_bytes : nullptr;
-            const size_t at = m.panel(t, g) * T + rr;
-            uint16_t gs = 0, gm = 0, sd = 0, sm = 0;
-            if (m.gs_elem == 2) std::memcpy(&gs, m.gs.data() + at * 2, 2);
-            else gs = m.gs.data()[at];
-            if (m.gm_elem == 2) std::memcpy(&gm, m.gm.data() + at * 2, 2);
-            else if (m.gm_elem == 1) gm = m.gm.data()[at];
-            if (n_super) {
-                const size_t as = m.panel(t, g / m.groups_per_super) * T + rr;
-                std::memcpy(&sd, m.sd.data() + as * 2, 2);
-                if (m.sm.size()) std::memcpy(&sm, m.sm.data() + as * 2, 2);
-            }
-            out[r * m.cols + j] = weight_value(m.type, get_quant(lo, hi, bits, rr), gs, gm, sd, sm);
-        }
+        gather_row(m, tt, r, f, row.data());
+        dequantize_row(m.type, row.data(), out + r * m.cols, m.cols);
     }
 }
 
 void sparse_decode_row(GGMLType type, const void* row, int64_t cols, float* out) {
-    if (type == GGMLType::F32) {
-        std::memcpy(out, row, cols * 4);
-        return;
-    }
-    if (type == GGMLType::F16) {
-        const uint8_t* p = static_cast<const uint8_t*>(row);
-        for (int64_t j = 0; j < cols; ++j) {
-            uint16_t h;
-            std::memcpy(&h, p + 2 * j, 2);
-            out[j] = h2f(h);
-        }
-        return;
-    }
-    using namespace sparse_detail;
-    const bool kfmt = type == GGMLType::Q4_K || type == GGMLType::Q5_K || type == GGMLType::Q6_K;
-    const int group = type == GGMLType::Q6_K ? 16 : 32;
-    RowFields f;
-    f.q.resize(cols);
-    f.gs.assign(cols / group, 0);
-    f.gm.assign(cols / group, 0);
-    f.sd.assign(kfmt ? cols / 256 : 0, 0);
-    f.sm.assign(kfmt ? cols / 256 : 0, 0);
-    unpack_row(type, static_cast<const uint8_t*>(row), cols, f);
-    for (int64_t j = 0; j < cols; ++j) {
-        const int64_t g = j / group, s = j / 256;
-        out[j] = weight_value(type, f.q[j], f.gs[g], f.gm[g], kfmt ? f.sd[s] : 0, kfmt ? f.sm[s] : 0);
-    }
+    if (!sparse_layout_supports(type)) throw ValueError("sparse_decode_row: unsupported type");
+    dequantize_row(type, row, out, cols);
 }
 
 }  // namespace pysparse

@@ -36,15 +36,7 @@ AlignedBytes::AlignedBytes(size_t n) : n_(n) {
 
 void AlignedBytes::Free::operator()(uint8_t* p) const { std::free(p); }
 
-bool sparse_layout_supports(GGMLType t) {
-    switch (t) {
-        case GGMLType::F32: case GGMLType::F16: case GGMLType::Q4_0: case GGMLType::Q4_1: case GGMLType::Q5_0:
-        case GGMLType::Q5_1: case GGMLType::Q8_0: case GGMLType::Q4_K: case GGMLType::Q5_K: case GGMLType::Q6_K:
-            return true;
-        default:
-            return false;
-    }
-}
+bool sparse_layout_supports(GGMLType t) { return type_traits(t).sparse; }
 
 namespace {
 using namespace sparse_detail;
@@ -61,22 +53,10 @@ inline void put_quant(uint8_t* lo, uint8_t* hi, int bits, int r, uint8_t v) {
     if (bits == 6) hi[r / 4] |= (uint8_t)(((v >> 4) & 3) << (2 * (r % 4)));
 }
 
-int type_bits(GGMLType t) {
-    switch (t) {
-        case GGMLType::Q4_0: case GGMLType::Q4_1: case GGMLType::Q4_K: return 4;
-        case GGMLType::Q5_0: case GGMLType::Q5_1: case GGMLType::Q5_K: return 5;
-        case GGMLType::Q6_K: return 6;
-        case GGMLType::Q8_0: return 8;
-        case GGMLType::F16: return 16;
-        case GGMLType::F32: return 32;
-        default: return 0;
-    }
-}
-
 void check_shape(GGMLType type, int64_t rows, int64_t cols) {
     if (!sparse_layout_supports(type))
         throw ValueError(std::string("sparse layouts do not support type ") + type_traits(type).name +
-                         " (supported: F32 F16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q5_K Q6_K)");
+                         " (supported: " + type_names([](const TypeTraits& t) { return t.sparse; }) + ")");
     if (rows <= 0 || cols <= 0) throw ValueError("shape must be positive, got rows=" + std::to_string(rows) +
                                                  " cols=" + std::to_string(cols));
     const int64_t bs = type_traits(type).block_size;
@@ -94,7 +74,8 @@ SparseMatrix repack_input_major(GGMLType type, const void* data, int64_t rows, i
     m.layout = SparseLayout::lossless;
     m.rows = rows;
     m.cols = cols;
-    const int bits = type_bits(type);
+    const TypeTraits tt = type_traits(type);
+    const int bits = tt.bits;
     m.tile = bits <= 6 ? 128 : 64;
     const int T = m.tile;
     m.n_tiles = (rows + T - 1) / T;
@@ -116,16 +97,15 @@ SparseMatrix repack_input_major(GGMLType type, const void* data, int64_t rows, i
         return m;
     }
 
-    const bool kfmt = type == GGMLType::Q4_K || type == GGMLType::Q5_K || type == GGMLType::Q6_K;
-    m.group = type == GGMLType::Q6_K ? 16 : 32;
+    const bool kfmt = tt.k_quant;
+    m.group = tt.group;
     m.n_groups = cols / m.group;
     m.groups_per_super = kfmt ? 256 / m.group : 0;
     const int64_t n_super = kfmt ? cols / 256 : 0;
     m.lo_bytes = bits == 8 ? T : T / 2;
     m.hi_bytes = bits == 5 ? T / 8 : bits == 6 ? T / 4 : 0;
     m.gs_elem = kfmt ? 1 : 2;
-    const bool has_min = type == GGMLType::Q4_1 || type == GGMLType::Q5_1 || type == GGMLType::Q4_K ||
-                         type == GGMLType::Q5_K;
+    const bool has_min = tt.has_min;
     m.gm_elem = has_min ? m.gs_elem : 0;
     m.lo = AlignedBytes((size_t)m.n_tiles * cols * m.lo_bytes);
     if (m.hi_bytes) m.hi = AlignedBytes((size_t)m.n_tiles * cols * m.hi_bytes);

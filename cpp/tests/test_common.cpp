@@ -3,6 +3,7 @@
 
 #include <vector>
 
+#include "common/cpu.h"
 #include "common/thread_pool.h"
 #include "tests/check.h"
 
@@ -59,4 +60,52 @@ TEST(split_range_covers_aligned) {
         }
         CHECK(covered == 1000);
     }
+}
+
+// Path selection: feature sets in, chosen path out. A path is chosen only when the CPU has every flag its files are
+// compiled with (CMakeLists.txt PYSPARSE_ISA_FLAGS_*), and the OS saves the registers it uses.
+TEST(isa_selection_needs_every_compiled_flag) {
+    using namespace pysparse;
+    CpuFeatures avx2;
+    avx2.os_ymm = avx2.avx2 = avx2.fma = avx2.f16c = avx2.bmi2 = true;
+    CpuFeatures avx512 = avx2;
+    avx512.os_zmm = avx512.avx512f = avx512.avx512bw = avx512.avx512vl = avx512.avx512dq = true;
+
+    CHECK(best_isa(path_support(CpuFeatures{})) == Isa::generic);
+    CHECK(best_isa(path_support(avx2)) == Isa::avx2);
+    CHECK(best_isa(path_support(avx512)) == Isa::avx512);
+    // Each AVX2-file flag missing: no AVX2 path (and so no AVX-512 one).
+    for (bool CpuFeatures::*flag : {&CpuFeatures::os_ymm, &CpuFeatures::avx2, &CpuFeatures::fma, &CpuFeatures::f16c,
+                                    &CpuFeatures::bmi2}) {
+        CpuFeatures f = avx512;
+        f.*flag = false;
+        CHECK(best_isa(path_support(f)) == Isa::generic);
+    }
+    // Each AVX-512 subset missing, or the OS not saving zmm: the AVX2 path.
+    for (bool CpuFeatures::*flag : {&CpuFeatures::os_zmm, &CpuFeatures::avx512f, &CpuFeatures::avx512bw,
+                                    &CpuFeatures::avx512vl, &CpuFeatures::avx512dq}) {
+        CpuFeatures f = avx512;
+        f.*flag = false;
+        CHECK(best_isa(path_support(f)) == Isa::avx2);
+    }
+    // In-path features need their path (and VBMI's files need VNNI too).
+    CpuFeatures f = avx2;
+    f.avx512vnni = f.avx512vbmi = true;
+    CHECK(!path_support(f).avx512_vnni && !path_support(f).avx512_vbmi);
+    f = avx512;
+    f.avx512vbmi = true;
+    CHECK(!path_support(f).avx512_vnni && !path_support(f).avx512_vbmi);
+    f.avx512vnni = true;
+    CHECK(path_support(f).avx512_vnni && path_support(f).avx512_vbmi);
+    f = avx2;
+    f.bmi2 = false;
+    f.avx_vnni = true;
+    CHECK(!path_support(f).avx_vnni);
+    // aarch64: NEON is baseline; a build compiled for dotprod needs the CPU to have it.
+    CpuFeatures arm;
+    arm.neon = true;
+    CHECK(best_isa(path_support(arm, false)) == Isa::neon);
+    CHECK(best_isa(path_support(arm, true)) == Isa::generic);
+    arm.dotprod = true;
+    CHECK(best_isa(path_support(arm, true)) == Isa::neon);
 }

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "common/error.h"
@@ -344,6 +345,24 @@ TEST(quant_rejects_bad_arguments) {
     }
     CHECK(can_dequantize(GGMLType::Q6_K) && !can_dequantize(GGMLType::Q8_K));
     CHECK(can_quantize(GGMLType::Q5_1) && can_quantize(GGMLType::Q6_K) && !can_quantize(GGMLType::Q3_K));
+}
+
+TEST(type_table_is_consistent) {
+    // One row per id, names found again by name, and each fact the table states agrees with the code that acts on it.
+    for (const TypeTraits& a : kTypeTable) {
+        int same_id = 0;
+        for (const TypeTraits& b : kTypeTable) same_id += a.id == b.id;
+        CHECK(same_id == 1);
+        CHECK(type_from_name(a.name) == a.id);
+        CHECK(type_traits(a.id).name == a.name);
+        CHECK(can_dequantize(a.id) == a.supported);
+        CHECK(can_quantize(a.id) == a.supported);
+        if (!a.supported) continue;
+        CHECK(a.block_size % a.group == 0);
+        CHECK(a.bits == 4 || a.bits == 5 || a.bits == 6 || a.bits == 8 || a.bits == 8 * (int)a.type_size);
+        CHECK(a.k_quant == (a.block_size == 256));
+    }
+    CHECK(type_traits(99u).block_size == 0 && std::string(type_traits(99u).name) == "?");
 }
 
 TEST(k_quant_encoders_round_trip) {

@@ -14,6 +14,7 @@
 #include "quant/blocks.h"
 #include "sparse/axpy.h"
 #include "sparse/sparse_matrix.h"
+#include "sparse/unpack.h"
 #include "tests/check.h"
 
 using namespace pysparse;
@@ -66,6 +67,28 @@ std::vector<int32_t> random_active(int64_t cols, double s, uint32_t seed) {
 int64_t cols_for(GGMLType t, int n) { return type_traits(t).block_size == 256 ? 256 * n : 32 * n; }
 
 }  // namespace
+
+TEST(sparse_pack_row_inverts_unpack_row) {
+    // decode() rebuilds a row's GGUF blocks with pack_row and decodes them with quant/dequantize.cpp; that is exact
+    // only if pack_row gives back every bit unpack_row took apart (random bytes: every bit pattern, NaN scales too).
+    std::mt19937 rng(7);
+    for (GGMLType t : kTypes) {
+        const TypeTraits tt = type_traits(t);
+        if (tt.bits >= 16) continue;
+        const int64_t cols = 512;
+        std::vector<uint8_t> row(row_bytes(t, cols)), back(row.size());
+        for (auto& b : row) b = (uint8_t)rng();
+        sparse_detail::RowFields f;
+        f.q.resize(cols);
+        f.gs.resize(cols / tt.group);
+        f.gm.resize(cols / tt.group);
+        f.sd.resize(tt.k_quant ? cols / 256 : 0);
+        f.sm.resize(tt.k_quant ? cols / 256 : 0);
+        sparse_detail::unpack_row(t, row.data(), cols, f);
+        sparse_detail::pack_row(t, f, cols, back.data());
+        CHECK(back == row);
+    }
+}
 
 TEST(sparse_decode_equals_row_major_decode) {
     for (GGMLType t : kTypes) {

@@ -47,3 +47,6 @@ for d in docs/results/series/* docs/results/smollm2-135m-default docs/results/ru
 done
 python -m pysparse report --criterion both docs/results/series/*/results.jsonl -o docs/results/series
 python -m pysparse report --criterion both docs/results/series-small/*/results.jsonl -o docs/results/series-small --curves
+# A combined report also redraws every model's own plots; those are kept once, in the model's directory.
+rm -f docs/results/series/retention_*.png docs/results/series/layers_*.png docs/results/series/tokens_*.png \
+      docs/results/series-small/retention_*.png docs/results/series-small/layers_*.png docs/results/series-small/tokens_*.png

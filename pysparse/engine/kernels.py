@@ -27,18 +27,6 @@ __all__ = [
 ]
 
 
-def _qtype(qtype):
-    """A GGML type as the C++ side takes it: a name ('Q4_K') or an integer id (IntEnums included)."""
-    if isinstance(qtype, str):
-        return qtype
-    if hasattr(qtype, "name") and isinstance(getattr(qtype, "name"), str) and not isinstance(qtype, (int, np.integer)):
-        return qtype.name
-    try:
-        return int(qtype)
-    except (TypeError, ValueError):
-        raise ValueError(f"qtype must be a GGML type name such as 'Q4_K' or a type id, got {qtype!r}") from None
-
-
 def _shape(shape):
     try:
         rows, cols = (int(v) for v in shape)
@@ -52,8 +40,8 @@ def matvec(w, qtype, shape, x, out=None):
 
     w: C-contiguous numpy array holding exactly rows * row_bytes bytes, normally uint8 of shape (rows, row_bytes)
        as a GGUF file stores it (float32 / float16 arrays are accepted for F32 / F16).
-    qtype: GGML type name ('F32', 'F16', 'BF16', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q4_K', 'Q5_K', 'Q6_K')
-       or id (e.g. gguf.GGMLQuantizationType.Q4_K).
+    qtype: GGML type name (one of quant.DEQUANTIZE_TYPES: the engine's supported types, e.g. 'Q4_K') or id
+       (e.g. gguf.GGMLQuantizationType.Q4_K).
     shape: (rows, cols) in elements; cols must be a multiple of the type's block size.
     x: float32 (cols,) or (n, cols). out: optional float32 (rows,) or (n, rows), written in place and returned.
     """
@@ -62,7 +50,7 @@ def matvec(w, qtype, shape, x, out=None):
     if not isinstance(x, np.ndarray):
         raise ValueError(f"x must be a numpy float32 array, got {type(x).__name__}")
     rows, cols = _shape(shape)
-    return _core.matvec(w, _qtype(qtype), rows, cols, x, out)
+    return _core.matvec(w, qtype, rows, cols, x, out)
 
 
 def _tensor_parts(t):
@@ -96,9 +84,9 @@ def matvec_tensor(tensor, x, out=None):
 
 def quantize_act(x, qtype):
     """x (float32, 1-D) in the 8-bit activation format `qtype`'s dot product takes, as raw bytes."""
-    return _core.quantize_act(np.ascontiguousarray(x, dtype=np.float32), _qtype(qtype))
+    return _core.quantize_act(np.ascontiguousarray(x, dtype=np.float32), qtype)
 
 
 def act_format(qtype):
     """'Q8_0', 'Q8_1', 'Q8_K' or 'F32': the activation format of `qtype`'s dot product."""
-    return _core.act_format(_qtype(qtype))
+    return _core.act_format(qtype)

@@ -11,16 +11,19 @@ id, or a `gguf.GGMLQuantizationType`.
 
 from __future__ import annotations
 
-import operator
 from typing import Sequence
 
 import numpy as np
 
 from .. import _core
 
-DEQUANTIZE_TYPES = ("F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q4_K", "Q5_K", "Q6_K")
-QUANTIZE_TYPES = ("F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0")  # bit-exact with gguf.quants
-K_QUANTIZE_TYPES = ("Q4_K", "Q5_K", "Q6_K")  # bit-exact with llama.cpp's reference encoders
+# From the engine's type table (cpp/quant/types.h), in its order: F32 F16 BF16 Q4_0 ... Q8_0 Q4_K Q5_K Q6_K.
+_TYPES = _core.quant_types()
+DEQUANTIZE_TYPES = tuple(t["name"] for t in _TYPES if t["can_dequantize"])
+# bit-exact with gguf.quants
+QUANTIZE_TYPES = tuple(t["name"] for t in _TYPES if t["can_quantize"] and not t["k_quant"])
+# bit-exact with llama.cpp's reference encoders
+K_QUANTIZE_TYPES = tuple(t["name"] for t in _TYPES if t["can_quantize"] and t["k_quant"])
 
 # The element dtype a plain type's raw data may come in (GGUFReader returns these for F32 / F16 tensors).
 _PLAIN_DTYPES = {"F32": np.dtype(np.float32), "F16": np.dtype(np.float16), "BF16": np.dtype(np.uint16)}
@@ -28,17 +31,7 @@ _PLAIN_DTYPES = {"F32": np.dtype(np.float32), "F16": np.dtype(np.float16), "BF16
 
 def type_info(qtype) -> dict:
     """{name, id, block_size, type_size, can_dequantize, can_quantize} of a GGML type (name, id or enum)."""
-    return _core.quant_type(_as_qtype(qtype))
-
-
-def _as_qtype(qtype):
-    # gguf.GGMLQuantizationType (an IntEnum) and numpy integers become plain ints; names go through unchanged.
-    if isinstance(qtype, (str, bool)):
-        return qtype
-    try:
-        return operator.index(qtype)
-    except TypeError:
-        return qtype  # _core names the bad type in its ValueError
+    return _core.quant_type(qtype)
 
 
 def dequantize(data: np.ndarray, qtype, shape: Sequence[int] | None = None) -> np.ndarray:
@@ -78,4 +71,4 @@ def quantize(x: np.ndarray, qtype) -> np.ndarray:
     """
     if not isinstance(x, np.ndarray):
         raise ValueError(f"x must be a numpy array, got {type(x).__name__}")
-    return _core.quantize(x, _as_qtype(qtype))
+    return _core.quantize(x, qtype)

@@ -41,16 +41,8 @@ __all__ = [
     "SUPPORTED_TYPES",
 ]
 
-SUPPORTED_TYPES = ("F32", "F16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q4_K", "Q5_K", "Q6_K")
-
-
-def _qtype_name(qtype) -> str:
-    if isinstance(qtype, str):
-        return qtype.upper()
-    # gguf.GGMLQuantizationType or an int id
-    import gguf
-
-    return gguf.GGMLQuantizationType(int(qtype)).name
+# The types the sparse layouts take, from the engine's type table (cpp/quant/types.h).
+SUPPORTED_TYPES = tuple(t["name"] for t in _core.quant_types() if t["sparse"])
 
 
 def _index_array(idx, limit: int, name: str) -> np.ndarray:
@@ -100,7 +92,7 @@ class SparseMatrix:
         (each column as Q8_0 blocks along the outputs).
         """
         rows, cols = (int(s) for s in shape)
-        return cls(_core.SparseMatrix.repack(_weight_bytes(w), _qtype_name(qtype), rows, cols, layout))
+        return cls(_core.SparseMatrix.repack(_weight_bytes(w), qtype, rows, cols, layout))
 
     repack = from_gguf_bytes
 
@@ -155,7 +147,7 @@ def row_skip_matvec(w, qtype, shape, x, rows_idx) -> np.ndarray:
     type's activation format), so their error bound is the dense kernels' one.
     """
     rows, cols = (int(s) for s in shape)
-    return _core.sparse_row_skip_matvec(_weight_bytes(w), _qtype_name(qtype), rows, cols, _x_array(x, cols),
+    return _core.sparse_row_skip_matvec(_weight_bytes(w), qtype, rows, cols, _x_array(x, cols),
                                         _index_array(rows_idx, rows, "rows_idx"))
 
 
@@ -167,7 +159,7 @@ def dequantize_reference(w, qtype, shape) -> np.ndarray:
     import gguf.quants
 
     rows, cols = (int(s) for s in shape)
-    qt = gguf.GGMLQuantizationType[_qtype_name(qtype)]
+    qt = gguf.GGMLQuantizationType[qtype]
     raw = _weight_bytes(w)
     if qt == gguf.GGMLQuantizationType.F32:
         return raw.view(np.float32).reshape(rows, cols).copy()
