@@ -1,5 +1,6 @@
 #include "ops/ops.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -43,10 +44,11 @@ namespace {
 // parts for an exact n ln2), Cephes' degree-6 polynomial for e^r (relative error ~1e-7), 2^n from exponent bits.
 // x is clamped to [-87, 88] (2^n stays a normal float); the activations only need e^x to saturate there.
 inline float exp_fast(float x) {
-    x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
-    const float t = x * 1.44269504088896341f;
-    const int32_t n = static_cast<int32_t>(t >= 0.0f ? t + 0.5f : t - 0.5f);  // round half away from zero
-    const float fn = static_cast<float>(n);
+    // Branch-free throughout, so the loops calling it vectorise: min/max clamp, round to nearest by the 1.5 * 2^23
+    // trick (exact for |t| < 2^22).
+    x = std::min(std::max(x, -87.0f), 88.0f);
+    const float fn = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    const int32_t n = static_cast<int32_t>(fn);
     const float r = (x - fn * 0.693359375f) + fn * 2.12194440e-4f;
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
