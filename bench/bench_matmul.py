@@ -1,8 +1,9 @@
 """Batched matmul benchmark (prefill): Y = X W^T for n tokens at once, n in {1, 8, 64, 512}, next to ggml.
 
 Per type, shape (rows x cols of W) and thread count it times pysparse.engine.kernels.matvec with a (n, cols)
-activation block (the C++ matmul in cpp/kernels/matmul.cpp: activations quantised once per token, each weight row
-dotted with a block of tokens while it is in L1, four tokens per weight unpack where the path has it) and reports
+activation block (the C++ matmul in cpp/kernels/matmul.cpp: activations quantised once per token, each block of
+weight rows dotted with a block of tokens while it is in L1/L2, in register-blocked 4 x 4 tiles where the path has
+them, else four tokens per weight unpack where it has that) and reports
   ms, tokens/s, GFLOP/s (2 rows cols n / time), weight GB/s (weight bytes / time), and
   x matvec = n x (time of one single-token matvec) / matmul time (how much batching saves over n matvecs).
 Weights are DRAM-resident as in bench_dense.py: copies exceeding twice the last-level cache are cycled.

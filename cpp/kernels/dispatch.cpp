@@ -39,6 +39,16 @@ vec_dot4_fn vec_dot4(Isa isa, GGMLType type) {
     }
 }
 
+gemm_tile_fn gemm_tile(Isa isa, GGMLType type) {
+    switch (isa) {
+#if defined(PYSPARSE_X86)
+        case Isa::avx512:
+            return feature_enabled(CpuFeature::avx512_vnni) ? gemm_tile_avx512_vnni(type) : gemm_tile_avx512(type);
+#endif
+        default: return nullptr;
+    }
+}
+
 namespace {
 
 vec_dot_fn active_vec_dot(GGMLType type) {

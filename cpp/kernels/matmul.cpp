@@ -41,6 +41,26 @@ void matmul(GGMLType type, const void* W, int64_t rows, int64_t cols, const floa
     const uint8_t* w = static_cast<const uint8_t*>(W);
     int64_t tok_block = static_cast<int64_t>(kActBlockBytes / (ab ? ab : 1)) / kDot4Tokens * kDot4Tokens;
     tok_block = tok_block < kDot4Tokens ? kDot4Tokens : tok_block > kTokenBlock ? kTokenBlock : tok_block;
+    static_assert(kTokenBlock % kGemmTokens == 0 && kDot4Tokens % kGemmTokens == 0 && kRowBlock % kGemmRows == 0,
+                  "token blocks hold whole tiles");
+    // Tiles of kGemmRows rows x kGemmTokens tokens where the path has them (register-blocked); the rows and tokens
+    // left over at the edges, and types without a tile, go row by row (four tokens per call where it can).
+    const gemm_tile_fn tile = gemm_tile(active_isa(), type);
+    auto rows_by_row = [&](int64_t ra, int64_t rz, int64_t ta, int64_t tz) {
+        for (int64_t r = ra; r < rz; ++r) {
+            const uint8_t* wr = w + static_cast<size_t>(r) * rb;
+            int64_t t = ta;
+            if (dot4)
+                for (; t + kDot4Tokens <= tz; t += kDot4Tokens) {
+                    const void* xs[kDot4Tokens];
+                    float out[kDot4Tokens];
+                    for (int k = 0; k < kDot4Tokens; ++k) xs[k] = xa + (t + k) * ab;
+                    dot4(cols, wr, xs, out);
+                    for (int k = 0; k < kDot4Tokens; ++k) Y[(t + k) * rows + r] = out[k];
+                }
+            for (; t < tz; ++t) Y[t * rows + r] = dot(cols, wr, xa + t * ab);
+        }
+    };
     auto slice = [&](int tid, int nth) {
         int64_t r0, r1;
         split_range(rows, tid, nth, kRowBlock, &r0, &r1);
@@ -48,19 +68,15 @@ void matmul(GGMLType type, const void* W, int64_t rows, int64_t cols, const floa
             const int64_t rb1 = rb0 + kRowBlock < r1 ? rb0 + kRowBlock : r1;
             for (int64_t t0 = 0; t0 < n; t0 += tok_block) {
                 const int64_t t1 = t0 + tok_block < n ? t0 + tok_block : n;
-                for (int64_t r = rb0; r < rb1; ++r) {
-                    const uint8_t* wr = w + static_cast<size_t>(r) * rb;
-                    int64_t t = t0;
-                    if (dot4)
-                        for (; t + kDot4Tokens <= t1; t += kDot4Tokens) {
-                            const void* xs[kDot4Tokens];
-                            float out[kDot4Tokens];
-                            for (int k = 0; k < kDot4Tokens; ++k) xs[k] = xa + (t + k) * ab;
-                            dot4(cols, wr, xs, out);
-                            for (int k = 0; k < kDot4Tokens; ++k) Y[(t + k) * rows + r] = out[k];
-                        }
-                    for (; t < t1; ++t) Y[t * rows + r] = dot(cols, wr, xa + t * ab);
-                }
+                int64_t r = rb0;
+                if (tile)
+                    for (; r + kGemmRows <= rb1; r += kGemmRows) {
+                        int64_t t = t0;
+                        for (; t + kGemmTokens <= t1; t += kGemmTokens)
+                            tile(cols, w + static_cast<size_t>(r) * rb, rb, xa + t * ab, ab, Y + t * rows + r, rows);
+                        rows_by_row(r, r + kGemmRows, t, t1);
+                    }
+                rows_by_row(r, rb1, t0, t1);
             }
         }
     };

@@ -5,9 +5,14 @@
 // format, and row r of token t is dot_row(W[r], x_act[t]); so matmul(X)[t] equals matvec(X[t]) bit for bit on the
 // same ISA path. The difference is the memory traffic: rows are the outer loop and a block of rows is dotted
 // with every token while it is hot in L1/L2, so each weight byte comes from DRAM once per call, not once per
-// token. Where the path has a four-token kernel (vec_dot4 in kernels/vec_dot.h: AVX2 Q8_0, Q4_K; AVX-512 the same
-// and Q5_K; AVX-512 with VNNI Q8_0, Q4_K, Q5_K, Q6_K) a row is unpacked once per four tokens; it runs each token's float operations in the matvec's order,
-// so the results stay bit for bit the matvec's. Threads split the rows (deterministic for any thread count, as matvec).
+// token. Within a block, where the path has a register-blocked tile (gemm_tile in kernels/vec_dot.h: AVX-512, with
+// and without VNNI: Q8_0, Q4_0, Q5_0) 4 rows x 4 tokens are computed at once with one
+// accumulator per (row, token) in registers: each weight block is unpacked once per 4 tokens and each activation
+// block loaded once per 4 rows. The rows and tokens left at the edges, and the other types and paths, go row by
+// row, four tokens per weight unpack where the path has a four-token kernel (vec_dot4: AVX2 Q8_0, Q4_K; AVX-512
+// the same and Q5_K; AVX-512 with VNNI Q8_0, Q4_K, Q5_K, Q6_K), else one vec_dot per token (the generic and NEON
+// paths). Tiles and four-token kernels run each (row, token)'s float operations in the matvec's order, so the
+// results stay bit for bit the matvec's. Threads split the rows (deterministic for any thread count, as matvec).
 //
 // Sparse prefill needs no separate kernel: the runtime zeroes each token's inactive inputs (its per-token active
 // set) before the call, which is the masked product the per-token rule defines.

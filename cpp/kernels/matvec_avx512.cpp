@@ -304,3 +304,21 @@ vec_dot4_fn vec_dot4_avx512(GGMLType type) {
 }
 
 }  // namespace pysparse
+
+// ---------------------------------------------------------------- register-blocked tiles (batched matmul)
+#define PYSPARSE_GEMM_VNNI 0
+#include "kernels/gemm_avx512_impl.h"
+
+namespace pysparse {
+
+// Q8_0 and Q4_0 follow the AVX2 kernels the table takes, Q5_0 vec_dot_32_avx512 (gemm_avx512_impl.h).
+gemm_tile_fn gemm_tile_avx512(GGMLType type) {
+    switch (type) {
+        case GGMLType::Q8_0: return gemm::gemm_32_4x4_avx512<gemm::Q8_0F>;
+        case GGMLType::Q4_0: return gemm::gemm_32_4x4_avx512<gemm::Q4_0F>;
+        case GGMLType::Q5_0: return gemm::gemm_32_4x4_avx512<gemm::Q5_0F>;
+        default: return nullptr;
+    }
+}
+
+}  // namespace pysparse

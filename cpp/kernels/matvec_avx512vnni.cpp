@@ -204,3 +204,22 @@ vec_dot4_fn vec_dot4_avx512_vnni(GGMLType type) {
 }
 
 }  // namespace pysparse
+
+// ---------------------------------------------------------------- register-blocked tiles (batched matmul)
+// The 32-element formats' tiles with VPDPBUSD: the table (kVecDotAvx512's single-row kernels for these types)
+// is the same as without VNNI, and the integer sums are exact either way, so the outputs are the same bits.
+#define PYSPARSE_GEMM_VNNI 1
+#include "kernels/gemm_avx512_impl.h"
+
+namespace pysparse {
+
+gemm_tile_fn gemm_tile_avx512_vnni(GGMLType type) {
+    switch (type) {
+        case GGMLType::Q8_0: return gemm::gemm_32_4x4_avx512<gemm::Q8_0F>;
+        case GGMLType::Q4_0: return gemm::gemm_32_4x4_avx512<gemm::Q4_0F>;
+        case GGMLType::Q5_0: return gemm::gemm_32_4x4_avx512<gemm::Q5_0F>;
+        default: return nullptr;
+    }
+}
+
+}  // namespace pysparse

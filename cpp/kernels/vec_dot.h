@@ -52,6 +52,15 @@ const VecDotTable& vec_dot_table(Isa isa);
 constexpr int kDot4Tokens = 4;
 using vec_dot4_fn = void (*)(int64_t n, const void* w, const void* const* xs, float* out);
 vec_dot4_fn vec_dot4(Isa isa, GGMLType type);  // dispatch.cpp
+// Batched matmul, register-blocked: one call computes a tile of kGemmRows rows x kGemmTokens tokens,
+// y[t * ldy + r] for rows w + r * rb (bytes) and activations x + t * xb (bytes), with one accumulator per (row,
+// token) in registers: each weight block is unpacked once per kGemmTokens tokens and each activation block loaded
+// once per kGemmRows rows. Every output is bit for bit the path's vec_dot_fn (the same float operations per
+// (row, token) in the same order). nullptr where a path has none for the type (matmul then uses vec_dot4 / the
+// vec_dot_fn for those rows).
+constexpr int kGemmRows = 4, kGemmTokens = 4;
+using gemm_tile_fn = void (*)(int64_t n, const void* w, size_t rb, const void* x, size_t xb, float* y, int64_t ldy);
+gemm_tile_fn gemm_tile(Isa isa, GGMLType type);  // dispatch.cpp
 #if defined(PYSPARSE_X86)
 vec_dot4_fn vec_dot4_avx2(GGMLType type);      // matvec_avx2.cpp: Q8_0, Q4_K
 vec_dot4_fn vec_dot4_avx512(GGMLType type);    // matvec_avx512.cpp: Q5_K (Q8_0, Q4_K: the AVX2 ones)
@@ -59,6 +68,9 @@ vec_dot4_fn vec_dot4_avx512(GGMLType type);    // matvec_avx512.cpp: Q5_K (Q8_0,
 // on top of kVecDotAvx512, and their four-token kernels with them.
 VecDotTable vec_dot_table_avx512_vnni();
 vec_dot4_fn vec_dot4_avx512_vnni(GGMLType type);
+// gemm_avx512_impl.h built into matvec_avx512.cpp (plain) and matvec_avx512vnni.cpp (VNNI): Q8_0, Q4_0, Q5_0.
+gemm_tile_fn gemm_tile_avx512(GGMLType type);
+gemm_tile_fn gemm_tile_avx512_vnni(GGMLType type);
 // AVX2 kernels by name, for the AVX-512 table where they are faster than its own (matvec_avx512.cpp says why).
 float vec_dot_q4_0_avx2(int64_t n, const void* w, const void* x);
 float vec_dot_q4_1_avx2(int64_t n, const void* w, const void* x);

@@ -1,5 +1,6 @@
 // Dense matvec: the ISA path under test (--isa) against the scalar generic path, on random valid blocks of every
 // type. (The generic path itself is checked against gguf.quants + numpy in tests/test_matvec.py.)
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -8,6 +9,7 @@
 #include "common/cpu.h"
 #include "common/error.h"
 #include "common/thread_pool.h"
+#include "kernels/matmul.h"
 #include "kernels/matvec.h"
 #include "kernels/vec_dot.h"
 #include "tests/check.h"
@@ -182,4 +184,95 @@ TEST(quantize_act_simd_matches_generic) {
     quantize_act_q8_K(x.data(), reinterpret_cast<block_q8_K*>(a.data()), n);
     quantize_act_q8_K_generic(x.data(), reinterpret_cast<block_q8_K*>(b.data()), n);
     CHECK(same(n / 256 * sizeof(block_q8_K)));
+}
+
+namespace {
+
+// matmul (kernels/matmul.h) against per-token matvec for every type, bit for bit: n tokens not a multiple of the
+// tile or four-token width, rows not a multiple of the tile rows or the row block, even and odd block counts.
+void check_matmul_equals_matvec(GGMLType type, int64_t rows, int64_t cols, int64_t n, uint32_t seed) {
+    std::mt19937 rng(seed);
+    auto w = random_matrix(type, rows, cols, rng);
+    std::vector<float> X(n * cols);
+    for (int64_t t = 0; t < n; ++t) {
+        auto x = random_x(cols, rng);
+        std::copy(x.begin(), x.end(), X.begin() + t * cols);
+    }
+    std::vector<float> ref(n * rows), got(n * rows, NAN);
+    for (int64_t t = 0; t < n; ++t) matvec(type, w.data(), rows, cols, X.data() + t * cols, ref.data() + t * rows);
+    matmul(type, w.data(), rows, cols, X.data(), n, got.data());
+    int bad = 0;
+    for (int64_t i = 0; i < n * rows; ++i)
+        if (std::memcmp(&ref[i], &got[i], sizeof(float)) != 0 && ++bad <= 3)
+            std::fprintf(stderr, "  %s %lldx%lld n=%lld token %lld row %lld: matmul %.9g vs matvec %.9g\n",
+                         type_traits(type).name, (long long)rows, (long long)cols, (long long)n, (long long)(i / rows),
+                         (long long)(i % rows), got[i], ref[i]);
+    CHECK(bad == 0);
+}
+
+}  // namespace
+
+TEST(matmul_equals_per_token_matvec) {
+    // Every type; the register-blocked tiles (gemm_tile in kernels/vec_dot.h) where the path has them, with the
+    // rows and tokens left at their edges going row by row. On AVX-512 both with and without VNNI.
+    ThreadPool& pool = ThreadPool::global();
+    const int before = pool.num_threads();
+    const bool vnni = active_isa() == Isa::avx512 && cpu_has_feature(CpuFeature::avx512_vnni);
+    uint32_t seed = 100;
+    for (bool use_vnni : vnni ? std::vector<bool>{true, false} : std::vector<bool>{false}) {
+        if (vnni) set_feature_enabled(CpuFeature::avx512_vnni, use_vnni);
+        for (GGMLType t : kTypes) {
+            const int64_t qk = type_traits(t).block_size == 1 ? 32 : type_traits(t).block_size;
+            for (int threads : {1, 2, 3}) {
+                pool.set_num_threads(threads);
+                for (int64_t n : {1, 3, 4, 5, 17}) {
+                    check_matmul_equals_matvec(t, 37, 11 * qk, n, seed++);  // odd block count; 37 = 2 x 16 + 4 + 1 rows
+                    check_matmul_equals_matvec(t, 22, 8 * qk, n, seed++);   // even block count; 22 = 16 + 4 + 2
+                }
+            }
+            pool.set_num_threads(1);
+            check_matmul_equals_matvec(t, 9, qk, 70, seed++);  // one block per row; more tokens than a token block
+        }
+    }
+    if (vnni) set_feature_enabled(CpuFeature::avx512_vnni, true);
+    pool.set_num_threads(before);
+}
+
+TEST(gemm_tiles_equal_vec_dot) {
+    // Each tile kernel by itself: y[t][r] bitwise the path's vec_dot_fn of row r with token t.
+    const bool vnni = active_isa() == Isa::avx512 && cpu_has_feature(CpuFeature::avx512_vnni);
+    uint32_t seed = 900;
+    for (bool use_vnni : vnni ? std::vector<bool>{true, false} : std::vector<bool>{false}) {
+        if (vnni) set_feature_enabled(CpuFeature::avx512_vnni, use_vnni);
+        for (GGMLType type : kTypes) {
+            const gemm_tile_fn tile = gemm_tile(active_isa(), type);
+            if (!tile) continue;
+            const vec_dot_fn dot = vec_dot_table(active_isa()).get(type);
+            REQUIRE(dot);
+            const int64_t qk = type_traits(type).block_size;
+            for (int64_t nblocks : {1, 2, 3, 8, 11}) {
+                const int64_t cols = nblocks * qk;
+                std::mt19937 rng(seed++);
+                auto w = random_matrix(type, kGemmRows, cols, rng);
+                const size_t rb = row_bytes(type, cols), ab = act_bytes(type, cols);
+                std::vector<uint8_t> xa(ab * kGemmTokens);
+                for (int t = 0; t < kGemmTokens; ++t) {
+                    auto x = random_x(cols, rng);
+                    quantize_act(type, x.data(), cols, xa.data() + t * ab);
+                }
+                float y[kGemmTokens][kGemmRows + 1];  // ldy = kGemmRows + 1: the tile must write only its own rows
+                for (auto& row : y)
+                    for (float& v : row) v = -7.0f;
+                tile(cols, w.data(), rb, xa.data(), ab, &y[0][0], kGemmRows + 1);
+                for (int t = 0; t < kGemmTokens; ++t) {
+                    for (int r = 0; r < kGemmRows; ++r) {
+                        const float ref = dot(cols, w.data() + r * rb, xa.data() + t * ab);
+                        CHECK(std::memcmp(&ref, &y[t][r], sizeof(float)) == 0);
+                    }
+                    CHECK(y[t][kGemmRows] == -7.0f);
+                }
+            }
+        }
+    }
+    if (vnni) set_feature_enabled(CpuFeature::avx512_vnni, true);
 }
