@@ -418,25 +418,23 @@ void dot4_q4_K_avx2(int64_t n, const void* vw, const void* const* xv, float* out
 
 }  // namespace
 
-const VecDotTable kVecDotAvx2 = {
-    vec_dot_f32_avx2,       vec_dot_f16_avx2,       vec_dot_bf16_avx2,      vec_dot_q4_0_q8_0_avx2,
-    vec_dot_q4_1_q8_1_avx2, vec_dot_q5_0_q8_0_avx2, vec_dot_q5_1_q8_1_avx2, vec_dot_q8_0_q8_0_avx2,
-    vec_dot_q4_K_q8_K_avx2, vec_dot_q5_K_q8_K_avx2, vec_dot_q6_K_q8_K_avx2,
+// Every supported type (the AVX-512 path falls back to these where its set has none: matvec_avx512.cpp), the
+// four-token kernels of Q8_0 and Q4_K; no tiles (engine.md: an AVX2 tile measured no faster).
+constexpr DenseKernels kDenseAvx2 = {
+    TypeKernels<vec_dot_fn>{}
+        .with(GGMLType::F32, vec_dot_f32_avx2)
+        .with(GGMLType::F16, vec_dot_f16_avx2)
+        .with(GGMLType::BF16, vec_dot_bf16_avx2)
+        .with(GGMLType::Q4_0, vec_dot_q4_0_q8_0_avx2)
+        .with(GGMLType::Q4_1, vec_dot_q4_1_q8_1_avx2)
+        .with(GGMLType::Q5_0, vec_dot_q5_0_q8_0_avx2)
+        .with(GGMLType::Q5_1, vec_dot_q5_1_q8_1_avx2)
+        .with(GGMLType::Q8_0, vec_dot_q8_0_q8_0_avx2)
+        .with(GGMLType::Q4_K, vec_dot_q4_K_q8_K_avx2)
+        .with(GGMLType::Q5_K, vec_dot_q5_K_q8_K_avx2)
+        .with(GGMLType::Q6_K, vec_dot_q6_K_q8_K_avx2),
+    TypeKernels<vec_dot4_fn>{}.with(GGMLType::Q8_0, dot4_q8_0_avx2).with(GGMLType::Q4_K, dot4_q4_K_avx2),
+    {},
 };
-
-// The AVX-512 table takes these where they are faster on a CPU (matvec_avx512.cpp says which and why).
-float vec_dot_q4_0_avx2(int64_t n, const void* w, const void* x) { return vec_dot_q4_0_q8_0_avx2(n, w, x); }
-float vec_dot_q4_1_avx2(int64_t n, const void* w, const void* x) { return vec_dot_q4_1_q8_1_avx2(n, w, x); }
-float vec_dot_q8_0_avx2(int64_t n, const void* w, const void* x) { return vec_dot_q8_0_q8_0_avx2(n, w, x); }
-float vec_dot_q4_K_avx2(int64_t n, const void* w, const void* x) { return vec_dot_q4_K_q8_K_avx2(n, w, x); }
-float vec_dot_q6_K_avx2(int64_t n, const void* w, const void* x) { return vec_dot_q6_K_q8_K_avx2(n, w, x); }
-
-vec_dot4_fn vec_dot4_avx2(GGMLType type) {
-    switch (type) {
-        case GGMLType::Q8_0: return dot4_q8_0_avx2;
-        case GGMLType::Q4_K: return dot4_q4_K_avx2;
-        default: return nullptr;
-    }
-}
 
 }  // namespace pysparse

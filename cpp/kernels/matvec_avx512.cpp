@@ -264,44 +264,20 @@ float vec_dot_q5_K_q8_K_avx512(int64_t n, const void* vw, const void* vx) {
 
 }  // namespace
 
-// Where the AVX2 kernel is faster, the table takes it. Measured on AMD Zen 4 (EPYC, 1 thread, 4096x11008 and
+// Where the AVX2 kernel is faster, the set (kDenseAvx512 at the end of this file) has none, so the path falls back
+// to the AVX2 one (common/dispatch.h). Measured on AMD Zen 4 (EPYC, 1 thread, 4096x11008 and
 // 8960x1536, DRAM-resident and L2-resident alike, AVX2 / this file's kernel time): Q4_0 0.90, Q4_1 0.69-0.86, Q8_0
 // 0.90, Q4_K 0.77-0.91, Q6_K 0.86-0.94 (Q5_0 1.07, Q5_K 0.97-1.06 kept here). Zen 4 runs a 512-bit operation as two
 // 256-bit halves, so 512-bit registers buy no arithmetic throughput there, and these kernels spend extra lane
 // shuffles (joins of two 256-bit halves, broadcast scale pairs) to fill them. The kernels are compute-bound at
 // those speeds (as fast from L2 as from DRAM), so the extra operations cost time directly. With AVX-512 VNNI the
-// path takes matvec_avx512vnni.cpp's kernels for the K formats instead (dispatch.cpp).
-const VecDotTable kVecDotAvx512 = {
-    vec_dot_f32_avx512,
-    vec_dot_f16_avx512,
-    vec_dot_bf16_avx512,
-    vec_dot_q4_0_avx2,
-    vec_dot_q4_1_avx2,
-    vec_dot_32_avx512<Q5_0T>,
-    vec_dot_32_avx512<Q5_1T>,
-    vec_dot_q8_0_avx2,
-    vec_dot_q4_K_avx2,
-    vec_dot_q5_K_q8_K_avx512,
-    vec_dot_q6_K_avx2,
-};
-
+// path takes matvec_avx512vnni.cpp's kernels for Q4_K and Q6_K first (kDenseAvx512Vnni).
 namespace {
 void dot4_q5_K(int64_t n, const void* w, const void* const* xs, float* out) {
     vec_dot_qK_q8_K_avx512<true, kDot4Tokens>(n, static_cast<const uint8_t*>(w), sizeof(block_q5_K),
                                               reinterpret_cast<const block_q8_K* const*>(xs), out);
 }
 }  // namespace
-
-// The four-token kernels go with the table's choice (matmul's results must equal matvec's bit for bit): the AVX2
-// ones where the table takes the AVX2 kernel.
-vec_dot4_fn vec_dot4_avx512(GGMLType type) {
-    switch (type) {
-        case GGMLType::Q8_0: return vec_dot4_avx2(type);
-        case GGMLType::Q4_K: return vec_dot4_avx2(type);
-        case GGMLType::Q5_K: return dot4_q5_K;
-        default: return nullptr;
-    }
-}
 
 }  // namespace pysparse
 
@@ -311,14 +287,23 @@ vec_dot4_fn vec_dot4_avx512(GGMLType type) {
 
 namespace pysparse {
 
-// Q8_0 and Q4_0 follow the AVX2 kernels the table takes, Q5_0 vec_dot_32_avx512 (gemm_avx512_impl.h).
-gemm_tile_fn gemm_tile_avx512(GGMLType type) {
-    switch (type) {
-        case GGMLType::Q8_0: return gemm::gemm_32_4x4_avx512<gemm::Q8_0F>;
-        case GGMLType::Q4_0: return gemm::gemm_32_4x4_avx512<gemm::Q4_0F>;
-        case GGMLType::Q5_0: return gemm::gemm_32_4x4_avx512<gemm::Q5_0F>;
-        default: return nullptr;
-    }
-}
+// The path's own kernels; the rest fall back to kDenseAvx2. The four-token kernels and tiles go with the dot the
+// walk picks (matmul's results must equal matvec's bit for bit): Q5_K's four-token kernel is this file's, Q8_0's
+// and Q4_K's the AVX2 ones (by fallback); the tiles of Q8_0 and Q4_0 follow the AVX2 single-row kernels, Q5_0's
+// vec_dot_32_avx512 (gemm_avx512_impl.h).
+constexpr DenseKernels kDenseAvx512 = {
+    TypeKernels<vec_dot_fn>{}
+        .with(GGMLType::F32, vec_dot_f32_avx512)
+        .with(GGMLType::F16, vec_dot_f16_avx512)
+        .with(GGMLType::BF16, vec_dot_bf16_avx512)
+        .with(GGMLType::Q5_0, vec_dot_32_avx512<Q5_0T>)
+        .with(GGMLType::Q5_1, vec_dot_32_avx512<Q5_1T>)
+        .with(GGMLType::Q5_K, vec_dot_q5_K_q8_K_avx512),
+    TypeKernels<vec_dot4_fn>{}.with(GGMLType::Q5_K, dot4_q5_K),
+    TypeKernels<gemm_tile_fn>{}
+        .with(GGMLType::Q8_0, gemm::gemm_32_4x4_avx512<gemm::Q8_0F>)
+        .with(GGMLType::Q4_0, gemm::gemm_32_4x4_avx512<gemm::Q4_0F>)
+        .with(GGMLType::Q5_0, gemm::gemm_32_4x4_avx512<gemm::Q5_0F>),
+};
 
 }  // namespace pysparse
