@@ -192,7 +192,7 @@ void dot4_q6_K_vnni(int64_t n, const void* w, const void* const* xs, float* out)
 
 // ---------------------------------------------------------------- register-blocked tiles (batched matmul)
 // The 32-element formats' tiles with VPDPBUSD: the single-row kernels the walk picks for these types
-// is the same as without VNNI, and the integer sums are exact either way, so the outputs are the same bits.
+// are the same as without VNNI, and the integer sums are exact either way, so the outputs are the same bits.
 #define PYSPARSE_GEMM_VNNI 1
 #include "kernels/gemm_avx512_impl.h"
 
