@@ -5,6 +5,7 @@
 // On AMD Zen 4 the AVX2 kernels are faster for several types: the table at the end takes them there (see why).
 #include <immintrin.h>
 
+#include "common/simd_avx512.h"
 #include "kernels/vec_dot.h"
 #include "quant/blocks.h"
 
@@ -12,28 +13,12 @@ namespace pysparse {
 
 namespace {
 
-inline float f16(fp16_t h) { return _cvtsh_ss(h); }
-
-inline __m512i join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
 inline __m512 join_ps(float lo, float hi) {
     return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(lo)), _mm256_set1_ps(hi), 1);
 }
-inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
 // int16 pairs -> int32 -> float.
 inline __m512 pairs_to_f32(__m512i p16) { return _mm512_cvtepi32_ps(_mm512_madd_epi16(p16, _mm512_set1_epi16(1))); }
-
-// 32 nibbles of 16 bytes -> 32 bytes: low nibbles (elements 0..15) then high nibbles (16..31).
-inline __m256i nibbles_32(const uint8_t* p) {
-    const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    return _mm256_and_si256(_mm256_set1_epi8(0x0F), _mm256_set_m128i(_mm_srli_epi16(t, 4), t));
-}
-
-inline uint32_t load_u32(const uint8_t* p) {
-    uint32_t v;
-    std::memcpy(&v, p, 4);
-    return v;
-}
 
 // 5-bit quants 0..31: nibble + 16 where bit j of qh is set.
 inline __m256i five_bits_32(const uint8_t* qs, const uint8_t* qh) {
@@ -159,33 +144,9 @@ float vec_dot_32_avx512(int64_t n, const void* vw, const void* vx) {
 
 // ---------------------------------------------------------------- K formats
 
-// As in matvec_avx2.cpp: 12 packed bytes -> scales 0..3, 4..7, mins 0..3, 4..7 (one byte each).
-inline void unpack_scales_mins_k4(const uint8_t* s, uint32_t out[4]) {
-    constexpr uint32_t kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
-    uint32_t u[3];
-    std::memcpy(u, s, 12);
-    out[0] = u[0] & kmask1;
-    out[1] = (u[2] & kmask2) | (((u[0] >> 6) & kmask3) << 4);
-    out[2] = u[1] & kmask1;
-    out[3] = ((u[2] >> 4) & kmask2) | (((u[1] >> 6) & kmask3) << 4);
-}
-
-inline __m128i mins_dot_bsums(const uint32_t sm[4], const int16_t* bsums) {
-    const __m128i mins = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, static_cast<int>(sm[3]), static_cast<int>(sm[2])));
-    const __m128i b0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums));
-    const __m128i b1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums + 8));
-    return _mm_madd_epi16(mins, _mm_hadd_epi16(b0, b1));
-}
-
 // int16 scale a in the low 256 bits, b in the high 256 bits.
 inline __m512i scales2(int a, int b) {
     return join(_mm256_set1_epi16(static_cast<short>(a)), _mm256_set1_epi16(static_cast<short>(b)));
-}
-
-inline float hsum_f32x4(__m128 r) {
-    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-    r = _mm_add_ss(r, _mm_movehdup_ps(r));
-    return _mm_cvtss_f32(r);
 }
 
 // Q4_K / Q5_K: chunks c and c + 1 (64 elements each) per step. qs bytes of the two chunks are 64 consecutive

@@ -22,25 +22,13 @@
 
 #include <cstring>
 
+#include "common/simd_avx512.h"
 #include "kernels/vec_dot.h"
 #include "quant/blocks.h"
 
 namespace pysparse {
 
 namespace {
-
-inline float f16(fp16_t h) { return _cvtsh_ss(h); }
-inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
-inline __m512i load512(const void* p) { return _mm512_loadu_si512(p); }
-// 32 bytes into both 256-bit halves.
-inline __m512i bcast256(const void* p) { return _mm512_broadcast_i64x4(load256(p)); }
-
-inline float hsum_f32x8(__m256 v) {
-    __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
-    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-    r = _mm_add_ss(r, _mm_movehdup_ps(r));
-    return _mm_cvtss_f32(r);
-}
 
 // The sum over 16 int32 lanes of sc16 (int16 pairs) * the int16 packing of two vpdpbusd results a and b (each
 // lane |v| <= 32767, so vpackssdw is exact), added to acc.

@@ -15,13 +15,13 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/simd_x86.h"
 #include "sparse/axpy.h"
 
 namespace pysparse {
 namespace sparse_detail {
 
 namespace {
-
 
 // acc[a] (rows 64h + 8a .. +7) += float(q) * x for one column slice of a 4/5/6-bit format, half h.
 template <int BITS>
@@ -215,11 +215,6 @@ inline void int_group_half(const uint8_t* lo, const uint8_t* hi, int64_t LB, int
         chunk_half<BITS>(lo, hi, LB, HB, cs0, xq, toff, k, std::min(k + kChunk<BITS>, end), h, a32);
     finish_half(a32, dx, qoff, acc);
 }
-
-// A prefetch the compiler must keep: GCC deletes loops whose only effect is _mm_prefetch / __builtin_prefetch
-// (found by reading the generated code: the prefetch loops below had vanished).
-inline void prefetch_t0(const void* p) { asm volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(p))); }
-inline void prefetch_t1(const void* p) { asm volatile("prefetcht1 %0" : : "m"(*static_cast<const char*>(p))); }
 
 template <int LINES>
 inline void prefetch_lines(const uint8_t* p) {
