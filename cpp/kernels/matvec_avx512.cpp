@@ -2,7 +2,8 @@
 // 32-element block types take two blocks per step (an odd last block pairs with zeros and a zero scale); the K
 // formats take two 64-element chunks per step. AVX-512 has no vpsignb, so signed x signed products use |a| and
 // a masked negation of b, and the -8 / -16 / -32 offsets are taken off as maddubs(offset, x) (exact in int16).
-// On AMD Zen 4 the AVX2 kernels are faster for several types: the table at the end takes them there (see why).
+// On AMD Zen 4 the AVX2 kernels are faster for several types: the set at the end (kDenseAvx512) leaves those
+// types out, so the path falls back to the AVX2 kernels there (see why).
 #include <immintrin.h>
 
 #include "common/simd_avx512.h"
