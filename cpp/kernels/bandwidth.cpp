@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/cpu.h"
+#include "common/dispatch.h"
 #include "common/error.h"
 #include "common/thread_pool.h"
 
@@ -23,15 +24,21 @@ uint64_t sum_words_generic(const uint64_t* p, size_t n) {
     return s;
 }
 
+constexpr BandwidthKernels kBandwidthGeneric = {sum_words_generic};
+
 namespace {
 
 using SumFn = uint64_t (*)(const uint64_t*, size_t);
 
-SumFn pick_sum() {
+constexpr PathSets<BandwidthKernels> kBandwidthSets = PathSets<BandwidthKernels>{}
+    .with(KernelPath::generic, &kBandwidthGeneric)
 #if defined(PYSPARSE_X86)
-    if (active_isa() == Isa::avx2 || active_isa() == Isa::avx512) return sum_words_avx2;
+    .with(KernelPath::avx2, &kBandwidthAvx2)
 #endif
-    return sum_words_generic;
+    ;
+
+SumFn pick_sum() {
+    return select_path(kBandwidthSets, [](const BandwidthKernels& k) { return k.sum_words; });
 }
 
 struct FreeDeleter {

@@ -17,4 +17,13 @@ uint64_t sum_words_generic(const uint64_t* p, size_t n);
 uint64_t sum_words_avx2(const uint64_t* p, size_t n);  // bandwidth_avx2.cpp
 #endif
 
+// The probe's kernel set (the dispatch idiom: common/dispatch.h); the AVX-512 path falls back to the AVX2 loop.
+struct BandwidthKernels {
+    uint64_t (*sum_words)(const uint64_t* p, size_t n);
+};
+extern const BandwidthKernels kBandwidthGeneric;  // bandwidth.cpp
+#if defined(PYSPARSE_X86)
+extern const BandwidthKernels kBandwidthAvx2;  // bandwidth_avx2.cpp
+#endif
+
 }  // namespace pysparse

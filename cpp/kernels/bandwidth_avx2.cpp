@@ -20,4 +20,6 @@ uint64_t sum_words_avx2(const uint64_t* p, size_t n) {
     return lanes[0] + lanes[1] + lanes[2] + lanes[3];
 }
 
+constexpr BandwidthKernels kBandwidthAvx2 = {sum_words_avx2};
+
 }  // namespace pysparse

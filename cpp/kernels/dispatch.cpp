@@ -1,5 +1,5 @@
 // matvec: argument checks, one quantisation of x, then rows split over the thread pool, each row one call of
-// the active ISA path's dot product.
+// the active ISA path's dot product; and the dense family's dispatch (kDenseSets, walked by select_path).
 #include <string>
 #include <vector>
 
@@ -10,51 +10,36 @@
 
 namespace pysparse {
 
-const VecDotTable& vec_dot_table(Isa isa) {
-    switch (isa) {
+namespace {
+// The dense family's sets by path (common/dispatch.h: the chain, and nullptr = the next path's kernel).
+constexpr PathSets<DenseKernels> kDenseSets = PathSets<DenseKernels>{}
+    .with(KernelPath::generic, &kDenseGeneric)
 #if defined(PYSPARSE_X86)
-        case Isa::avx2: return kVecDotAvx2;
-        case Isa::avx512:
-            if (feature_enabled(CpuFeature::avx512_vnni)) {
-                static const VecDotTable vnni = vec_dot_table_avx512_vnni();
-                return vnni;
-            }
-            return kVecDotAvx512;
+    .with(KernelPath::avx2, &kDenseAvx2)
+    .with(KernelPath::avx512, &kDenseAvx512)
+    .with(KernelPath::avx512_vnni, &kDenseAvx512Vnni)
 #endif
 #if defined(PYSPARSE_ARM)
-        case Isa::neon: return kVecDotNeon;
+    .with(KernelPath::neon, &kDenseNeon)
 #endif
-        default: return kVecDotGeneric;
-    }
-}
+    ;
+}  // namespace
 
+vec_dot_fn vec_dot(Isa isa, GGMLType type) {
+    return select_path(kDenseSets, [type](const DenseKernels& k) { return k.dot[type]; }, isa);
+}
 vec_dot4_fn vec_dot4(Isa isa, GGMLType type) {
-    switch (isa) {
-#if defined(PYSPARSE_X86)
-        case Isa::avx2: return vec_dot4_avx2(type);
-        case Isa::avx512:
-            return feature_enabled(CpuFeature::avx512_vnni) ? vec_dot4_avx512_vnni(type) : vec_dot4_avx512(type);
-#endif
-        default: return nullptr;
-    }
+    return select_path(kDenseSets, [type](const DenseKernels& k) { return k.dot4[type]; }, isa);
 }
-
 gemm_tile_fn gemm_tile(Isa isa, GGMLType type) {
-    switch (isa) {
-#if defined(PYSPARSE_X86)
-        case Isa::avx512:
-            return feature_enabled(CpuFeature::avx512_vnni) ? gemm_tile_avx512_vnni(type) : gemm_tile_avx512(type);
-#endif
-        default: return nullptr;
-    }
+    return select_path(kDenseSets, [type](const DenseKernels& k) { return k.tile[type]; }, isa);
 }
 
 namespace {
 
 vec_dot_fn active_vec_dot(GGMLType type) {
     act_format(type);  // throws ValueError for an unsupported type
-    vec_dot_fn f = vec_dot_table(active_isa()).get(type);
-    return f ? f : kVecDotGeneric.get(type);
+    return vec_dot(active_isa(), type);
 }
 
 void check_shape(GGMLType type, int64_t rows, int64_t cols) {

@@ -25,6 +25,7 @@
 
 #include <cstring>
 
+#include "common/simd_avx512.h"
 #include "kernels/vec_dot.h"
 #include "quant/blocks.h"
 
@@ -36,9 +37,6 @@ namespace pysparse {
 namespace {
 
 namespace gemm {
-
-inline __m512i join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
-inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
 inline uint16_t fp16_bits(const fp16_t& h) {
     uint16_t v;
@@ -77,25 +75,9 @@ inline __m512 lane_pair(__m256 v, int i) {
     return _mm512_castsi512_ps(_mm512_permutexvar_epi32(idx, _mm512_castsi256_si512(_mm256_castps_si256(v))));
 }
 
-// 32 nibbles of 16 bytes -> 32 bytes: low nibbles (elements 0..15) then high nibbles (16..31).
-inline __m256i nibbles_32(const uint8_t* p) {
-    const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    return _mm256_and_si256(_mm256_set1_epi8(0x0F), _mm256_set_m128i(_mm_srli_epi16(t, 4), t));
-}
-inline uint32_t load_u32(const uint8_t* p) {
-    uint32_t v;
-    std::memcpy(&v, p, 4);
-    return v;
-}
-
 // Per weight format: the block type, its 32 quants as bytes (Q8_0 signed, else unsigned), the offset taken off
-// the unsigned quants, and the final horizontal sum of the single-row kernel the AVX-512 table takes.
-inline float hsum_f32x8(__m256 v) {  // as matvec_avx2.cpp's
-    __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
-    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-    r = _mm_add_ss(r, _mm_movehdup_ps(r));
-    return _mm_cvtss_f32(r);
-}
+// the unsigned quants, and the final horizontal sum of the single-row kernel the path picks (hsum_f32x8:
+// common/simd_x86.h, as matvec_avx2.cpp's).
 // sum_blocks2 (matvec_avx2.cpp): hsum(even + odd) + (m0 + m1), the min sums being 0.0f for these formats.
 inline float finish_avx2_pair(__m512 acc) {
     const __m256 lo = _mm512_castps512_ps256(acc);

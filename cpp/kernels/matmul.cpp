@@ -34,8 +34,7 @@ void matmul(GGMLType type, const void* W, int64_t rows, int64_t cols, const floa
     std::vector<uint8_t> x_act(ab * static_cast<size_t>(n));
     for (int64_t t = 0; t < n; ++t) quantize_act(type, X + t * cols, cols, x_act.data() + t * ab);
     const uint8_t* xa = x_act.data();
-    vec_dot_fn dot = vec_dot_table(active_isa()).get(type);
-    if (!dot) dot = kVecDotGeneric.get(type);
+    const vec_dot_fn dot = vec_dot(active_isa(), type);
     // Four tokens per pass over a row where the path has it (weights unpacked once; bitwise the same results).
     const vec_dot4_fn dot4 = vec_dot4(active_isa(), type);
     const uint8_t* w = static_cast<const uint8_t*>(W);

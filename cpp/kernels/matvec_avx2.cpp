@@ -4,33 +4,13 @@
 // to int32, one float FMA per block applies d_w * d_x.
 #include <immintrin.h>
 
+#include "common/simd_x86.h"
 #include "kernels/vec_dot.h"
 #include "quant/blocks.h"
 
 namespace pysparse {
 
 namespace {
-
-inline float hsum_f32x8(__m256 v) {
-    __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
-    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-    r = _mm_add_ss(r, _mm_movehdup_ps(r));
-    return _mm_cvtss_f32(r);
-}
-
-inline float hsum_f32x4(__m128 r) {
-    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-    r = _mm_add_ss(r, _mm_movehdup_ps(r));
-    return _mm_cvtss_f32(r);
-}
-
-inline float f16(fp16_t h) { return _cvtsh_ss(h); }
-
-// 32 nibbles of 16 bytes -> 32 bytes: low nibbles (elements 0..15) then high nibbles (16..31).
-inline __m256i nibbles_32(const uint8_t* p) {
-    const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    return _mm256_and_si256(_mm256_set1_epi8(0x0F), _mm256_set_m128i(_mm_srli_epi16(t, 4), t));
-}
 
 // 32 bits -> 32 bytes, 0xFF where the bit is set.
 inline __m256i bits_32(const uint8_t* p) {
@@ -194,25 +174,6 @@ float vec_dot_q8_0_q8_0_avx2(int64_t n, const void* vw, const void* vx) {
 }
 
 // ---------------------------------------------------------------- K formats (256-element super-blocks)
-
-// The 12 packed bytes of Q4_K / Q5_K -> 8 scales then 8 mins (each 6 bits, in a byte), without a per-j branch.
-inline void unpack_scales_mins_k4(const uint8_t* s, uint32_t out[4]) {
-    constexpr uint32_t kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
-    uint32_t u[3];
-    std::memcpy(u, s, 12);
-    out[0] = u[0] & kmask1;                                          // scales 0..3
-    out[1] = (u[2] & kmask2) | (((u[0] >> 6) & kmask3) << 4);        // scales 4..7
-    out[2] = u[1] & kmask1;                                          // mins 0..3
-    out[3] = ((u[2] >> 4) & kmask2) | (((u[1] >> 6) & kmask3) << 4); // mins 4..7
-}
-
-// The 16 bsums of Q8_K -> the 8 sums per 32-element sub-block, times the 8 mins, summed: one int32x4 madd.
-inline __m128i mins_dot_bsums(const uint32_t sm[4], const int16_t* bsums) {
-    const __m128i mins = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, static_cast<int>(sm[3]), static_cast<int>(sm[2])));
-    const __m128i b0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums));
-    const __m128i b1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums + 8));
-    return _mm_madd_epi16(mins, _mm_hadd_epi16(b0, b1));
-}
 
 // Broadcast the int16 scale of sub-block i (bytes 2i, 2i+1 of a 16 x int16 register) to all lanes.
 inline __m256i scale_k4(__m256i scales16, int i) {
@@ -418,25 +379,23 @@ void dot4_q4_K_avx2(int64_t n, const void* vw, const void* const* xv, float* out
 
 }  // namespace
 
-const VecDotTable kVecDotAvx2 = {
-    vec_dot_f32_avx2,       vec_dot_f16_avx2,       vec_dot_bf16_avx2,      vec_dot_q4_0_q8_0_avx2,
-    vec_dot_q4_1_q8_1_avx2, vec_dot_q5_0_q8_0_avx2, vec_dot_q5_1_q8_1_avx2, vec_dot_q8_0_q8_0_avx2,
-    vec_dot_q4_K_q8_K_avx2, vec_dot_q5_K_q8_K_avx2, vec_dot_q6_K_q8_K_avx2,
+// Every supported type (the AVX-512 path falls back to these where its set has none: matvec_avx512.cpp), the
+// four-token kernels of Q8_0 and Q4_K; no tiles (engine.md: an AVX2 tile measured no faster).
+constexpr DenseKernels kDenseAvx2 = {
+    TypeKernels<vec_dot_fn>{}
+        .with(GGMLType::F32, vec_dot_f32_avx2)
+        .with(GGMLType::F16, vec_dot_f16_avx2)
+        .with(GGMLType::BF16, vec_dot_bf16_avx2)
+        .with(GGMLType::Q4_0, vec_dot_q4_0_q8_0_avx2)
+        .with(GGMLType::Q4_1, vec_dot_q4_1_q8_1_avx2)
+        .with(GGMLType::Q5_0, vec_dot_q5_0_q8_0_avx2)
+        .with(GGMLType::Q5_1, vec_dot_q5_1_q8_1_avx2)
+        .with(GGMLType::Q8_0, vec_dot_q8_0_q8_0_avx2)
+        .with(GGMLType::Q4_K, vec_dot_q4_K_q8_K_avx2)
+        .with(GGMLType::Q5_K, vec_dot_q5_K_q8_K_avx2)
+        .with(GGMLType::Q6_K, vec_dot_q6_K_q8_K_avx2),
+    TypeKernels<vec_dot4_fn>{}.with(GGMLType::Q8_0, dot4_q8_0_avx2).with(GGMLType::Q4_K, dot4_q4_K_avx2),
+    {},
 };
-
-// The AVX-512 table takes these where they are faster on a CPU (matvec_avx512.cpp says which and why).
-float vec_dot_q4_0_avx2(int64_t n, const void* w, const void* x) { return vec_dot_q4_0_q8_0_avx2(n, w, x); }
-float vec_dot_q4_1_avx2(int64_t n, const void* w, const void* x) { return vec_dot_q4_1_q8_1_avx2(n, w, x); }
-float vec_dot_q8_0_avx2(int64_t n, const void* w, const void* x) { return vec_dot_q8_0_q8_0_avx2(n, w, x); }
-float vec_dot_q4_K_avx2(int64_t n, const void* w, const void* x) { return vec_dot_q4_K_q8_K_avx2(n, w, x); }
-float vec_dot_q6_K_avx2(int64_t n, const void* w, const void* x) { return vec_dot_q6_K_q8_K_avx2(n, w, x); }
-
-vec_dot4_fn vec_dot4_avx2(GGMLType type) {
-    switch (type) {
-        case GGMLType::Q8_0: return dot4_q8_0_avx2;
-        case GGMLType::Q4_K: return dot4_q4_K_avx2;
-        default: return nullptr;
-    }
-}
 
 }  // namespace pysparse

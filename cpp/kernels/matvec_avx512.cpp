@@ -2,9 +2,11 @@
 // 32-element block types take two blocks per step (an odd last block pairs with zeros and a zero scale); the K
 // formats take two 64-element chunks per step. AVX-512 has no vpsignb, so signed x signed products use |a| and
 // a masked negation of b, and the -8 / -16 / -32 offsets are taken off as maddubs(offset, x) (exact in int16).
-// On AMD Zen 4 the AVX2 kernels are faster for several types: the table at the end takes them there (see why).
+// On AMD Zen 4 the AVX2 kernels are faster for several types: the set at the end (kDenseAvx512) leaves those
+// types out, so the path falls back to the AVX2 kernels there (see why).
 #include <immintrin.h>
 
+#include "common/simd_avx512.h"
 #include "kernels/vec_dot.h"
 #include "quant/blocks.h"
 
@@ -12,28 +14,12 @@ namespace pysparse {
 
 namespace {
 
-inline float f16(fp16_t h) { return _cvtsh_ss(h); }
-
-inline __m512i join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
 inline __m512 join_ps(float lo, float hi) {
     return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(lo)), _mm256_set1_ps(hi), 1);
 }
-inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
 // int16 pairs -> int32 -> float.
 inline __m512 pairs_to_f32(__m512i p16) { return _mm512_cvtepi32_ps(_mm512_madd_epi16(p16, _mm512_set1_epi16(1))); }
-
-// 32 nibbles of 16 bytes -> 32 bytes: low nibbles (elements 0..15) then high nibbles (16..31).
-inline __m256i nibbles_32(const uint8_t* p) {
-    const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    return _mm256_and_si256(_mm256_set1_epi8(0x0F), _mm256_set_m128i(_mm_srli_epi16(t, 4), t));
-}
-
-inline uint32_t load_u32(const uint8_t* p) {
-    uint32_t v;
-    std::memcpy(&v, p, 4);
-    return v;
-}
 
 // 5-bit quants 0..31: nibble + 16 where bit j of qh is set.
 inline __m256i five_bits_32(const uint8_t* qs, const uint8_t* qh) {
@@ -159,33 +145,9 @@ float vec_dot_32_avx512(int64_t n, const void* vw, const void* vx) {
 
 // ---------------------------------------------------------------- K formats
 
-// As in matvec_avx2.cpp: 12 packed bytes -> scales 0..3, 4..7, mins 0..3, 4..7 (one byte each).
-inline void unpack_scales_mins_k4(const uint8_t* s, uint32_t out[4]) {
-    constexpr uint32_t kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
-    uint32_t u[3];
-    std::memcpy(u, s, 12);
-    out[0] = u[0] & kmask1;
-    out[1] = (u[2] & kmask2) | (((u[0] >> 6) & kmask3) << 4);
-    out[2] = u[1] & kmask1;
-    out[3] = ((u[2] >> 4) & kmask2) | (((u[1] >> 6) & kmask3) << 4);
-}
-
-inline __m128i mins_dot_bsums(const uint32_t sm[4], const int16_t* bsums) {
-    const __m128i mins = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, static_cast<int>(sm[3]), static_cast<int>(sm[2])));
-    const __m128i b0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums));
-    const __m128i b1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums + 8));
-    return _mm_madd_epi16(mins, _mm_hadd_epi16(b0, b1));
-}
-
 // int16 scale a in the low 256 bits, b in the high 256 bits.
 inline __m512i scales2(int a, int b) {
     return join(_mm256_set1_epi16(static_cast<short>(a)), _mm256_set1_epi16(static_cast<short>(b)));
-}
-
-inline float hsum_f32x4(__m128 r) {
-    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-    r = _mm_add_ss(r, _mm_movehdup_ps(r));
-    return _mm_cvtss_f32(r);
 }
 
 // Q4_K / Q5_K: chunks c and c + 1 (64 elements each) per step. qs bytes of the two chunks are 64 consecutive
@@ -264,44 +226,20 @@ float vec_dot_q5_K_q8_K_avx512(int64_t n, const void* vw, const void* vx) {
 
 }  // namespace
 
-// Where the AVX2 kernel is faster, the table takes it. Measured on AMD Zen 4 (EPYC, 1 thread, 4096x11008 and
+// Where the AVX2 kernel is faster, the set (kDenseAvx512 at the end of this file) has none, so the path falls back
+// to the AVX2 one (common/dispatch.h). Measured on AMD Zen 4 (EPYC, 1 thread, 4096x11008 and
 // 8960x1536, DRAM-resident and L2-resident alike, AVX2 / this file's kernel time): Q4_0 0.90, Q4_1 0.69-0.86, Q8_0
 // 0.90, Q4_K 0.77-0.91, Q6_K 0.86-0.94 (Q5_0 1.07, Q5_K 0.97-1.06 kept here). Zen 4 runs a 512-bit operation as two
 // 256-bit halves, so 512-bit registers buy no arithmetic throughput there, and these kernels spend extra lane
 // shuffles (joins of two 256-bit halves, broadcast scale pairs) to fill them. The kernels are compute-bound at
 // those speeds (as fast from L2 as from DRAM), so the extra operations cost time directly. With AVX-512 VNNI the
-// path takes matvec_avx512vnni.cpp's kernels for the K formats instead (dispatch.cpp).
-const VecDotTable kVecDotAvx512 = {
-    vec_dot_f32_avx512,
-    vec_dot_f16_avx512,
-    vec_dot_bf16_avx512,
-    vec_dot_q4_0_avx2,
-    vec_dot_q4_1_avx2,
-    vec_dot_32_avx512<Q5_0T>,
-    vec_dot_32_avx512<Q5_1T>,
-    vec_dot_q8_0_avx2,
-    vec_dot_q4_K_avx2,
-    vec_dot_q5_K_q8_K_avx512,
-    vec_dot_q6_K_avx2,
-};
-
+// path takes matvec_avx512vnni.cpp's kernels for Q4_K and Q6_K first (kDenseAvx512Vnni).
 namespace {
 void dot4_q5_K(int64_t n, const void* w, const void* const* xs, float* out) {
     vec_dot_qK_q8_K_avx512<true, kDot4Tokens>(n, static_cast<const uint8_t*>(w), sizeof(block_q5_K),
                                               reinterpret_cast<const block_q8_K* const*>(xs), out);
 }
 }  // namespace
-
-// The four-token kernels go with the table's choice (matmul's results must equal matvec's bit for bit): the AVX2
-// ones where the table takes the AVX2 kernel.
-vec_dot4_fn vec_dot4_avx512(GGMLType type) {
-    switch (type) {
-        case GGMLType::Q8_0: return vec_dot4_avx2(type);
-        case GGMLType::Q4_K: return vec_dot4_avx2(type);
-        case GGMLType::Q5_K: return dot4_q5_K;
-        default: return nullptr;
-    }
-}
 
 }  // namespace pysparse
 
@@ -311,14 +249,23 @@ vec_dot4_fn vec_dot4_avx512(GGMLType type) {
 
 namespace pysparse {
 
-// Q8_0 and Q4_0 follow the AVX2 kernels the table takes, Q5_0 vec_dot_32_avx512 (gemm_avx512_impl.h).
-gemm_tile_fn gemm_tile_avx512(GGMLType type) {
-    switch (type) {
-        case GGMLType::Q8_0: return gemm::gemm_32_4x4_avx512<gemm::Q8_0F>;
-        case GGMLType::Q4_0: return gemm::gemm_32_4x4_avx512<gemm::Q4_0F>;
-        case GGMLType::Q5_0: return gemm::gemm_32_4x4_avx512<gemm::Q5_0F>;
-        default: return nullptr;
-    }
-}
+// The path's own kernels; the rest fall back to kDenseAvx2. The four-token kernels and tiles go with the dot the
+// walk picks (matmul's results must equal matvec's bit for bit): Q5_K's four-token kernel is this file's, Q8_0's
+// and Q4_K's the AVX2 ones (by fallback); the tiles of Q8_0 and Q4_0 follow the AVX2 single-row kernels, Q5_0's
+// vec_dot_32_avx512 (gemm_avx512_impl.h).
+constexpr DenseKernels kDenseAvx512 = {
+    TypeKernels<vec_dot_fn>{}
+        .with(GGMLType::F32, vec_dot_f32_avx512)
+        .with(GGMLType::F16, vec_dot_f16_avx512)
+        .with(GGMLType::BF16, vec_dot_bf16_avx512)
+        .with(GGMLType::Q5_0, vec_dot_32_avx512<Q5_0T>)
+        .with(GGMLType::Q5_1, vec_dot_32_avx512<Q5_1T>)
+        .with(GGMLType::Q5_K, vec_dot_q5_K_q8_K_avx512),
+    TypeKernels<vec_dot4_fn>{}.with(GGMLType::Q5_K, dot4_q5_K),
+    TypeKernels<gemm_tile_fn>{}
+        .with(GGMLType::Q8_0, gemm::gemm_32_4x4_avx512<gemm::Q8_0F>)
+        .with(GGMLType::Q4_0, gemm::gemm_32_4x4_avx512<gemm::Q4_0F>)
+        .with(GGMLType::Q5_0, gemm::gemm_32_4x4_avx512<gemm::Q5_0F>),
+};
 
 }  // namespace pysparse

@@ -1,5 +1,6 @@
 // AVX-512 + VNNI row dot products for the K formats (compiled with the AVX-512 flags and -mavx512vnni; the
-// AVX-512 path takes them when the CPU has AVX-512 VNNI and it is not switched off, dispatch.cpp).
+// AVX-512 path takes them first when the CPU has AVX-512 VNNI and it is not switched off: kDenseAvx512Vnni at the
+// end, common/dispatch.h).
 //
 // Written for CPUs that run a 512-bit operation as two 256-bit halves (AMD Zen 4): there the win is not the
 // register width but fewer operations per weight, and the integer multiplies (vpmaddubsw, vpmaddwd, vpdpbusd,
@@ -21,25 +22,13 @@
 
 #include <cstring>
 
+#include "common/simd_avx512.h"
 #include "kernels/vec_dot.h"
 #include "quant/blocks.h"
 
 namespace pysparse {
 
 namespace {
-
-inline float f16(fp16_t h) { return _cvtsh_ss(h); }
-inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
-inline __m512i load512(const void* p) { return _mm512_loadu_si512(p); }
-// 32 bytes into both 256-bit halves.
-inline __m512i bcast256(const void* p) { return _mm512_broadcast_i64x4(load256(p)); }
-
-inline float hsum_f32x8(__m256 v) {
-    __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
-    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-    r = _mm_add_ss(r, _mm_movehdup_ps(r));
-    return _mm_cvtss_f32(r);
-}
 
 // The sum over 16 int32 lanes of sc16 (int16 pairs) * the int16 packing of two vpdpbusd results a and b (each
 // lane |v| <= 32767, so vpackssdw is exact), added to acc.
@@ -187,39 +176,25 @@ void dot4_q6_K_vnni(int64_t n, const void* w, const void* const* xs, float* out)
 
 }  // namespace
 
-// The AVX-512 table with the K formats above; the rest as kVecDotAvx512 (matvec_avx512.cpp).
-VecDotTable vec_dot_table_avx512_vnni() {
-    VecDotTable t = kVecDotAvx512;
-    t.q4_K = vec_dot_q4_K_q8_K_vnni;
-    t.q6_K = vec_dot_q6_K_q8_K_vnni;
-    return t;
-}
-
-vec_dot4_fn vec_dot4_avx512_vnni(GGMLType type) {
-    switch (type) {
-        case GGMLType::Q4_K: return dot4_q4_K_vnni;
-        case GGMLType::Q6_K: return dot4_q6_K_vnni;
-        default: return vec_dot4_avx512(type);
-    }
-}
-
 }  // namespace pysparse
 
 // ---------------------------------------------------------------- register-blocked tiles (batched matmul)
-// The 32-element formats' tiles with VPDPBUSD: the table (kVecDotAvx512's single-row kernels for these types)
-// is the same as without VNNI, and the integer sums are exact either way, so the outputs are the same bits.
+// The 32-element formats' tiles with VPDPBUSD: the single-row kernels the walk picks for these types
+// are the same as without VNNI, and the integer sums are exact either way, so the outputs are the same bits.
 #define PYSPARSE_GEMM_VNNI 1
 #include "kernels/gemm_avx512_impl.h"
 
 namespace pysparse {
 
-gemm_tile_fn gemm_tile_avx512_vnni(GGMLType type) {
-    switch (type) {
-        case GGMLType::Q8_0: return gemm::gemm_32_4x4_avx512<gemm::Q8_0F>;
-        case GGMLType::Q4_0: return gemm::gemm_32_4x4_avx512<gemm::Q4_0F>;
-        case GGMLType::Q5_0: return gemm::gemm_32_4x4_avx512<gemm::Q5_0F>;
-        default: return nullptr;
-    }
-}
+// The K formats above with their four-token kernels, and the VPDPBUSD tiles; everything else falls back to
+// kDenseAvx512 (then kDenseAvx2).
+constexpr DenseKernels kDenseAvx512Vnni = {
+    TypeKernels<vec_dot_fn>{}.with(GGMLType::Q4_K, vec_dot_q4_K_q8_K_vnni).with(GGMLType::Q6_K, vec_dot_q6_K_q8_K_vnni),
+    TypeKernels<vec_dot4_fn>{}.with(GGMLType::Q4_K, dot4_q4_K_vnni).with(GGMLType::Q6_K, dot4_q6_K_vnni),
+    TypeKernels<gemm_tile_fn>{}
+        .with(GGMLType::Q8_0, gemm::gemm_32_4x4_avx512<gemm::Q8_0F>)
+        .with(GGMLType::Q4_0, gemm::gemm_32_4x4_avx512<gemm::Q4_0F>)
+        .with(GGMLType::Q5_0, gemm::gemm_32_4x4_avx512<gemm::Q5_0F>),
+};
 
 }  // namespace pysparse

@@ -210,10 +210,22 @@ float vec_dot_q6_K_q8_K_generic(int64_t n, const void* vw, const void* vx) {
 
 }  // namespace
 
-const VecDotTable kVecDotGeneric = {
-    vec_dot_f32_generic,       vec_dot_f16_generic,       vec_dot_bf16_generic,      vec_dot_q4_0_q8_0_generic,
-    vec_dot_q4_1_q8_1_generic, vec_dot_q5_0_q8_0_generic, vec_dot_q5_1_q8_1_generic, vec_dot_q8_0_q8_0_generic,
-    vec_dot_q4_K_q8_K_generic, vec_dot_q5_K_q8_K_generic, vec_dot_q6_K_q8_K_generic,
+// Every supported type: the end of every path's chain (common/dispatch.h). No four-token kernels or tiles.
+constexpr DenseKernels kDenseGeneric = {
+    TypeKernels<vec_dot_fn>{}
+        .with(GGMLType::F32, vec_dot_f32_generic)
+        .with(GGMLType::F16, vec_dot_f16_generic)
+        .with(GGMLType::BF16, vec_dot_bf16_generic)
+        .with(GGMLType::Q4_0, vec_dot_q4_0_q8_0_generic)
+        .with(GGMLType::Q4_1, vec_dot_q4_1_q8_1_generic)
+        .with(GGMLType::Q5_0, vec_dot_q5_0_q8_0_generic)
+        .with(GGMLType::Q5_1, vec_dot_q5_1_q8_1_generic)
+        .with(GGMLType::Q8_0, vec_dot_q8_0_q8_0_generic)
+        .with(GGMLType::Q4_K, vec_dot_q4_K_q8_K_generic)
+        .with(GGMLType::Q5_K, vec_dot_q5_K_q8_K_generic)
+        .with(GGMLType::Q6_K, vec_dot_q6_K_q8_K_generic),
+    {},
+    {},
 };
 
 }  // namespace pysparse

@@ -287,10 +287,21 @@ float vec_dot_q6_K_q8_K_neon(int64_t n, const void* vw, const void* vx) {
 
 }  // namespace
 
-const VecDotTable kVecDotNeon = {
-    vec_dot_f32_neon,       vec_dot_f16_neon,       vec_dot_bf16_neon,      vec_dot_q4_0_q8_0_neon,
-    vec_dot_q4_1_q8_1_neon, vec_dot_q5_0_q8_0_neon, vec_dot_q5_1_q8_1_neon, vec_dot_q8_0_q8_0_neon,
-    vec_dot_q4_K_q8_K_neon, vec_dot_q5_K_q8_K_neon, vec_dot_q6_K_q8_K_neon,
+constexpr DenseKernels kDenseNeon = {
+    TypeKernels<vec_dot_fn>{}
+        .with(GGMLType::F32, vec_dot_f32_neon)
+        .with(GGMLType::F16, vec_dot_f16_neon)
+        .with(GGMLType::BF16, vec_dot_bf16_neon)
+        .with(GGMLType::Q4_0, vec_dot_q4_0_q8_0_neon)
+        .with(GGMLType::Q4_1, vec_dot_q4_1_q8_1_neon)
+        .with(GGMLType::Q5_0, vec_dot_q5_0_q8_0_neon)
+        .with(GGMLType::Q5_1, vec_dot_q5_1_q8_1_neon)
+        .with(GGMLType::Q8_0, vec_dot_q8_0_q8_0_neon)
+        .with(GGMLType::Q4_K, vec_dot_q4_K_q8_K_neon)
+        .with(GGMLType::Q5_K, vec_dot_q5_K_q8_K_neon)
+        .with(GGMLType::Q6_K, vec_dot_q6_K_q8_K_neon),
+    {},
+    {},
 };
 
 }  // namespace pysparse

@@ -86,41 +86,32 @@ void quantize_act_q8_K_generic(const float* x, block_q8_K* y, int64_t n) {
     }
 }
 
-// The active ISA path's quantiser (AVX-512 machines use the AVX2 one: the step is small).
-void quantize_act_q8_0(const float* x, block_q8_0* y, int64_t n) {
-    switch (active_isa()) {
+const ActQuantKernels kActQuantGeneric = {quantize_act_q8_0_generic, quantize_act_q8_1_generic,
+                                          quantize_act_q8_K_generic};
+
+namespace {
+// The family's sets by path (common/dispatch.h); the AVX-512 path falls back to the AVX2 set (the step is small).
+constexpr PathSets<ActQuantKernels> kActQuantSets = PathSets<ActQuantKernels>{}
+    .with(KernelPath::generic, &kActQuantGeneric)
 #if defined(PYSPARSE_X86)
-        case Isa::avx2: case Isa::avx512: return quantize_act_q8_0_avx2(x, y, n);
+    .with(KernelPath::avx2, &kActQuantAvx2)
 #endif
 #if defined(PYSPARSE_ARM)
-        case Isa::neon: return quantize_act_q8_0_neon(x, y, n);
+    .with(KernelPath::neon, &kActQuantNeon)
 #endif
-        default: return quantize_act_q8_0_generic(x, y, n);
-    }
+    ;
+}  // namespace
+
+void quantize_act_q8_0(const float* x, block_q8_0* y, int64_t n) {
+    select_path(kActQuantSets, [](const ActQuantKernels& k) { return k.q8_0; })(x, y, n);
 }
 
 void quantize_act_q8_1(const float* x, block_q8_1* y, int64_t n) {
-    switch (active_isa()) {
-#if defined(PYSPARSE_X86)
-        case Isa::avx2: case Isa::avx512: return quantize_act_q8_1_avx2(x, y, n);
-#endif
-#if defined(PYSPARSE_ARM)
-        case Isa::neon: return quantize_act_q8_1_neon(x, y, n);
-#endif
-        default: return quantize_act_q8_1_generic(x, y, n);
-    }
+    select_path(kActQuantSets, [](const ActQuantKernels& k) { return k.q8_1; })(x, y, n);
 }
 
 void quantize_act_q8_K(const float* x, block_q8_K* y, int64_t n) {
-    switch (active_isa()) {
-#if defined(PYSPARSE_X86)
-        case Isa::avx2: case Isa::avx512: return quantize_act_q8_K_avx2(x, y, n);
-#endif
-#if defined(PYSPARSE_ARM)
-        case Isa::neon: return quantize_act_q8_K_neon(x, y, n);
-#endif
-        default: return quantize_act_q8_K_generic(x, y, n);
-    }
+    select_path(kActQuantSets, [](const ActQuantKernels& k) { return k.q8_K; })(x, y, n);
 }
 
 ActFormat act_format(GGMLType type) {

@@ -63,8 +63,6 @@ inline int quantize32(const float* x, float id, int8_t* qs) {
     return hsum_i32x8(_mm256_add_epi32(_mm256_add_epi32(q0, q1), _mm256_add_epi32(q2, q3)));
 }
 
-}  // namespace
-
 void quantize_act_q8_0_avx2(const float* x, block_q8_0* y, int64_t n) {
     for (int64_t b = 0; b < n / QK8_0; ++b, x += QK8_0) {
         const float d = amax_f32(x, 4) / 127.0f;
@@ -104,5 +102,9 @@ void quantize_act_q8_K_avx2(const float* x, block_q8_K* y, int64_t n) {
         out.d = 1.0f / iscale;
     }
 }
+
+}  // namespace
+
+constexpr ActQuantKernels kActQuantAvx2 = {quantize_act_q8_0_avx2, quantize_act_q8_1_avx2, quantize_act_q8_K_avx2};
 
 }  // namespace pysparse

@@ -33,8 +33,6 @@ inline int quantize32(const float* x, float s, int8_t* qs) {
     return vaddvq_s32(sum);
 }
 
-}  // namespace
-
 void quantize_act_q8_0_neon(const float* x, block_q8_0* y, int64_t n) {
     for (int64_t b = 0; b < n / QK8_0; ++b, x += QK8_0) {
         const float d = amax_f32(x, 8) / 127.0f;
@@ -68,5 +66,9 @@ void quantize_act_q8_K_neon(const float* x, block_q8_K* y, int64_t n) {
         out.d = 1.0f / iscale;
     }
 }
+
+}  // namespace
+
+constexpr ActQuantKernels kActQuantNeon = {quantize_act_q8_0_neon, quantize_act_q8_1_neon, quantize_act_q8_K_neon};
 
 }  // namespace pysparse

@@ -103,19 +103,22 @@ void build_active_set(const SparseMatrix& m, const float* x, const int32_t* idx,
     }
 }
 
-TileKernel pick_kernel(Kind k) {
-    TileKernel f = nullptr;
-    switch (active_isa()) {
+// The family's sets by path (common/dispatch.h: the chain, and nullptr = the next path's kernel).
+constexpr PathSets<SparseKernels> kSparseSets = PathSets<SparseKernels>{}
+    .with(KernelPath::generic, &kSparseGeneric)
 #if defined(PYSPARSE_X86)
-        case Isa::avx512: f = tile_kernel_avx512(k); break;
-        case Isa::avx2: f = tile_kernel_avx2(k); break;
+    .with(KernelPath::avx2, &kSparseAvx2)
+    .with(KernelPath::avx512, &kSparseAvx512)
+    .with(KernelPath::avx512_vnni, &kSparseAvx512Vnni)
+    .with(KernelPath::avx512_vbmi, &kSparseAvx512Vbmi)
 #endif
 #if defined(PYSPARSE_ARM)
-        case Isa::neon: f = tile_kernel_neon(k); break;
+    .with(KernelPath::neon, &kSparseNeon)
 #endif
-        default: break;
-    }
-    return f ? f : tile_kernel_generic(k);
+    ;
+
+TileKernel pick_kernel(Kind k) {
+    return select_path(kSparseSets, [k](const SparseKernels& s) { return s[k]; });
 }
 
 // Runs the tile kernel(s) over all tiles of `ms` (all with the same rows and tile size), writing ys.

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/cpu.h"
+#include "common/dispatch.h"
 #include "sparse/sparse_matrix.h"
 
 namespace pysparse {
@@ -53,16 +54,24 @@ struct ActiveSet {
 
 using TileKernel = void (*)(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet& a, float* y);
 
-// Per-ISA tables: the kernel for a layout kind, or nullptr if that ISA has none (then generic is used).
-TileKernel tile_kernel_generic(Kind k);
+// The sparse family's kernel set (the dispatch idiom: common/dispatch.h): a tile kernel per source type, and the
+// requant reference layout's; nullptr where the path has none (select_path then takes the next path's).
+struct SparseKernels {
+    TypeKernels<TileKernel> tile;
+    TileKernel requant_q8_0;
+    constexpr TileKernel operator[](Kind k) const {
+        return k == Kind::requant_q8_0 ? requant_q8_0 : tile[static_cast<GGMLType>(k)];
+    }
+};
+extern const SparseKernels kSparseGeneric;  // axpy_generic.cpp: every kind
 #if defined(PYSPARSE_X86)
-TileKernel tile_kernel_avx2(Kind k);
-TileKernel tile_kernel_avx512(Kind k);       // the VNNI build when the CPU has it and it is enabled, else plain
-TileKernel tile_kernel_avx512_vnni(Kind k);  // axpy_avx512vnni.cpp (built with -mavx512vnni)
-TileKernel tile_kernel_avx512_vbmi(Kind k);  // axpy_avx512vbmi.cpp (+ -mavx512vbmi): Q6_K only
+extern const SparseKernels kSparseAvx2;        // axpy_avx2.cpp
+extern const SparseKernels kSparseAvx512;      // axpy_avx512.cpp: F16 / F32 and the integer dots without VNNI
+extern const SparseKernels kSparseAvx512Vnni;  // axpy_avx512vnni.cpp (built with -mavx512vnni): the integer kinds
+extern const SparseKernels kSparseAvx512Vbmi;  // axpy_avx512vbmi.cpp (+ -mavx512vbmi): Q6_K only
 #endif
 #if defined(PYSPARSE_ARM)
-TileKernel tile_kernel_neon(Kind k);
+extern const SparseKernels kSparseNeon;  // axpy_neon.cpp
 #endif
 
 // The offset a symmetric format's raw values carry (value = d * (q - offset)), 0 for the others.

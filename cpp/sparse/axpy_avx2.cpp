@@ -15,13 +15,13 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/simd_x86.h"
 #include "sparse/axpy.h"
 
 namespace pysparse {
 namespace sparse_detail {
 
 namespace {
-
 
 // acc[a] (rows 64h + 8a .. +7) += float(q) * x for one column slice of a 4/5/6-bit format, half h.
 template <int BITS>
@@ -216,11 +216,6 @@ inline void int_group_half(const uint8_t* lo, const uint8_t* hi, int64_t LB, int
     finish_half(a32, dx, qoff, acc);
 }
 
-// A prefetch the compiler must keep: GCC deletes loops whose only effect is _mm_prefetch / __builtin_prefetch
-// (found by reading the generated code: the prefetch loops below had vanished).
-inline void prefetch_t0(const void* p) { asm volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(p))); }
-inline void prefetch_t1(const void* p) { asm volatile("prefetcht1 %0" : : "m"(*static_cast<const char*>(p))); }
-
 template <int LINES>
 inline void prefetch_lines(const uint8_t* p) {
     for (int l = 0; l < LINES; ++l) prefetch_t0(p + 64 * l);
@@ -363,21 +358,21 @@ void tile_avx2(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet& a
 
 }  // namespace
 
-TileKernel tile_kernel_avx2(Kind k) {
-    switch (k) {
-        case Kind::q4_0: return tile_avx2<Kind::q4_0>;
-        case Kind::q4_1: return tile_avx2<Kind::q4_1>;
-        case Kind::q5_0: return tile_avx2<Kind::q5_0>;
-        case Kind::q5_1: return tile_avx2<Kind::q5_1>;
-        case Kind::q8_0: return tile_avx2<Kind::q8_0>;
-        case Kind::q4_k: return tile_avx2<Kind::q4_k>;
-        case Kind::q5_k: return tile_avx2<Kind::q5_k>;
-        case Kind::q6_k: return tile_avx2<Kind::q6_k>;
-        case Kind::f16: return tile_avx2<Kind::f16>;
-        case Kind::f32: return tile_avx2<Kind::f32>;
-        default: return nullptr;  // requant reference: generic only
-    }
-}
+// Every kind but the requant reference (generic only).
+constexpr SparseKernels kSparseAvx2 = {
+    TypeKernels<TileKernel>{}
+        .with(GGMLType::Q4_0, tile_avx2<Kind::q4_0>)
+        .with(GGMLType::Q4_1, tile_avx2<Kind::q4_1>)
+        .with(GGMLType::Q5_0, tile_avx2<Kind::q5_0>)
+        .with(GGMLType::Q5_1, tile_avx2<Kind::q5_1>)
+        .with(GGMLType::Q8_0, tile_avx2<Kind::q8_0>)
+        .with(GGMLType::Q4_K, tile_avx2<Kind::q4_k>)
+        .with(GGMLType::Q5_K, tile_avx2<Kind::q5_k>)
+        .with(GGMLType::Q6_K, tile_avx2<Kind::q6_k>)
+        .with(GGMLType::F16, tile_avx2<Kind::f16>)
+        .with(GGMLType::F32, tile_avx2<Kind::f32>),
+    nullptr,
+};
 
 }  // namespace sparse_detail
 }  // namespace pysparse

@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/simd_avx512.h"
 #include "sparse/axpy.h"
 
 #ifndef PYSPARSE_SPARSE_VNNI
@@ -36,7 +37,6 @@ namespace pysparse {
 namespace sparse_detail {
 
 namespace {
-
 
 // acc (16 int32 lanes) += the dot products of the 4 unsigned bytes of each lane of w with the 4 signed bytes of x.
 // Without VNNI: VPMADDUBSW sums byte pairs into int16 (w <= 63 here, so |w0 x0 + w1 x1| <= 16002: no saturation),
@@ -275,11 +275,6 @@ inline void apply_panel(const SparseMatrix& m, int64_t t, const ActiveGroup& ag,
         }
     }
 }
-
-// A prefetch the compiler must keep: GCC deletes loops whose only effect is _mm_prefetch / __builtin_prefetch
-// (found by reading the generated code: the prefetch loops below had vanished).
-inline void prefetch_t0(const void* p) { asm volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(p))); }
-inline void prefetch_t1(const void* p) { asm volatile("prefetcht1 %0" : : "m"(*static_cast<const char*>(p))); }
 
 // Column-pass order (integer paths, short ranges of tiles): per group, kPassCols active columns at a time are run
 // over ALL the range's tiles before the next ones, the group's int32 sums of every tile held in a small buffer

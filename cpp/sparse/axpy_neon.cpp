@@ -190,21 +190,21 @@ void tile_neon(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet& a
 
 }  // namespace
 
-TileKernel tile_kernel_neon(Kind k) {
-    switch (k) {
-        case Kind::q4_0: return tile_neon<Kind::q4_0>;
-        case Kind::q4_1: return tile_neon<Kind::q4_1>;
-        case Kind::q5_0: return tile_neon<Kind::q5_0>;
-        case Kind::q5_1: return tile_neon<Kind::q5_1>;
-        case Kind::q8_0: return tile_neon<Kind::q8_0>;
-        case Kind::q4_k: return tile_neon<Kind::q4_k>;
-        case Kind::q5_k: return tile_neon<Kind::q5_k>;
-        case Kind::q6_k: return tile_neon<Kind::q6_k>;
-        case Kind::f16: return tile_neon<Kind::f16>;
-        case Kind::f32: return tile_neon<Kind::f32>;
-        default: return nullptr;  // requant reference: generic only
-    }
-}
+// Every kind but the requant reference (generic only).
+constexpr SparseKernels kSparseNeon = {
+    TypeKernels<TileKernel>{}
+        .with(GGMLType::Q4_0, tile_neon<Kind::q4_0>)
+        .with(GGMLType::Q4_1, tile_neon<Kind::q4_1>)
+        .with(GGMLType::Q5_0, tile_neon<Kind::q5_0>)
+        .with(GGMLType::Q5_1, tile_neon<Kind::q5_1>)
+        .with(GGMLType::Q8_0, tile_neon<Kind::q8_0>)
+        .with(GGMLType::Q4_K, tile_neon<Kind::q4_k>)
+        .with(GGMLType::Q5_K, tile_neon<Kind::q5_k>)
+        .with(GGMLType::Q6_K, tile_neon<Kind::q6_k>)
+        .with(GGMLType::F16, tile_neon<Kind::f16>)
+        .with(GGMLType::F32, tile_neon<Kind::f32>),
+    nullptr,
+};
 
 }  // namespace sparse_detail
 }  // namespace pysparse

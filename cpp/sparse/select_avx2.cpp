@@ -151,6 +151,6 @@ int64_t emit_ge_avx2(const float* x, int64_t n, uint32_t tbits, int32_t* idx) {
 
 }  // namespace
 
-const SelectKernels kSelectAvx2 = {max_abs_bits_avx2, hist_sum_avx2, hist_count_avx2, collect_avx2, emit_ge_avx2};
+constexpr SelectKernels kSelectAvx2 = {max_abs_bits_avx2, hist_sum_avx2, hist_count_avx2, collect_avx2, emit_ge_avx2};
 
 }  // namespace pysparse::select_detail

@@ -113,7 +113,7 @@ int64_t emit_ge_avx512(const float* x, int64_t n, uint32_t tbits, int32_t* idx) 
 
 }  // namespace
 
-const SelectKernels kSelectAvx512 = {max_abs_bits_avx512, hist_sum_avx512, hist_count_avx512, collect_avx512,
+constexpr SelectKernels kSelectAvx512 = {max_abs_bits_avx512, hist_sum_avx512, hist_count_avx512, collect_avx512,
                                      emit_ge_avx512};
 
 }  // namespace pysparse::select_detail

@@ -1,5 +1,6 @@
 // Portable selection passes (the reference every ISA path must match; see select_kernels.h).
 #include "common/cpu.h"
+#include "common/dispatch.h"
 #include "sparse/select_kernels.h"
 
 namespace pysparse::select_detail {
@@ -56,20 +57,30 @@ int64_t emit_ge_generic(const float* x, int64_t n, uint32_t tbits, int32_t* idx)
 
 }  // namespace
 
-const SelectKernels kSelectGeneric = {max_abs_bits_generic, hist_sum_generic, hist_count_generic, collect_generic,
+constexpr SelectKernels kSelectGeneric = {max_abs_bits_generic, hist_sum_generic, hist_count_generic, collect_generic,
                                       emit_ge_generic};
 
-const SelectKernels& select_kernels() {
-    switch (active_isa()) {
+namespace {
+// The family's sets by path (common/dispatch.h).
+constexpr PathSets<SelectKernels> kSelectSets = PathSets<SelectKernels>{}
+    .with(KernelPath::generic, &kSelectGeneric)
 #if defined(PYSPARSE_X86)
-        case Isa::avx2: return kSelectAvx2;
-        case Isa::avx512: return kSelectAvx512;
+    .with(KernelPath::avx2, &kSelectAvx2)
+    .with(KernelPath::avx512, &kSelectAvx512)
 #endif
 #if defined(PYSPARSE_ARM)
-        case Isa::neon: return kSelectNeon;
+    .with(KernelPath::neon, &kSelectNeon)
 #endif
-        default: return kSelectGeneric;
-    }
+    ;
+}  // namespace
+
+SelectKernels select_kernels() {
+    const Isa isa = active_isa();
+    return {select_path(kSelectSets, [](const SelectKernels& k) { return k.max_abs_bits; }, isa),
+            select_path(kSelectSets, [](const SelectKernels& k) { return k.hist_sum; }, isa),
+            select_path(kSelectSets, [](const SelectKernels& k) { return k.hist_count; }, isa),
+            select_path(kSelectSets, [](const SelectKernels& k) { return k.collect; }, isa),
+            select_path(kSelectSets, [](const SelectKernels& k) { return k.emit_ge; }, isa)};
 }
 
 }  // namespace pysparse::select_detail

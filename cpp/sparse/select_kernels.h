@@ -23,6 +23,7 @@ inline float from_bits(uint32_t b) {
     return x;
 }
 
+// The selection family's kernel set (the dispatch idiom: common/dispatch.h); nullptr where a path has none.
 struct SelectKernels {
     // max over i of abs bits(x_i) (0 for n = 0).
     uint32_t (*max_abs_bits)(const float* x, int64_t n);
@@ -46,6 +47,7 @@ extern const SelectKernels kSelectAvx512;
 extern const SelectKernels kSelectNeon;
 #endif
 
-const SelectKernels& select_kernels();  // for active_isa()
+// The kernels select_path picks for active_isa(), each member from the first path on the chain that has it.
+SelectKernels select_kernels();
 
 }  // namespace pysparse::select_detail

@@ -114,6 +114,6 @@ int64_t emit_ge_neon(const float* x, int64_t n, uint32_t tbits, int32_t* idx) {
 
 }  // namespace
 
-const SelectKernels kSelectNeon = {max_abs_bits_neon, hist_sum_neon, hist_count_neon, collect_neon, emit_ge_neon};
+constexpr SelectKernels kSelectNeon = {max_abs_bits_neon, hist_sum_neon, hist_count_neon, collect_neon, emit_ge_neon};
 
 }  // namespace pysparse::select_detail

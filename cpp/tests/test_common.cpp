@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "common/cpu.h"
+#include "common/dispatch.h"
 #include "common/thread_pool.h"
 #include "tests/check.h"
 
@@ -108,4 +109,37 @@ TEST(isa_selection_needs_every_compiled_flag) {
     CHECK(best_isa(path_support(arm, true)) == Isa::generic);
     arm.dotprod = true;
     CHECK(best_isa(path_support(arm, true)) == Isa::neon);
+}
+
+// The dispatch idiom (common/dispatch.h): the chain per ISA and features, and select_path's fallback on made-up sets.
+TEST(dispatch_walks_the_path_chain) {
+    auto chain = [](Isa isa, bool vnni, bool vbmi) {
+        std::vector<KernelPath> v;
+        for (KernelPath p : path_chain(isa, vnni, vbmi)) v.push_back(p);
+        return v;
+    };
+    using P = KernelPath;
+    CHECK(chain(Isa::generic, true, true) == std::vector<P>{P::generic});
+    CHECK(chain(Isa::avx2, true, true) == (std::vector<P>{P::avx2, P::generic}));
+    CHECK(chain(Isa::neon, false, false) == (std::vector<P>{P::neon, P::generic}));
+    CHECK(chain(Isa::avx512, false, false) == (std::vector<P>{P::avx512, P::avx2, P::generic}));
+    CHECK(chain(Isa::avx512, false, true) == (std::vector<P>{P::avx512, P::avx2, P::generic}));  // VBMI needs VNNI
+    CHECK(chain(Isa::avx512, true, false) == (std::vector<P>{P::avx512_vnni, P::avx512, P::avx2, P::generic}));
+    CHECK(chain(Isa::avx512, true, true) ==
+          (std::vector<P>{P::avx512_vbmi, P::avx512_vnni, P::avx512, P::avx2, P::generic}));
+
+    struct Set { int (*a)(); TypeKernels<int (*)()> t; };
+    static constexpr auto one = [] { return 1; };
+    static constexpr auto two = [] { return 2; };
+    static constexpr Set generic{+one, TypeKernels<int (*)()>{}.with(GGMLType::Q4_0, +one)};
+    static constexpr Set avx2{nullptr, TypeKernels<int (*)()>{}.with(GGMLType::Q4_K, +two)};
+    constexpr PathSets<Set> sets = PathSets<Set>{}.with(P::generic, &generic).with(P::avx2, &avx2);
+    auto a = [](const Set& s) { return s.a; };
+    auto t = [](GGMLType ty) { return [ty](const Set& s) { return s.t[ty]; }; };
+    CHECK(select_path(sets, a, Isa::avx512)() == 1);                    // avx2 has none: generic's
+    CHECK(select_path(sets, t(GGMLType::Q4_K), Isa::avx512)() == 2);    // avx512 (absent set) -> avx2
+    CHECK(select_path(sets, t(GGMLType::Q4_K), Isa::generic) == nullptr);
+    CHECK(select_path(sets, t(GGMLType::Q4_0), Isa::avx2)() == 1);
+    CHECK(select_path(sets, t(GGMLType::Q2_K), Isa::avx2) == nullptr);  // no set has a kernel for the type
+    CHECK(type_index(GGMLType::F32) == 0 && type_index(GGMLType::COUNT) == kTypeCount);
 }

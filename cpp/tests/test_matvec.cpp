@@ -247,7 +247,7 @@ TEST(gemm_tiles_equal_vec_dot) {
         for (GGMLType type : kTypes) {
             const gemm_tile_fn tile = gemm_tile(active_isa(), type);
             if (!tile) continue;
-            const vec_dot_fn dot = vec_dot_table(active_isa()).get(type);
+            const vec_dot_fn dot = vec_dot(active_isa(), type);
             REQUIRE(dot);
             const int64_t qk = type_traits(type).block_size;
             for (int64_t nblocks : {1, 2, 3, 8, 11}) {

@@ -1,0 +1,29 @@
+#include "common/dispatch.h"
+
+namespace pysparse {
+
+PathChain path_chain(Isa isa, bool avx512_vnni, bool avx512_vbmi) {
+    PathChain c{};
+    c.size = 0;
+    auto add = [&](KernelPath p) { c.path[c.size++] = p; };
+    switch (isa) {
+        case Isa::avx512:
+            if (avx512_vnni && avx512_vbmi) add(KernelPath::avx512_vbmi);
+            if (avx512_vnni) add(KernelPath::avx512_vnni);
+            add(KernelPath::avx512);
+            add(KernelPath::avx2);
+            break;
+        case Isa::avx2: add(KernelPath::avx2); break;
+        case Isa::neon: add(KernelPath::neon); break;
+        case Isa::generic: break;
+    }
+    add(KernelPath::generic);
+    return c;
+}
+
+PathChain path_chain(Isa isa) {
+    if (isa != Isa::avx512) return path_chain(isa, false, false);
+    return path_chain(isa, feature_enabled(CpuFeature::avx512_vnni), feature_enabled(CpuFeature::avx512_vbmi));
+}
+
+}  // namespace pysparse
