@@ -16,6 +16,8 @@ python -m pysparse speedup smollm2-135m --site input intermediate all_inputs --b
     --out docs/results/series-v3/smollm2-135m --llama-bench "$LB"
 python -m pysparse speedup gemma3-270m --site input intermediate all_inputs --budget medium --threads 1 --no-allocate \
     --out docs/results/series-v3/gemma3-270m --llama-bench "$LB"
+python -m pysparse speedup qwen2.5-coder-0.5b --site input intermediate --budget medium --threads 1 --no-allocate \
+    --out docs/results/series-v3/qwen2.5-coder-0.5b --llama-bench "$LB"
 python -m pysparse speedup qwen2.5-coder-1.5b --site all_inputs --p 0.94 --budget medium --threads 1 --no-allocate \
     --reps 5 --out docs/results/speedup-qwen2.5-coder-1.5b-all-inputs/1-thread --llama-bench "$LB"
 # One report over the models
