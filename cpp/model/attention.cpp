@@ -115,9 +115,8 @@ void attend_heads(const AttentionShape& s, const KVCache& kv, int64_t il, const 
             dot_heads_f16(q, G, k, s.head_dim, s.scale, scores + j, len, table);
     }
     for (int64_t h = 0; h < G; ++h) softmax(scores + h * len, len);
-    // Rows of one layer's cache are consecutive positions, n_head_kv * head_dim_v entries apart.
     const T* v = static_cast<const T*>(kv.v_row(il, lo)) + g * s.head_dim_v;
-    const int64_t v_stride = s.n_head_kv * s.head_dim_v;
+    const int64_t v_stride = kv.v_row_stride();
     if constexpr (std::is_same_v<T, float>)
         weighted_sum_f32(scores, len, G, v, v_stride, len, s.head_dim_v, out);
     else
@@ -133,8 +132,9 @@ void attention(const AttentionShape& s, const KVCache& kv, int64_t il, const flo
     const int nth = pool.num_threads();
     // Work unit: (token, KV head, chunk of that head's query heads). Whole groups share each key/value row read;
     // a decode step with few KV heads (gemma3-270m has one) splits the group so every thread gets work.
-    const int64_t per_kv = n * s.n_head_kv >= 2 * nth ? 1 : std::min<int64_t>(group, (2 * nth + n * s.n_head_kv - 1) / (n * s.n_head_kv));
-    const int64_t units = n * s.n_head_kv * per_kv;
+    const int64_t kv_units = n * s.n_head_kv;
+    const int64_t per_kv = kv_units >= 2 * nth ? 1 : std::min<int64_t>(group, (2 * nth + kv_units - 1) / kv_units);
+    const int64_t units = kv_units * per_kv;
     const int64_t max_chunk = (group + per_kv - 1) / per_kv;
     std::vector<std::vector<float>> scores(nth, std::vector<float>(max_chunk * (pos0 + n)));
     auto job = [&](int tid, int nthreads) {
@@ -143,8 +143,8 @@ void attention(const AttentionShape& s, const KVCache& kv, int64_t il, const flo
         float* sc = scores[tid].data();
         for (int64_t u = u0; u < u1; ++u) {
             const int64_t t = u / (s.n_head_kv * per_kv), g = u / per_kv % s.n_head_kv, c = u % per_kv;
+            // per_kv <= group, so no chunk is empty
             const int64_t h0 = g * group + c * group / per_kv, h1 = g * group + (c + 1) * group / per_kv;
-            if (h1 == h0) continue;
             const float* qh = q + (t * s.n_head + h0) * s.head_dim;
             float* oh = out + (t * s.n_head + h0) * s.head_dim_v;
             if (kv.type() == KVType::f32)

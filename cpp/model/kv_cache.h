@@ -25,6 +25,8 @@ public:
     // A pointer to one position's key / value row (f32 or f16 by type()).
     const void* k_row(int64_t il, int64_t pos) const;
     const void* v_row(int64_t il, int64_t pos) const;
+    // Entries from one position's value row to the next (rows of a layer are consecutive positions).
+    int64_t v_row_stride() const { return v_width_; }
 
 private:
     int64_t n_ctx_ = 0, k_width_ = 0, v_width_ = 0;
