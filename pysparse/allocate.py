@@ -35,14 +35,23 @@ def _hash(obj) -> str:
 
 
 def site_bytes(model, site: str) -> list[int]:
-    """Per layer: bytes of the FFN matrices `site` thins (skipped entirely at sparsity 1)."""
+    """Per layer: bytes of the FFN matrices `site` thins that the engine's sparse kernels skip (all of them at
+    sparsity 1). Matrices of a type the kernel policy keeps dense (Q6_K by default: _core.masked_dense_types())
+    are read whole at any sparsity, so they count 0 here."""
+    from . import _core
     from .engine.gguf import GGUFFile
 
     f = GGUFFile(model.path)
+    dense_types = set(_core.masked_dense_types())
     out = []
     for il in range(model.n_layer):
-        names = [f"blk.{il}.{m}.weight" for m in SITE_MATRICES[site]]
-        out.append(sum(f.tensors[n].nbytes for n in names if n in f.tensors))
+        t = {m: f.tensors.get(f"blk.{il}.{m}.weight") for m in SITE_MATRICES[site]}
+        t = {m: v for m, v in t.items() if v is not None}
+        if "ffn_gate" in t and any(t[m].type in dense_types for m in ("ffn_gate", "ffn_up") if m in t):
+            t.pop("ffn_gate"), t.pop("ffn_up", None)  # gate and up run dense together
+        if "ffn_down" in t and t["ffn_down"].type in dense_types:
+            t.pop("ffn_down")
+        out.append(sum(v.nbytes for v in t.values()))  # (up at the gate site: row-skip over any type)
     return out
 
 

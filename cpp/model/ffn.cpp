@@ -1,6 +1,9 @@
 #include "model/ffn.h"
 
+#include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <sstream>
 
 #include "common/error.h"
 #include "kernels/matmul.h"
@@ -28,6 +31,64 @@ const char* site_name(Site s) {
 }
 
 namespace {
+
+std::mutex g_masked_mu;
+bool g_masked_set = false;
+std::vector<GGMLType> g_masked;
+
+// The policy's list, read once from PYSPARSE_MASKED_DENSE_TYPES (unknown names: ValueError at the first use).
+const std::vector<GGMLType>& masked_list() {
+    if (!g_masked_set) {
+        g_masked = {GGMLType::Q6_K};
+        if (const char* e = std::getenv("PYSPARSE_MASKED_DENSE_TYPES")) {
+            g_masked.clear();
+            std::stringstream ss(e);
+            for (std::string name; std::getline(ss, name, ',');)
+                if (!name.empty()) g_masked.push_back(type_from_name(name));
+        }
+        g_masked_set = true;
+    }
+    return g_masked;
+}
+
+}  // namespace
+
+bool masked_dense_type(GGMLType t) {
+    std::lock_guard<std::mutex> lock(g_masked_mu);
+    for (GGMLType m : masked_list())
+        if (m == t) return true;
+    return false;
+}
+
+std::vector<GGMLType> masked_dense_types() {
+    std::lock_guard<std::mutex> lock(g_masked_mu);
+    return masked_list();
+}
+
+void set_masked_dense_types(const std::vector<GGMLType>& types) {
+    std::lock_guard<std::mutex> lock(g_masked_mu);
+    g_masked = types;
+    g_masked_set = true;
+}
+
+namespace {
+
+// v[d] keeps the entries listed in idx[0, cnt) (ascending) and the others become 0: the masked vector the dense
+// kernel runs on for a matrix the policy keeps dense (the sparse kernels never read the inactive entries).
+void keep_only(float* v, int64_t d, const int32_t* idx, int64_t cnt) {
+    int64_t next = 0;
+    for (int64_t k = 0; k < cnt; ++k) {
+        std::memset(v + next, 0, sizeof(float) * (idx[k] - next));
+        next = idx[k] + 1;
+    }
+    std::memset(v + next, 0, sizeof(float) * (d - next));
+}
+
+// Each row r of V[n][d] masked to its list idx[offsets[r], offsets[r + 1]).
+void keep_only_rows(float* V, int64_t n, int64_t d, const int64_t* offsets, const int32_t* idx) {
+    for (int64_t r = 0; r < n; ++r)
+        keep_only(V + r * d, d, idx + offsets[r], offsets[r + 1] - offsets[r]);
+}
 
 bool sparse_input(Site s) { return s == Site::input || s == Site::all_inputs; }
 bool sparse_inner(Site s) { return s == Site::intermediate || s == Site::all_inputs || s == Site::gate; }
@@ -84,10 +145,19 @@ void ffn_prepare(const LayerWeights& L, Site site, FFNSparsity& sp) {
         out = std::make_unique<SparseMatrix>(repack_input_major(m.type, m.data, m.rows, m.cols));
     };
     if (sparse_input(site)) {
-        repack(L.gate, sp.gate);
-        repack(L.up, sp.up);
+        sp.gate_up_masked = masked_dense_type(L.gate.type) || masked_dense_type(L.up.type);
+        if (sp.gate_up_masked) {
+            sp.gate.reset(), sp.up.reset();
+        } else {
+            repack(L.gate, sp.gate);
+            repack(L.up, sp.up);
+        }
     }
-    if (sparse_inner(site)) repack(L.down, sp.down);
+    if (sparse_inner(site)) {
+        sp.down_masked = masked_dense_type(L.down.type);
+        if (sp.down_masked) sp.down.reset();
+        else repack(L.down, sp.down);
+    }
 }
 
 void ffn_forward(const LayerWeights& L, Activation act, Site site, const FFNSparsity& sp, const float* x, int64_t n,
@@ -104,7 +174,11 @@ void ffn_forward(const LayerWeights& L, Activation act, Site site, const FFNSpar
     if (n == 1) {  // decode: the sparse kernels read only the active columns / rows
         if (sparse_input(site)) {
             const int64_t cnt = select_one(sp.rule, x, n_embd, s, counts.input, "input");
-            if (sp.gate->type == sp.up->type)
+            if (sp.gate_up_masked) {
+                s.xm.assign(x, x + n_embd);
+                keep_only(s.xm.data(), n_embd, s.idx.data(), cnt);
+                gate_up_dense(L, s.xm.data(), 1, g, u);
+            } else if (sp.gate->type == sp.up->type)
                 fused_gate_up(*sp.gate, *sp.up, x, s.idx.data(), cnt, g, u);
             else {
                 sparse_matvec(*sp.gate, x, s.idx.data(), cnt, g);
@@ -116,7 +190,12 @@ void ffn_forward(const LayerWeights& L, Activation act, Site site, const FFNSpar
             const int64_t cnt = select_one(sp.rule, h, n_ff, s, counts.inner, "gate activation");
             row_skip_matvec(L.up.type, L.up.data, L.up.rows, L.up.cols, x, s.idx.data(), cnt, u);
             for (int64_t k = 0; k < cnt; ++k) h[s.idx[k]] *= u[s.idx[k]];
-            sparse_matvec(*sp.down, h, s.idx.data(), cnt, y);
+            if (sp.down_masked) {
+                keep_only(h, n_ff, s.idx.data(), cnt);
+                product(L.down, h, 1, y);
+            } else {
+                sparse_matvec(*sp.down, h, s.idx.data(), cnt, y);
+            }
             return;
         } else {
             gate_up_dense(L, x, 1, g, u);
@@ -124,7 +203,12 @@ void ffn_forward(const LayerWeights& L, Activation act, Site site, const FFNSpar
         gated_activation(act, g, u, n_ff, h);
         if (sparse_inner(site)) {
             const int64_t cnt = select_one(sp.rule, h, n_ff, s, counts.inner, "intermediate");
-            sparse_matvec(*sp.down, h, s.idx.data(), cnt, y);
+            if (sp.down_masked) {
+                keep_only(h, n_ff, s.idx.data(), cnt);
+                product(L.down, h, 1, y);
+            } else {
+                sparse_matvec(*sp.down, h, s.idx.data(), cnt, y);
+            }
         } else {
             product(L.down, h, 1, y);
         }
@@ -135,7 +219,11 @@ void ffn_forward(const LayerWeights& L, Activation act, Site site, const FFNSpar
     // repacks (bitwise each token's decode result), so the row-major pages of a repacked matrix stay untouched.
     if (sparse_input(site)) {
         select_batch(sp.rule, x, n, n_embd, s, counts.input, "input");
-        if (sp.gate->type == sp.up->type)
+        if (sp.gate_up_masked) {
+            s.xm.assign(x, x + n * n_embd);
+            keep_only_rows(s.xm.data(), n, n_embd, s.offsets.data(), s.idx.data());
+            gate_up_dense(L, s.xm.data(), n, g, u);
+        } else if (sp.gate->type == sp.up->type)
             fused_gate_up_matmul(*sp.gate, *sp.up, x, n, s.offsets.data(), s.idx.data(), g, u);
         else {
             sparse_matmul(*sp.gate, x, n, s.offsets.data(), s.idx.data(), g);
@@ -150,7 +238,12 @@ void ffn_forward(const LayerWeights& L, Activation act, Site site, const FFNSpar
         select_batch(sp.rule, h, n, n_ff, s, counts.inner, "gate activation");
         product(L.up, x, n, u);
         for (size_t i = 0; i < nf; ++i) h[i] *= u[i];
-        sparse_matmul(*sp.down, h, n, s.offsets.data(), s.idx.data(), y);
+        if (sp.down_masked) {
+            keep_only_rows(h, n, n_ff, s.offsets.data(), s.idx.data());
+            product(L.down, h, n, y);
+        } else {
+            sparse_matmul(*sp.down, h, n, s.offsets.data(), s.idx.data(), y);
+        }
         return;
     } else {
         gate_up_dense(L, x, n, g, u);
@@ -158,7 +251,12 @@ void ffn_forward(const LayerWeights& L, Activation act, Site site, const FFNSpar
     }
     if (sparse_inner(site)) {
         select_batch(sp.rule, h, n, n_ff, s, counts.inner, "intermediate");
-        sparse_matmul(*sp.down, h, n, s.offsets.data(), s.idx.data(), y);
+        if (sp.down_masked) {
+            keep_only_rows(h, n, n_ff, s.offsets.data(), s.idx.data());
+            product(L.down, h, n, y);
+        } else {
+            sparse_matmul(*sp.down, h, n, s.offsets.data(), s.idx.data(), y);
+        }
     } else {
         product(L.down, h, n, y);
     }

@@ -31,11 +31,23 @@ struct SiteCounts {
     int64_t active[2] = {0, 0}, total[2] = {0, 0};  // [0] prefill, [1] decode
 };
 
+// Kernel policy. A matrix of a type listed here is never repacked: at a site that thins its input, the rule
+// still picks the active entries (same counts, same model: inactive entries become exact zeros) and the dense
+// kernel runs on the masked vector. Why: those types' sparse kernels lose to their dense kernel at the sparsities
+// top-p gives at 99% quality (bench/bench_sparse.py, AVX-512, 1 thread, from DRAM: Q6_K at 1536x8960 2.1x the
+// dense time at s = 0, 1.6x at s = 0.5, break-even near s = 0.85; the other types win from s = 0-0.25), so the
+// masked dense product is the faster way to run the same sparse model. Default: Q6_K. PYSPARSE_MASKED_DENSE_TYPES
+// overrides it (comma-separated type names; empty: every supported type runs its sparse kernel).
+bool masked_dense_type(GGMLType t);
+std::vector<GGMLType> masked_dense_types();
+void set_masked_dense_types(const std::vector<GGMLType>& types);  // tests and A/B runs; takes effect at set_sparsity
+
 // Per-layer sparsity: the rule (with its own value per layer) and the repacks it needs.
 struct FFNSparsity {
     bool on = false;
     SelectRule rule;
     std::unique_ptr<SparseMatrix> gate, up, down;  // input-major repacks (nullptr where the site does not need one)
+    bool gate_up_masked = false, down_masked = false;  // the site thins them, the dense kernel runs (policy above)
 };
 
 struct FFNCounters {
@@ -44,7 +56,7 @@ struct FFNCounters {
 
 // Scratch buffers for one FFN call, owned by the model's state (sized for its largest batch).
 struct FFNScratch {
-    std::vector<float> g, u, h;
+    std::vector<float> g, u, h, xm;  // xm: the masked input (gate_up_masked)
     std::vector<int32_t> idx;
     std::vector<int64_t> offsets;
 };

@@ -78,6 +78,7 @@ public:
     const std::vector<FFNCounters>& counters() const { return counts_; }
     void reset_counters();
     size_t sparse_bytes() const;  // bytes held by the FFN repacks
+    const std::vector<FFNSparsity>& sparsity() const { return sparsity_; }
 
     const Timings& timings() const { return timings_; }
     void reset_timings() { timings_ = Timings(); }

@@ -75,6 +75,19 @@ py::dict hparams_dict(const Hparams& hp) {
 }  // namespace
 
 void bind_model(py::module_& m) {
+    m.def("masked_dense_types", [] {
+              std::vector<std::string> out;
+              for (GGMLType t : masked_dense_types()) out.push_back(type_traits(t).name);
+              return out;
+          },
+          "Types the FFN kernel policy keeps dense at a sparse site (the dense kernel on the masked vector; "
+          "model/ffn.h). Default [\"Q6_K\"]; PYSPARSE_MASKED_DENSE_TYPES overrides it.");
+    m.def("set_masked_dense_types", [](const std::vector<std::string>& names) {
+              std::vector<GGMLType> types;
+              for (const std::string& n : names) types.push_back(type_from_name(n));
+              set_masked_dense_types(types);
+          },
+          py::arg("names"), "Set the kernel policy's list (takes effect at the next set_sparsity).");
     py::class_<Model>(m, "Model", "A GGUF model on the engine (see pysparse.engine.Model for the Python API).")
         .def(py::init([](const std::string& path, int64_t n_ctx, const std::string& kv_type, int64_t max_batch) {
                  ModelOptions o;
@@ -92,6 +105,27 @@ void bind_model(py::module_& m) {
         .def_property_readonly("kv_bytes", &Model::kv_bytes)
         .def_property_readonly("sparse_bytes", &Model::sparse_bytes)
         .def_property_readonly("site", [](const Model& m) { return std::string(site_name(m.site())); })
+        .def("kernel_plan", [](const Model& m) {
+                 // Per layer, how each FFN matrix runs under the current sparsity: "sparse" (its repack, only the
+                 // active columns read), "masked_dense" (the site thins it, the dense kernel runs on the masked
+                 // vector: kernel policy, model/ffn.h) or "dense".
+                 py::list out;
+                 const Site site = m.site();
+                 const bool in = site == Site::input || site == Site::all_inputs;
+                 const bool inner = site == Site::intermediate || site == Site::all_inputs || site == Site::gate;
+                 for (const FFNSparsity& sp : m.sparsity()) {
+                     auto how = [&](bool thinned, bool masked) {
+                         return std::string(!sp.on || !thinned ? "dense" : masked ? "masked_dense" : "sparse");
+                     };
+                     py::dict d;
+                     d["gate"] = site == Site::gate ? std::string("dense") : how(in, sp.gate_up_masked);
+                     d["up"] = site == Site::gate && sp.on ? std::string("row_skip") : how(in, sp.gate_up_masked);
+                     d["down"] = how(inner, sp.down_masked);
+                     out.append(d);
+                 }
+                 return out;
+             },
+             "Per layer, how gate / up / down run under the current sparsity: sparse, masked_dense, row_skip or dense.")
         .def_property_readonly("tied_output", [](const Model& m) { return m.weights().tied_output; })
         .def("weight_bytes", [](const Model& m) {
             // Bytes of each part's weights as stored: what one decode step reads.

@@ -5,6 +5,7 @@
 // differs, active sets near the threshold flip, and a 64-wide toy model amplifies that beyond any useful bound). This is
 // how the NEON path (under qemu) and the AVX-512 path (under SIMDe) run a whole model. The logits themselves are
 // checked against transformers in tests/test_model.py.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -188,6 +189,55 @@ TEST(model_tiny_llama_sparse_decode_matches_masked_prefill) {
     CHECK(m.sparse_bytes() == 0);
     std::vector<double> bad(kLayers, 1.5);
     CHECK_THROWS(m.set_sparsity(Site::input, SelectRule::topp, bad));
+    std::remove(path.c_str());
+}
+
+// The kernel policy (model/ffn.h): a type listed as masked-dense is not repacked, the rule still thins the vector and
+// the dense kernel runs on it: the same model as the sparse kernels (F16 weights: both compute in float), the same
+// counts, decode and prefill alike; the list is read at set_sparsity.
+TEST(model_tiny_llama_masked_dense_policy_matches_sparse_kernels) {
+    const std::string path = write_tiny_llama(GGMLType::F16, GGMLType::F16);
+    Model m(path, ModelOptions{});
+    const auto t = tokens(16);
+    const auto saved = masked_dense_types();
+    for (Site site : {Site::input, Site::intermediate, Site::all_inputs, Site::gate}) {
+        auto counts = [&] {
+            std::vector<int64_t> v;
+            for (const auto& c : m.counters())
+                for (const SiteCounts* s : {&c.input, &c.inner}) v.insert(v.end(), {s->active[0], s->active[1], s->total[1]});
+            return v;
+        };
+        set_masked_dense_types({});
+        m.set_sparsity(site, SelectRule::topp, std::vector<double>(kLayers, 0.8));
+        m.reset_counters();
+        const auto sparse_pre = run(m, t, false), sparse_dec = run(m, t, true);
+        const auto sparse_counts = counts();
+        CHECK(m.sparse_bytes() > 0);
+        set_masked_dense_types({GGMLType::F16});
+        m.set_sparsity(site, SelectRule::topp, std::vector<double>(kLayers, 0.8));
+        CHECK(m.sparse_bytes() == 0);  // nothing repacked
+        for (const FFNSparsity& sp : m.sparsity()) {
+            CHECK(!sp.gate && !sp.up && !sp.down);
+            CHECK(sp.down_masked == (site != Site::input));
+            CHECK(sp.gate_up_masked == (site == Site::input || site == Site::all_inputs));
+        }
+        m.reset_counters();
+        const auto pre = run(m, t, false), dec = run(m, t, true);
+        CHECK(counts() == sparse_counts);
+        const double scale = max_abs(sparse_pre);
+        double err = 0;
+        for (size_t i = 0; i < pre.size(); ++i)
+            err = std::max({err, static_cast<double>(std::fabs(pre[i] - sparse_pre[i])),
+                            static_cast<double>(std::fabs(dec[i] - sparse_dec[i]))});
+        CHECK(err <= 2e-3 * scale);
+        // and it is not the dense model: the masking matters
+        m.clear_sparsity();
+        const auto dense = run(m, t, false);
+        double diff = 0;
+        for (size_t i = 0; i < pre.size(); ++i) diff = std::max(diff, static_cast<double>(std::fabs(pre[i] - dense[i])));
+        CHECK(diff > 2e-2 * scale);
+    }
+    set_masked_dense_types(saved);
     std::remove(path.c_str());
 }
 

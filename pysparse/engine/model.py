@@ -253,6 +253,13 @@ class Model:
         """The sparsity in force: {'site', 'rule', 'values' per layer} or None (dense)."""
         return self._sparsity
 
+    def kernel_plan(self) -> list[dict]:
+        """Per layer, how gate / up / down run under the current sparsity: "sparse" (input-major repack, only the
+        active columns read), "masked_dense" (the rule still thins the vector; types whose sparse kernel is slower
+        than their dense one at usual sparsities, Q6_K by default, run the dense kernel on the masked vector: same
+        model, no repack), "row_skip" (up at the gate site) or "dense"."""
+        return self._m.kernel_plan()
+
     def _layer(self, il: int) -> int:
         if not 0 <= il < self.n_layer:
             raise ValueError(f"layer {il} out of range [0, {self.n_layer})")
