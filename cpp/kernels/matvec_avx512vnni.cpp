@@ -68,7 +68,9 @@ void vec_dot_q4_K_vnni(int64_t n, const void* vw, const block_q8_K* const* xs, f
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     const __m512i idx01 = load512(kQ4KScaleIdx[0]), idx23 = load512(kQ4KScaleIdx[1]);
     const __m256i idxm = _mm256_setr_epi16(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
-    const __mmask32 upper = 0xFFFF0000u;  // int16 lanes 16..31: the upper 256 bits
+    // int16 shift counts: 0 for the lower 256 bits (low nibbles), 4 for the upper (high nibbles). One
+    // non-destructive vpsrlvw instead of a register copy plus a merge-masked shift.
+    const __m512i nib_shift = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
     __m512 acc[NT];
     __m256 acc_m[NT];
     for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps(), acc_m[t] = _mm256_setzero_ps();
@@ -80,18 +82,21 @@ void vec_dot_q4_K_vnni(int64_t n, const void* vw, const block_q8_K* const* xs, f
         __m512i q[4];
         for (int c = 0; c < 4; ++c) {
             const __m512i bits = bcast256(w[b].qs + 32 * c);
-            q[c] = _mm512_and_si512(_mm512_mask_srli_epi16(bits, upper, bits, 4), m4);
+            q[c] = _mm512_and_si512(_mm512_srlv_epi16(bits, nib_shift), m4);
         }
-        const float dw = f16(w[b].d), dminw = f16(w[b].dmin);
+        // d and dmin are adjacent fp16s: one conversion gives both ({d, dmin, 0, 0}), one multiply scales both by
+        // x.d (the same float products as the scalar form, so the same bits)
+        const __m128 dmw = _mm_cvtph_ps(_mm_cvtsi32_si128((int)load_u32(reinterpret_cast<const uint8_t*>(&w[b].d))));
         for (int t = 0; t < NT; ++t) {
             const block_q8_K& x = xs[t][b];
             __m512i r[4];
             for (int c = 0; c < 4; ++c) r[c] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[c], load512(x.qs + 64 * c));
             __m512i sumi = scaled_pair(_mm512_setzero_si512(), r[0], r[1], s01);
             sumi = scaled_pair(sumi, r[2], r[3], s23);
-            acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(dw * x.d), _mm512_cvtepi32_ps(sumi), acc[t]);
+            const __m128 dx = _mm_mul_ps(dmw, _mm_set1_ps(x.d));
+            acc[t] = _mm512_fmadd_ps(_mm512_broadcastss_ps(dx), _mm512_cvtepi32_ps(sumi), acc[t]);
             const __m256i mi = _mm256_madd_epi16(load256(x.bsums), mins);
-            acc_m[t] = _mm256_fmadd_ps(_mm256_set1_ps(dminw * x.d), _mm256_cvtepi32_ps(mi), acc_m[t]);
+            acc_m[t] = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dx)), _mm256_cvtepi32_ps(mi), acc_m[t]);
         }
     }
     for (int t = 0; t < NT; ++t) out[t] = _mm512_reduce_add_ps(acc[t]) - hsum_f32x8(acc_m[t]);
