@@ -36,8 +36,8 @@ def _hash(obj) -> str:
 
 def site_bytes(model, site: str) -> list[int]:
     """Per layer: bytes of the FFN matrices `site` thins that the engine's sparse kernels skip (all of them at
-    sparsity 1). Matrices of a type the kernel policy keeps dense (Q6_K by default: _core.masked_dense_types())
-    are read whole at any sparsity, so they count 0 here."""
+    sparsity 1). Matrices the kernel policy runs dense on the masked vector (a type in _core.masked_dense_types(),
+    Q6_K by default; the down matrix unless _core.sparse_down()) are read whole at any sparsity: they count 0."""
     from . import _core
     from .engine.gguf import GGUFFile
 
@@ -49,7 +49,7 @@ def site_bytes(model, site: str) -> list[int]:
         t = {m: v for m, v in t.items() if v is not None}
         if "ffn_gate" in t and any(t[m].type in dense_types for m in ("ffn_gate", "ffn_up") if m in t):
             t.pop("ffn_gate"), t.pop("ffn_up", None)  # gate and up run dense together
-        if "ffn_down" in t and t["ffn_down"].type in dense_types:
+        if "ffn_down" in t and (t["ffn_down"].type in dense_types or not _core.sparse_down()):
             t.pop("ffn_down")
         out.append(sum(v.nbytes for v in t.values()))  # (up at the gate site: row-skip over any type)
     return out

@@ -255,13 +255,18 @@ def test_smollm2_sparse_matches_torch_simulation(smollm2, smollm2_hf, n_windows,
     assert abs(ours / ref - 1) < ppl_tol + 0.005
 
 
-@pytest.mark.parametrize("site", ["input", "intermediate", "all_inputs", "gate", None])
-def test_smollm2_prefill_equals_decode(smollm2, site):
+@pytest.mark.parametrize("site, sparse_down", [("input", False), ("intermediate", False), ("intermediate", True),
+                                               ("all_inputs", False), ("all_inputs", True), ("gate", True),
+                                               (None, False)])
+def test_smollm2_prefill_equals_decode(smollm2, site, sparse_down):
     """A prompt's logits from the batched prefill equal those of feeding it token by token (decode kernels), dense
     and at every site: prefill runs the sparse kernels' batched form, so quality measured on prefill logits is the
     quality of generation."""
     ids = smollm2.tokenizer("The history of the city begins in the Roman era, when a small fort was built on the "
                             "river bank to guard the crossing.")["input_ids"]
+    from pysparse import _core
+
+    _core.set_sparse_down(sparse_down)  # True: the down matrix's sparse kernels (off by the default policy)
     if site:
         smollm2.set_sparsity(site, "top_p", 0.9)
     try:
@@ -269,6 +274,7 @@ def test_smollm2_prefill_equals_decode(smollm2, site):
         smollm2._m.reset()
         steps = np.stack([smollm2._m.forward(np.array(ids[i:i + 1]), False) for i in range(len(ids))])
     finally:
+        _core.set_sparse_down(False)
         smollm2.clear_sparsity()
     assert np.array_equal(steps, got)
 
@@ -301,11 +307,13 @@ def test_smollm2_masked_dense_policy(smollm2, wiki_ids):
         lp = z - np.log(np.exp(z).sum(-1, keepdims=True))
         return float(-lp[np.arange(len(ids) - 1), ids[1:]].mean())
 
-    assert _core.masked_dense_types() == ["Q6_K"]
+    assert _core.masked_dense_types() == ["Q6_K"] and not _core.sparse_down()
     with pytest.raises(ValueError, match="Q9_9"):
         _core.set_masked_dense_types(["Q9_9"])
-    assert allocate.site_bytes(smollm2, "all_inputs")[0] > 0
+    assert allocate.site_bytes(smollm2, "intermediate") == [0] * smollm2.n_layer  # down: masked-dense by default
     dense = nll(smollm2.logits(ids))
+    _core.set_sparse_down(True)
+    assert allocate.site_bytes(smollm2, "intermediate")[0] > 0
     smollm2.set_sparsity("all_inputs", "top_p", 0.97)
     try:
         assert {d["down"] for d in smollm2.kernel_plan()} == {"sparse"}
@@ -321,8 +329,13 @@ def test_smollm2_masked_dense_policy(smollm2, wiki_ids):
         st = smollm2.stats()
         smollm2._m.reset()
         steps = np.stack([smollm2._m.forward(np.array(ids[i:i + 1]), False) for i in range(48)])
+        _core.set_masked_dense_types(["Q6_K"])
+        _core.set_sparse_down(False)
+        smollm2.set_sparsity("all_inputs", "top_p", 0.97)
+        assert all(d == {"gate": "sparse", "up": "sparse", "down": "masked_dense"} for d in smollm2.kernel_plan())
     finally:
         _core.set_masked_dense_types(["Q6_K"])
+        _core.set_sparse_down(False)
         smollm2.clear_sparsity()
     masked = nll(logits)
     assert np.array_equal(steps, logits[:48])  # decode and prefill: the same dense kernels on the same masked vectors

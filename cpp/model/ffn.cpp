@@ -35,6 +35,7 @@ namespace {
 std::mutex g_masked_mu;
 bool g_masked_set = false;
 std::vector<GGMLType> g_masked;
+int g_sparse_down = -1;  // -1: not read yet
 
 // The policy's list, read once from PYSPARSE_MASKED_DENSE_TYPES (unknown names: ValueError at the first use).
 const std::vector<GGMLType>& masked_list() {
@@ -69,6 +70,20 @@ void set_masked_dense_types(const std::vector<GGMLType>& types) {
     std::lock_guard<std::mutex> lock(g_masked_mu);
     g_masked = types;
     g_masked_set = true;
+}
+
+bool sparse_down() {
+    std::lock_guard<std::mutex> lock(g_masked_mu);
+    if (g_sparse_down < 0) {
+        const char* e = std::getenv("PYSPARSE_SPARSE_DOWN");
+        g_sparse_down = e && *e && std::string(e) != "0";
+    }
+    return g_sparse_down == 1;
+}
+
+void set_sparse_down(bool on) {
+    std::lock_guard<std::mutex> lock(g_masked_mu);
+    g_sparse_down = on;
 }
 
 namespace {
@@ -154,7 +169,7 @@ void ffn_prepare(const LayerWeights& L, Site site, FFNSparsity& sp) {
         }
     }
     if (sparse_inner(site)) {
-        sp.down_masked = masked_dense_type(L.down.type);
+        sp.down_masked = !sparse_down() || masked_dense_type(L.down.type);
         if (sp.down_masked) sp.down.reset();
         else repack(L.down, sp.down);
     }

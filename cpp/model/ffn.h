@@ -31,16 +31,22 @@ struct SiteCounts {
     int64_t active[2] = {0, 0}, total[2] = {0, 0};  // [0] prefill, [1] decode
 };
 
-// Kernel policy. A matrix of a type listed here is never repacked: at a site that thins its input, the rule
-// still picks the active entries (same counts, same model: inactive entries become exact zeros) and the dense
-// kernel runs on the masked vector. Why: those types' sparse kernels lose to their dense kernel at the sparsities
-// top-p gives at 99% quality (bench/bench_sparse.py, AVX-512, 1 thread, from DRAM: Q6_K at 1536x8960 2.1x the
-// dense time at s = 0, 1.6x at s = 0.5, break-even near s = 0.85; the other types win from s = 0-0.25), so the
-// masked dense product is the faster way to run the same sparse model. Default: Q6_K. PYSPARSE_MASKED_DENSE_TYPES
-// overrides it (comma-separated type names; empty: every supported type runs its sparse kernel).
+// Kernel policy: where the sparse kernels do not pay, the rule still picks the active entries (same rule, same
+// counts, the same sparse model: inactive entries become exact zeros) and the dense kernel runs on the masked
+// vector; such a matrix is not repacked. Two parts, both measured (docs/engine.md, "Kernel policy"):
+//  - types: a matrix of a listed type (default Q6_K) runs masked-dense at any site. Its sparse kernel loses to its
+//    dense kernel at the sparsities top-p gives at 99% quality (bench_sparse, AVX-512, 1 thread, from DRAM:
+//    Q6_K 1536x8960 2.1x the dense time at s = 0, 1.6x at s = 0.5). PYSPARSE_MASKED_DENSE_TYPES overrides the
+//    list (comma-separated type names; empty: none);
+//  - the down matrix (short output columns: 576-1536 rows on the models we run) runs masked-dense unless
+//    PYSPARSE_SPARSE_DOWN=1: at the critical sparsities of the four reference models (20-57% at the down input)
+//    generation was as fast or faster with it dense on every one of them (e.g. SmolLM2 all_inputs 0.96x -> 1.06x
+//    dense, Qwen2.5-0.5B 1.13x -> 1.16x, Qwen2.5-1.5B equal).
 bool masked_dense_type(GGMLType t);
 std::vector<GGMLType> masked_dense_types();
 void set_masked_dense_types(const std::vector<GGMLType>& types);  // tests and A/B runs; takes effect at set_sparsity
+bool sparse_down();             // the down matrix runs its sparse kernel (PYSPARSE_SPARSE_DOWN=1; default false)
+void set_sparse_down(bool on);  // tests and A/B runs; takes effect at set_sparsity
 
 // Per-layer sparsity: the rule (with its own value per layer) and the repacks it needs.
 struct FFNSparsity {

@@ -88,6 +88,11 @@ void bind_model(py::module_& m) {
               set_masked_dense_types(types);
           },
           py::arg("names"), "Set the kernel policy's list (takes effect at the next set_sparsity).");
+    m.def("sparse_down", &sparse_down,
+          "Whether the FFN down matrix runs its sparse kernel at the intermediate / all_inputs / gate sites (default "
+          "False: masked-dense, model/ffn.h; PYSPARSE_SPARSE_DOWN=1 switches it on).");
+    m.def("set_sparse_down", &set_sparse_down, py::arg("on"),
+          "Switch the down matrix's sparse kernel on or off (takes effect at the next set_sparsity).");
     py::class_<Model>(m, "Model", "A GGUF model on the engine (see pysparse.engine.Model for the Python API).")
         .def(py::init([](const std::string& path, int64_t n_ctx, const std::string& kv_type, int64_t max_batch) {
                  ModelOptions o;

@@ -167,6 +167,8 @@ TEST(model_tiny_llama_prefill_decode_and_generic) {
 TEST(model_tiny_llama_sparse_decode_matches_masked_prefill) {
     const std::string path = write_tiny_llama(GGMLType::F16, GGMLType::F16);
     Model m(path, ModelOptions{});
+    const bool saved_down = sparse_down();
+    set_sparse_down(true);  // the down matrix's sparse kernels too (the default policy runs it masked-dense)
     const auto t = tokens(16);
     for (Site site : {Site::input, Site::intermediate, Site::all_inputs, Site::gate}) {
         m.set_sparsity(site, SelectRule::topp, std::vector<double>(kLayers, 0.8));
@@ -189,17 +191,19 @@ TEST(model_tiny_llama_sparse_decode_matches_masked_prefill) {
     CHECK(m.sparse_bytes() == 0);
     std::vector<double> bad(kLayers, 1.5);
     CHECK_THROWS(m.set_sparsity(Site::input, SelectRule::topp, bad));
+    set_sparse_down(saved_down);
     std::remove(path.c_str());
 }
 
-// The kernel policy (model/ffn.h): a type listed as masked-dense is not repacked, the rule still thins the vector and
-// the dense kernel runs on it: the same model as the sparse kernels (F16 weights: both compute in float), the same
-// counts, decode and prefill alike; the list is read at set_sparsity.
+// The kernel policy (model/ffn.h): a type listed as masked-dense (or the down matrix, by default) is not repacked,
+// the rule still thins the vector and the dense kernel runs on it: the same model as the sparse kernels (F16
+// weights: both compute in float), the same counts, decode and prefill alike; the policy is read at set_sparsity.
 TEST(model_tiny_llama_masked_dense_policy_matches_sparse_kernels) {
     const std::string path = write_tiny_llama(GGMLType::F16, GGMLType::F16);
     Model m(path, ModelOptions{});
     const auto t = tokens(16);
     const auto saved = masked_dense_types();
+    const bool saved_down = sparse_down();
     for (Site site : {Site::input, Site::intermediate, Site::all_inputs, Site::gate}) {
         auto counts = [&] {
             std::vector<int64_t> v;
@@ -208,6 +212,7 @@ TEST(model_tiny_llama_masked_dense_policy_matches_sparse_kernels) {
             return v;
         };
         set_masked_dense_types({});
+        set_sparse_down(true);
         m.set_sparsity(site, SelectRule::topp, std::vector<double>(kLayers, 0.8));
         m.reset_counters();
         const auto sparse_pre = run(m, t, false), sparse_dec = run(m, t, true);
@@ -236,8 +241,23 @@ TEST(model_tiny_llama_masked_dense_policy_matches_sparse_kernels) {
         double diff = 0;
         for (size_t i = 0; i < pre.size(); ++i) diff = std::max(diff, static_cast<double>(std::fabs(pre[i] - dense[i])));
         CHECK(diff > 2e-2 * scale);
+        // the default down policy alone: gate and up repacked at the input sites, down never
+        set_masked_dense_types({});
+        set_sparse_down(false);
+        m.set_sparsity(site, SelectRule::topp, std::vector<double>(kLayers, 0.8));
+        for (const FFNSparsity& sp : m.sparsity()) {
+            CHECK(!sp.down && sp.down_masked == (site != Site::input));
+            CHECK((sp.gate != nullptr) == (site == Site::input || site == Site::all_inputs));
+        }
+        m.reset_counters();
+        const auto pre2 = run(m, t, false), dec2 = run(m, t, true);
+        CHECK(counts() == sparse_counts || site != Site::input);  // input site: the same kernels as the baseline
+        double err2 = 0;
+        for (size_t i = 0; i < pre.size(); ++i) err2 = std::max(err2, static_cast<double>(std::fabs(pre2[i] - sparse_pre[i])));
+        CHECK(err2 <= 2e-3 * scale);
     }
     set_masked_dense_types(saved);
+    set_sparse_down(saved_down);
     std::remove(path.c_str());
 }
 
