@@ -22,9 +22,11 @@ from .sweep import split_records
 
 
 def _params(model: str) -> float | None:
+    """Parameter count of a registry model, also for the engine backend's ids ("smollm2-135m@engine")."""
     from .models import MODELS
 
-    return MODELS[model].params if model in MODELS else None
+    name = model.split("@", 1)[0]
+    return MODELS[name].params if name in MODELS else None
 
 
 # what the "value" of a point is, per rule (the rule's parameter)

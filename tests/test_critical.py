@@ -177,3 +177,25 @@ def test_report_table_flags_noisy_tasks_and_names_the_value(tmp_path):
     assert "NOISY: retention interval wider than 1%" in md
     assert "top_p: p" in md  # the value column is explained
     assert "[" in report.curve_table(s)
+
+
+def test_report_plots_critical_vs_size_for_engine_ids(tmp_path):
+    """The engine backend's model ids carry "@engine": the report still finds each registry model's size, so a
+    series over several models gets its critical-vs-size plot."""
+    from pysparse import report
+    from pysparse.models import MODELS
+
+    dense, pts = _fid_and_tasks()
+    recs = []
+    for model in ("smollm2-135m@engine", "qwen2.5-coder-0.5b@engine"):
+        for i, r in enumerate([dense] + pts):
+            for t in r["tasks"].values():
+                t["metrics"] = {"kl": 0.01 * i} if t["metric"] == "top1_agree" else {}
+            recs.append(dict(r, kind="point", model=model, site="input", rule="top_p", config="c" + model,
+                             dense_key="k" + model, dense=i == 0, value=1.0 if i == 0 else r["value"], stats=None,
+                             retention={t: 1.0 for t in r["tasks"]}))
+    s = report.build(recs, n_boot=50)
+    assert sorted(e["params"] for e in s["entries"]) == [MODELS["smollm2-135m"].params,
+                                                          MODELS["qwen2.5-coder-0.5b"].params]
+    path = report.plot_scale(s, tmp_path / "critical_vs_size.png")
+    assert path.exists() and path.stat().st_size > 1000
