@@ -10,15 +10,28 @@ run() { m=$1; shift; python -m pysparse critical --model $m --backend engine --b
 run qwen2.5-coder-1.5b --site all_inputs            # first: the runtime's sparse target needs its critical p
 for m in smollm2-135m gemma3-270m qwen2.5-coder-0.5b; do run $m --site input intermediate all_inputs --refine 0.0025; done
 run qwen2.5-coder-1.5b --site input intermediate all_inputs --refine 0.0025
-# Speed at each critical point (quiet machine; 1 thread as the series; reuses every quality point above)
+run qwen2.5-coder-1.5b --site gate up --refine 0.0025      # not finished on 2026-11-30; resumes here
+run smollm2-135m --site gate up --refine 0.0025            # likewise
+# Cloze check (400 LAMBADA-style Wikipedia passages; ~8x the tokens of a perplexity point, so only dense and each
+# perplexity-critical p, not the whole grid): cloze/<model>/
+cloze() { python -m pysparse sweep --model $1 --backend engine --threads 1 --quiet --tasks wikipedia_cloze --limit 400 \
+            --site $2 --grid $3 --no-bisect --out docs/results/series-v3/cloze/$1; }
+cloze smollm2-135m input 0.985; cloze smollm2-135m intermediate 0.9425; cloze smollm2-135m all_inputs 0.985
+cloze gemma3-270m input 0.97; cloze gemma3-270m intermediate 0.95; cloze gemma3-270m all_inputs 0.975
+cloze qwen2.5-coder-0.5b input 0.98; cloze qwen2.5-coder-0.5b intermediate 0.82
+cloze qwen2.5-coder-1.5b all_inputs 0.94
+# Speed at each critical point (quiet machine; 1 thread as the series): every evaluated point of the site is
+# timed (the curve), the critical one is the table's. The series' results.jsonl is copied to a scratch folder so
+# its quality points are reused, not recomputed; speedup.json / .png land in speed/<model>-<site>/.
 LB=${LLAMA_BENCH:-llama-bench}
-python -m pysparse speedup smollm2-135m --site input intermediate all_inputs --budget medium --threads 1 \
-    --out docs/results/series-v3/smollm2-135m --llama-bench "$LB"
-python -m pysparse speedup gemma3-270m --site input intermediate all_inputs --budget medium --threads 1 --no-allocate \
-    --out docs/results/series-v3/gemma3-270m --llama-bench "$LB"
-python -m pysparse speedup qwen2.5-coder-0.5b --site input intermediate --budget medium --threads 1 --no-allocate \
-    --out docs/results/series-v3/qwen2.5-coder-0.5b --llama-bench "$LB"
-python -m pysparse speedup qwen2.5-coder-1.5b --site all_inputs --p 0.94 --budget medium --threads 1 --no-allocate \
-    --reps 5 --out docs/results/speedup-qwen2.5-coder-1.5b-all-inputs/1-thread --llama-bench "$LB"
-# One report over the models
+speed() { d=$(mktemp -d); cp docs/results/series-v3/$1/results.jsonl $d/
+  python -m pysparse speedup $1 --site $2 --p $3 --budget medium --threads 1 --no-allocate --out $d --llama-bench "$LB"
+  mkdir -p docs/results/series-v3/speed/$1-$2; cp $d/speedup.json $d/speedup.png docs/results/series-v3/speed/$1-$2/; }
+speed smollm2-135m input 0.985; speed smollm2-135m intermediate 0.9425; speed smollm2-135m all_inputs 0.985
+speed gemma3-270m input 0.97; speed gemma3-270m intermediate 0.95; speed gemma3-270m all_inputs 0.975
+speed qwen2.5-coder-0.5b input 0.98; speed qwen2.5-coder-0.5b intermediate 0.82; speed qwen2.5-coder-0.5b all_inputs 0.98
+speed qwen2.5-coder-1.5b input 0.935; speed qwen2.5-coder-1.5b all_inputs 0.94
+# SmolLM2's per-layer allocations (allocation-*.json in its folder) came from `pysparse speedup smollm2-135m --site
+# input intermediate all_inputs --budget medium --threads 1 --out docs/results/series-v3/smollm2-135m` (earlier policy)
+# One report over the models (summary.md / summary.json, curves, critical_vs_size.png)
 python -m pysparse report docs/results/series-v3/*/results.jsonl -o docs/results/series-v3 --curves
