@@ -315,6 +315,10 @@ void check_integer() {
             bool ok = true;
             for (int i = 0; i < 16; ++i) ok &= (std::isnan(f[i]) && std::isnan(got[i])) || std::memcmp(&f[i], &got[i], 4) == 0;
             report("_mm512_cvtph_ps", ok);
+            // lane 0 of an __m128 to all 16 lanes
+            for (int i = 0; i < 16; ++i) f[i] = (float)a32[0];
+            report("_mm512_broadcastss_ps",
+                   lanes<float, 16>(_mm512_broadcastss_ps(_mm512_castps512_ps128(_mm512_cvtepi32_ps(A32)))) == f);
         }
 
         // Casts, inserts and extracts.
