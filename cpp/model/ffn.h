@@ -9,7 +9,8 @@
 //                 (row-skip over its row-major GGUF data) and down reads only those columns (CATS-style)
 // Decode (one token) runs the sparse kernels; prefill (a batch) runs their batched form over the same repacks, so
 // each token's sparse products are bitwise its decode result and a repacked matrix's row-major pages are not read
-// once sparsity is on. Repacks are made when sparsity is switched on, only for the matrices the site needs.
+// once sparsity is on. Repacks are made when sparsity is switched on, only for the matrices the site needs and the
+// kernel policy below lets run sparse (the others run dense on the masked vector).
 #pragma once
 #include <cstdint>
 #include <memory>
