@@ -10,15 +10,15 @@ run() { m=$1; shift; python -m pysparse critical --model $m --backend engine --b
 run qwen2.5-coder-1.5b --site all_inputs            # first: the runtime's sparse target needs its critical p
 for m in smollm2-135m gemma3-270m qwen2.5-coder-0.5b; do run $m --site input intermediate all_inputs --refine 0.0025; done
 run qwen2.5-coder-1.5b --site input intermediate all_inputs --refine 0.0025
-run qwen2.5-coder-1.5b --site gate up --refine 0.0025      # not finished on 2026-11-30; resumes here
-run smollm2-135m --site gate up --refine 0.0025            # likewise
+run qwen2.5-coder-1.5b --site gate --refine 0.0025         # not finished on 2026-11-30; resumes here (up: torch backend only)
+run smollm2-135m --site gate --refine 0.0025               # done
 # Cloze check (400 LAMBADA-style Wikipedia passages; ~8x the tokens of a perplexity point, so only dense and each
 # perplexity-critical p, not the whole grid): cloze/<model>/
 cloze() { python -m pysparse sweep --model $1 --backend engine --threads 1 --quiet --tasks wikipedia_cloze --limit 400 \
             --site $2 --grid $3 --no-bisect --out docs/results/series-v3/cloze/$1; }
 cloze smollm2-135m input 0.985; cloze smollm2-135m intermediate 0.9425; cloze smollm2-135m all_inputs 0.985
 cloze gemma3-270m input 0.97; cloze gemma3-270m intermediate 0.95; cloze gemma3-270m all_inputs 0.975
-cloze qwen2.5-coder-0.5b input 0.98; cloze qwen2.5-coder-0.5b intermediate 0.82
+cloze qwen2.5-coder-0.5b input 0.98; cloze qwen2.5-coder-0.5b intermediate 0.82; cloze qwen2.5-coder-0.5b all_inputs 0.98
 cloze qwen2.5-coder-1.5b all_inputs 0.94
 # Speed at each critical point (quiet machine; 1 thread as the series): every evaluated point of the site is
 # timed (the curve), the critical one is the table's. The series' results.jsonl is copied to a scratch folder so
