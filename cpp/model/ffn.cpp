@@ -105,9 +105,6 @@ void keep_only_rows(float* V, int64_t n, int64_t d, const int64_t* offsets, cons
         keep_only(V + r * d, d, idx + offsets[r], offsets[r + 1] - offsets[r]);
 }
 
-bool sparse_input(Site s) { return s == Site::input || s == Site::all_inputs; }
-bool sparse_inner(Site s) { return s == Site::intermediate || s == Site::all_inputs || s == Site::gate; }
-
 // Dense gate and up. One token: x quantised once for both when they share a type (the usual case).
 void gate_up_dense(const LayerWeights& L, const float* x, int64_t n, float* g, float* u) {
     if (n == 1 && L.gate.type == L.up.type && act_format(L.gate.type) != ActFormat::F32) {
@@ -128,11 +125,13 @@ void check_finite(int64_t bad, const char* what) {
                     " of the batch");
 }
 
-// One token: the active entries of v (d values) under the rule, counted.
+// One token: the active entries of v (d values) under the rule, counted; also as a one-row batch list
+// (s.offsets = {0, cnt}), so the thinned products below take decode and prefill alike.
 int64_t select_one(const SelectRule& rule, const float* v, int64_t d, FFNScratch& s, SiteCounts& c, const char* what) {
     s.idx.resize(d);
     const int64_t cnt = select_row(rule, v, d, s.idx.data());
     if (cnt == kSelectNonFinite) check_finite(0, what);
+    s.offsets.assign({0, cnt});
     c.active[1] += cnt;
     c.total[1] += d;
     return cnt;
@@ -147,6 +146,45 @@ void select_batch(const SelectRule& rule, const float* V, int64_t n, int64_t d, 
     check_finite(select_rows(rule, V, n, d, s.offsets.data(), s.idx.data()), what);
     c.active[0] += s.offsets[n];
     c.total[0] += n * d;
+}
+
+// gate and up of n tokens whose inputs X [n][n_embd] are thinned to the lists of s.offsets / s.idx: the sparse
+// kernels over the repacks (one token: the matvec form), or by the policy the dense kernels on a masked copy of X.
+void gate_up_thinned(const LayerWeights& L, const FFNSparsity& sp, const float* X, int64_t n, int64_t n_embd,
+                     FFNScratch& s, float* g, float* u) {
+    const int64_t* off = s.offsets.data();
+    const int32_t* idx = s.idx.data();
+    if (sp.gate_up_masked) {
+        s.xm.assign(X, X + n * n_embd);
+        keep_only_rows(s.xm.data(), n, n_embd, off, idx);
+        gate_up_dense(L, s.xm.data(), n, g, u);
+    } else if (n == 1 && sp.gate->type == sp.up->type) {
+        fused_gate_up(*sp.gate, *sp.up, X, idx, off[1], g, u);
+    } else if (n == 1) {
+        sparse_matvec(*sp.gate, X, idx, off[1], g);
+        sparse_matvec(*sp.up, X, idx, off[1], u);
+    } else if (sp.gate->type == sp.up->type) {
+        fused_gate_up_matmul(*sp.gate, *sp.up, X, n, off, idx, g, u);
+    } else {
+        sparse_matmul(*sp.gate, X, n, off, idx, g);
+        sparse_matmul(*sp.up, X, n, off, idx, u);
+    }
+}
+
+// down of n tokens whose H [n][n_ff] is thinned to the lists of s.offsets / s.idx: the sparse kernel over the
+// repack, or by the policy the dense kernel on H masked in place (inactive entries are not needed afterwards).
+void down_thinned(const LayerWeights& L, const FFNSparsity& sp, float* H, int64_t n, int64_t n_ff, const FFNScratch& s,
+                  float* y) {
+    const int64_t* off = s.offsets.data();
+    const int32_t* idx = s.idx.data();
+    if (sp.down_masked) {
+        keep_only_rows(H, n, n_ff, off, idx);
+        product(L.down, H, n, y);
+    } else if (n == 1) {
+        sparse_matvec(*sp.down, H, idx, off[1], y);
+    } else {
+        sparse_matmul(*sp.down, H, n, off, idx, y);
+    }
 }
 
 }  // namespace
@@ -188,42 +226,23 @@ void ffn_forward(const LayerWeights& L, Activation act, Site site, const FFNSpar
 
     if (n == 1) {  // decode: the sparse kernels read only the active columns / rows
         if (sparse_input(site)) {
-            const int64_t cnt = select_one(sp.rule, x, n_embd, s, counts.input, "input");
-            if (sp.gate_up_masked) {
-                s.xm.assign(x, x + n_embd);
-                keep_only(s.xm.data(), n_embd, s.idx.data(), cnt);
-                gate_up_dense(L, s.xm.data(), 1, g, u);
-            } else if (sp.gate->type == sp.up->type)
-                fused_gate_up(*sp.gate, *sp.up, x, s.idx.data(), cnt, g, u);
-            else {
-                sparse_matvec(*sp.gate, x, s.idx.data(), cnt, g);
-                sparse_matvec(*sp.up, x, s.idx.data(), cnt, u);
-            }
+            select_one(sp.rule, x, n_embd, s, counts.input, "input");
+            gate_up_thinned(L, sp, x, 1, n_embd, s, g, u);
         } else if (site == Site::gate) {
             product(L.gate, x, 1, g);
             activate(act, g, n_ff, h);
             const int64_t cnt = select_one(sp.rule, h, n_ff, s, counts.inner, "gate activation");
             row_skip_matvec(L.up.type, L.up.data, L.up.rows, L.up.cols, x, s.idx.data(), cnt, u);
             for (int64_t k = 0; k < cnt; ++k) h[s.idx[k]] *= u[s.idx[k]];
-            if (sp.down_masked) {
-                keep_only(h, n_ff, s.idx.data(), cnt);
-                product(L.down, h, 1, y);
-            } else {
-                sparse_matvec(*sp.down, h, s.idx.data(), cnt, y);
-            }
+            down_thinned(L, sp, h, 1, n_ff, s, y);
             return;
         } else {
             gate_up_dense(L, x, 1, g, u);
         }
         gated_activation(act, g, u, n_ff, h);
         if (sparse_inner(site)) {
-            const int64_t cnt = select_one(sp.rule, h, n_ff, s, counts.inner, "intermediate");
-            if (sp.down_masked) {
-                keep_only(h, n_ff, s.idx.data(), cnt);
-                product(L.down, h, 1, y);
-            } else {
-                sparse_matvec(*sp.down, h, s.idx.data(), cnt, y);
-            }
+            select_one(sp.rule, h, n_ff, s, counts.inner, "intermediate");
+            down_thinned(L, sp, h, 1, n_ff, s, y);
         } else {
             product(L.down, h, 1, y);
         }
@@ -234,16 +253,7 @@ void ffn_forward(const LayerWeights& L, Activation act, Site site, const FFNSpar
     // repacks (bitwise each token's decode result), so the row-major pages of a repacked matrix stay untouched.
     if (sparse_input(site)) {
         select_batch(sp.rule, x, n, n_embd, s, counts.input, "input");
-        if (sp.gate_up_masked) {
-            s.xm.assign(x, x + n * n_embd);
-            keep_only_rows(s.xm.data(), n, n_embd, s.offsets.data(), s.idx.data());
-            gate_up_dense(L, s.xm.data(), n, g, u);
-        } else if (sp.gate->type == sp.up->type)
-            fused_gate_up_matmul(*sp.gate, *sp.up, x, n, s.offsets.data(), s.idx.data(), g, u);
-        else {
-            sparse_matmul(*sp.gate, x, n, s.offsets.data(), s.idx.data(), g);
-            sparse_matmul(*sp.up, x, n, s.offsets.data(), s.idx.data(), u);
-        }
+        gate_up_thinned(L, sp, x, n, n_embd, s, g, u);
         gated_activation(act, g, u, static_cast<int64_t>(nf), h);
     } else if (site == Site::gate) {
         // up is not repacked at this site: its dense batched product gives every row (decode's row-skip computes
@@ -253,12 +263,7 @@ void ffn_forward(const LayerWeights& L, Activation act, Site site, const FFNSpar
         select_batch(sp.rule, h, n, n_ff, s, counts.inner, "gate activation");
         product(L.up, x, n, u);
         for (size_t i = 0; i < nf; ++i) h[i] *= u[i];
-        if (sp.down_masked) {
-            keep_only_rows(h, n, n_ff, s.offsets.data(), s.idx.data());
-            product(L.down, h, n, y);
-        } else {
-            sparse_matmul(*sp.down, h, n, s.offsets.data(), s.idx.data(), y);
-        }
+        down_thinned(L, sp, h, n, n_ff, s, y);
         return;
     } else {
         gate_up_dense(L, x, n, g, u);
@@ -266,12 +271,7 @@ void ffn_forward(const LayerWeights& L, Activation act, Site site, const FFNSpar
     }
     if (sparse_inner(site)) {
         select_batch(sp.rule, h, n, n_ff, s, counts.inner, "intermediate");
-        if (sp.down_masked) {
-            keep_only_rows(h, n, n_ff, s.offsets.data(), s.idx.data());
-            product(L.down, h, n, y);
-        } else {
-            sparse_matmul(*sp.down, h, n, s.offsets.data(), s.idx.data(), y);
-        }
+        down_thinned(L, sp, h, n, n_ff, s, y);
     } else {
         product(L.down, h, n, y);
     }

@@ -26,6 +26,9 @@ namespace pysparse {
 enum class Site { none, input, intermediate, all_inputs, gate };
 Site site_from_name(const std::string& name);  // ValueError naming the sites for an unknown one
 const char* site_name(Site s);
+// Whether the site thins the FFN's input x (gate and up) / the down matrix's input.
+inline bool sparse_input(Site s) { return s == Site::input || s == Site::all_inputs; }
+inline bool sparse_inner(Site s) { return s == Site::intermediate || s == Site::all_inputs || s == Site::gate; }
 
 // Active / total entries seen at one layer's selection points, prefill and decode apart.
 struct SiteCounts {

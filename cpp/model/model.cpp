@@ -69,8 +69,8 @@ void Model::set_sparsity(Site site, SelectRule::Kind rule, const std::vector<dou
     for (int64_t il = 0; il < hp_.n_layer; ++il) {
         FFNSparsity& sp = sparsity_[il];
         const bool on = !std::isnan(values[il]);
-        if (!on || site == Site::intermediate || site == Site::gate) sp.gate.reset(), sp.up.reset();
-        if (!on || site == Site::input) sp.down.reset();
+        if (!on || !sparse_input(site)) sp.gate.reset(), sp.up.reset();
+        if (!on || !sparse_inner(site)) sp.down.reset();
         sp.on = on;
         if (on) {
             sp.rule = rules[il];

@@ -116,8 +116,7 @@ void bind_model(py::module_& m) {
                  // vector: kernel policy, model/ffn.h) or "dense".
                  py::list out;
                  const Site site = m.site();
-                 const bool in = site == Site::input || site == Site::all_inputs;
-                 const bool inner = site == Site::intermediate || site == Site::all_inputs || site == Site::gate;
+                 const bool in = sparse_input(site), inner = sparse_inner(site);
                  for (const FFNSparsity& sp : m.sparsity()) {
                      auto how = [&](bool thinned, bool masked) {
                          return std::string(!sp.on || !thinned ? "dense" : masked ? "masked_dense" : "sparse");
