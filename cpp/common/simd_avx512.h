@@ -16,6 +16,10 @@ inline __m512i join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_c
 inline __m512i load512(const void* p) { return _mm512_loadu_si512(p); }
 // 32 bytes into both 256-bit halves.
 inline __m512i bcast256(const void* p) { return _mm512_broadcast_i64x4(load256(p)); }
+// 16 float lanes -> 8: low half + high half (the first step of every 16-lane horizontal sum here).
+inline __m256 fold_f32x16(__m512 v) {
+    return _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+}
 
 }  // namespace
 }  // namespace pysparse

@@ -15,6 +15,10 @@
 
 #include "quant/blocks.h"
 
+// Fully unroll the next loop over a template-constant count (rows, tokens): per-row accumulators indexed by a
+// rolled loop's counter live on the stack, not in registers (GCC and Clang both read this pragma).
+#define PYSPARSE_UNROLL _Pragma("GCC unroll 16")
+
 namespace pysparse {
 namespace {
 
@@ -24,6 +28,31 @@ inline float hsum_f32x8(__m256 v) {
     r = _mm_add_ps(r, _mm_movehl_ps(r, r));
     r = _mm_add_ss(r, _mm_movehdup_ps(r));
     return _mm_cvtss_f32(r);
+}
+
+// hsum_f32x8 of N vectors, out[i] = hsum_f32x8(v[i]) bit for bit: four at a time share one transposed tree (the
+// same additions per vector, in the same order), the rest one by one.
+template <int N>
+inline void hsum_f32x8_n(const __m256* v, float* out) {
+    int i = 0;
+    for (; i + 4 <= N; i += 4) {
+        // [lo128 + hi128 of v0 | of v1], [of v2 | of v3]
+        const __m256 z01 = _mm256_add_ps(_mm256_permute2f128_ps(v[i], v[i + 1], 0x31),
+                                         _mm256_permute2f128_ps(v[i], v[i + 1], 0x20));
+        const __m256 z23 = _mm256_add_ps(_mm256_permute2f128_ps(v[i + 2], v[i + 3], 0x31),
+                                         _mm256_permute2f128_ps(v[i + 2], v[i + 3], 0x20));
+        // per 128-bit lane: [r0 + r2, r1 + r3] of v0 then of v2 | of v1 then of v3 (movehl's step in hsum_f32x8)
+        const __m256 lo = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(z01), _mm256_castps_pd(z23)));
+        const __m256 hi = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(z01), _mm256_castps_pd(z23)));
+        const __m256 s = _mm256_add_ps(lo, hi);
+        // even + odd: [v0, v2, v0, v2 | v1, v3, v1, v3]
+        const __m256 f = _mm256_add_ps(_mm256_shuffle_ps(s, s, _MM_SHUFFLE(2, 0, 2, 0)),
+                                       _mm256_shuffle_ps(s, s, _MM_SHUFFLE(3, 1, 3, 1)));
+        alignas(32) float t[8];
+        _mm256_store_ps(t, f);
+        out[i] = t[0], out[i + 1] = t[4], out[i + 2] = t[1], out[i + 3] = t[5];
+    }
+    for (; i < N; ++i) out[i] = hsum_f32x8(v[i]);
 }
 
 inline float hsum_f32x4(__m128 r) {

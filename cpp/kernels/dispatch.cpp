@@ -34,6 +34,9 @@ vec_dot4_fn vec_dot4(Isa isa, GGMLType type) {
 gemm_tile_fn gemm_tile(Isa isa, GGMLType type) {
     return select_path(kDenseSets, [type](const DenseKernels& k) { return k.tile[type]; }, isa);
 }
+vec_dot_rows_fn vec_dot_rows(Isa isa, GGMLType type) {
+    return select_path(kDenseSets, [type](const DenseKernels& k) { return k.rows[type]; }, isa);
+}
 
 namespace {
 
@@ -61,12 +64,17 @@ float dot_row(GGMLType type, int64_t n, const void* w_row, const void* x_act) {
 void matvec_act(GGMLType type, const void* W, int64_t rows, int64_t cols, const void* x_act, float* y) {
     check_shape(type, rows, cols);
     const vec_dot_fn dot = active_vec_dot(type);
+    const vec_dot_rows_fn dot_rows = vec_dot_rows(active_isa(), type);  // bitwise dot's results, kDotRows at once
     const size_t rb = row_bytes(type, cols);
     const uint8_t* w = static_cast<const uint8_t*>(W);
+    static_assert(kRowAlign % kDotRows == 0, "a thread's rows hold whole four-row groups");
     auto slice = [&](int tid, int nth) {
         int64_t r0, r1;
         split_range(rows, tid, nth, kRowAlign, &r0, &r1);
-        for (int64_t r = r0; r < r1; ++r) y[r] = dot(cols, w + static_cast<size_t>(r) * rb, x_act);
+        int64_t r = r0;
+        if (dot_rows)
+            for (; r + kDotRows <= r1; r += kDotRows) dot_rows(cols, w + static_cast<size_t>(r) * rb, rb, x_act, y + r);
+        for (; r < r1; ++r) y[r] = dot(cols, w + static_cast<size_t>(r) * rb, x_act);
     };
     ThreadPool& pool = ThreadPool::global();
     // A small product is not worth waking the workers (about a microsecond of hand-off each).

@@ -396,6 +396,7 @@ constexpr DenseKernels kDenseAvx2 = {
         .with(GGMLType::Q6_K, vec_dot_q6_K_q8_K_avx2),
     TypeKernels<vec_dot4_fn>{}.with(GGMLType::Q8_0, dot4_q8_0_avx2).with(GGMLType::Q4_K, dot4_q4_K_avx2),
     {},
+    {},
 };
 
 }  // namespace pysparse

@@ -266,6 +266,7 @@ constexpr DenseKernels kDenseAvx512 = {
         .with(GGMLType::Q8_0, gemm::gemm_32_4x4_avx512<gemm::Q8_0F>)
         .with(GGMLType::Q4_0, gemm::gemm_32_4x4_avx512<gemm::Q4_0F>)
         .with(GGMLType::Q5_0, gemm::gemm_32_4x4_avx512<gemm::Q5_0F>),
+    {},
 };
 
 }  // namespace pysparse

@@ -15,9 +15,12 @@
 // instead of per sub-block. The integer sums are exact, so the results differ from the AVX2 kernels' only by
 // the float summation order (one float FMA per super-block here, as there).
 //
-// Every kernel is a template over NT tokens against one row (the batched matmul's four-token kernel; NT = 1 is
-// the matvec kernel): the weight side is unpacked once per super-block and every token's operations run in the
-// NT = 1 order, so out[t] equals the single-token result bit for bit.
+// Every kernel is a template over NR rows (rb bytes apart) and NT tokens: NR = NT = 1 is the row dot product,
+// NT = 4 the batched matmul's four-token kernel, NR = 4 the matvec's four-row kernel. Each (row, token) runs the
+// NR = NT = 1 operations in their order, so every output equals the single-row result bit for bit. Four rows at
+// once matter where rows are short (a 1536-wide row is 6 super-blocks): one row's closing horizontal sum, a chain
+// of dependent adds, cost about as much as a super-block; four rows share one transposed sum, and their four
+// independent streams of work keep the pipes busy where one row's loop-carried FMA would wait.
 #include <immintrin.h>
 
 #include <cstring>
@@ -61,9 +64,8 @@ alignas(64) const int16_t kQ4KScaleIdx[2][32] = {
 // packs(R_0, R_1) holds, per 128-bit lane, 4 values of sub-block 0 | 2 (lanes 0, 1) or 1 | 3 (lanes 2, 3), which
 // one vpdpwssd scales with [sc0 x4, sc2 x4 | sc0, sc2 | sc1, sc3 | sc1, sc3]; packs(R_2, R_3) likewise with 4..7.
 // The mins: sum_j m_j (bsum_2j + bsum_2j+1) is one vpmaddwd of the 16 bsums with [m0 m0 m1 m1 .. m7 m7].
-template <int NT>
-void vec_dot_q4_K_vnni(int64_t n, const void* vw, const block_q8_K* const* xs, float* out) {
-    const block_q4_K* w = static_cast<const block_q4_K*>(vw);
+template <int NR, int NT>
+void vec_dot_q4_K_vnni(int64_t n, const void* vw, size_t rb, const block_q8_K* const* xs, float* out) {
     const int64_t nb = n / QK_K;
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     const __m512i idx01 = load512(kQ4KScaleIdx[0]), idx23 = load512(kQ4KScaleIdx[1]);
@@ -71,35 +73,50 @@ void vec_dot_q4_K_vnni(int64_t n, const void* vw, const block_q8_K* const* xs, f
     // int16 shift counts: 0 for the lower 256 bits (low nibbles), 4 for the upper (high nibbles). One
     // non-destructive vpsrlvw instead of a register copy plus a merge-masked shift.
     const __m512i nib_shift = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
-    __m512 acc[NT];
-    __m256 acc_m[NT];
-    for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps(), acc_m[t] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; ++b) {
-        const __m256i sm = q4k_scales_mins(w[b].scales);
-        const __m512i s01 = _mm512_permutexvar_epi16(idx01, _mm512_castsi256_si512(sm));
-        const __m512i s23 = _mm512_permutexvar_epi16(idx23, _mm512_castsi256_si512(sm));
-        const __m256i mins = _mm256_permutexvar_epi16(idxm, sm);
-        __m512i q[4];
-        for (int c = 0; c < 4; ++c) {
-            const __m512i bits = bcast256(w[b].qs + 32 * c);
-            q[c] = _mm512_and_si512(_mm512_srlv_epi16(bits, nib_shift), m4);
-        }
-        // d and dmin are adjacent fp16s: one conversion gives both ({d, dmin, 0, 0}), one multiply scales both by
-        // x.d (the same float products as the scalar form, so the same bits)
-        const __m128 dmw = _mm_cvtph_ps(_mm_cvtsi32_si128((int)load_u32(reinterpret_cast<const uint8_t*>(&w[b].d))));
-        for (int t = 0; t < NT; ++t) {
-            const block_q8_K& x = xs[t][b];
-            __m512i r[4];
-            for (int c = 0; c < 4; ++c) r[c] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[c], load512(x.qs + 64 * c));
-            __m512i sumi = scaled_pair(_mm512_setzero_si512(), r[0], r[1], s01);
-            sumi = scaled_pair(sumi, r[2], r[3], s23);
-            const __m128 dx = _mm_mul_ps(dmw, _mm_set1_ps(x.d));
-            acc[t] = _mm512_fmadd_ps(_mm512_broadcastss_ps(dx), _mm512_cvtepi32_ps(sumi), acc[t]);
-            const __m256i mi = _mm256_madd_epi16(load256(x.bsums), mins);
-            acc_m[t] = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dx)), _mm256_cvtepi32_ps(mi), acc_m[t]);
+    __m512 acc[NR][NT];
+    __m256 acc_m[NR][NT];
+    for (int r = 0; r < NR; ++r)
+        for (int t = 0; t < NT; ++t) acc[r][t] = _mm512_setzero_ps(), acc_m[r][t] = _mm256_setzero_ps();
+    // Rows one after another (each row's blocks in address order: interleaving the rows block by block broke the
+    // hardware prefetcher's streams and ran 2.7x slower from DRAM); unrolled, so that acc stays in registers.
+    PYSPARSE_UNROLL
+    for (int r = 0; r < NR; ++r) {
+        for (int64_t b = 0; b < nb; ++b) {
+            const block_q4_K& w = reinterpret_cast<const block_q4_K*>(static_cast<const uint8_t*>(vw) + r * rb)[b];
+            const __m256i sm = q4k_scales_mins(w.scales);
+            const __m512i s01 = _mm512_permutexvar_epi16(idx01, _mm512_castsi256_si512(sm));
+            const __m512i s23 = _mm512_permutexvar_epi16(idx23, _mm512_castsi256_si512(sm));
+            const __m256i mins = _mm256_permutexvar_epi16(idxm, sm);
+            __m512i q[4];
+            for (int c = 0; c < 4; ++c) {
+                const __m512i bits = bcast256(w.qs + 32 * c);
+                q[c] = _mm512_and_si512(_mm512_srlv_epi16(bits, nib_shift), m4);
+            }
+            // d and dmin are adjacent fp16s: one conversion gives both ({d, dmin, 0, 0}), one multiply scales both
+            // by x.d (the same float products as the scalar form, so the same bits)
+            const __m128 dmw = _mm_cvtph_ps(_mm_cvtsi32_si128((int)load_u32(reinterpret_cast<const uint8_t*>(&w.d))));
+            PYSPARSE_UNROLL
+            for (int t = 0; t < NT; ++t) {
+                const block_q8_K& x = xs[t][b];
+                __m512i rr[4];
+                for (int c = 0; c < 4; ++c)
+                    rr[c] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[c], load512(x.qs + 64 * c));
+                __m512i sumi = scaled_pair(_mm512_setzero_si512(), rr[0], rr[1], s01);
+                sumi = scaled_pair(sumi, rr[2], rr[3], s23);
+                const __m128 dx = _mm_mul_ps(dmw, _mm_set1_ps(x.d));
+                acc[r][t] = _mm512_fmadd_ps(_mm512_broadcastss_ps(dx), _mm512_cvtepi32_ps(sumi), acc[r][t]);
+                const __m256i mi = _mm256_madd_epi16(load256(x.bsums), mins);
+                acc_m[r][t] = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dx)), _mm256_cvtepi32_ps(mi),
+                                              acc_m[r][t]);
+            }
         }
     }
-    for (int t = 0; t < NT; ++t) out[t] = _mm512_reduce_add_ps(acc[t]) - hsum_f32x8(acc_m[t]);
+    // The mins' sum taken off once the 16 lanes are folded to 8; then the 8-lane tree (four rows at once where
+    // there are four: the same additions per row, so the same bits as one row).
+    __m256 y[NR * NT];
+    for (int r = 0; r < NR; ++r)
+        for (int t = 0; t < NT; ++t) y[r * NT + t] = _mm256_sub_ps(fold_f32x16(acc[r][t]), acc_m[r][t]);
+    hsum_f32x8_n<NR * NT>(y, out);
 }
 
 // ---------------------------------------------------------------- Q6_K
@@ -116,67 +133,90 @@ alignas(64) const int16_t kQ6KScaleIdx[2][32] = {
 // offset taken off at the end as 32 * sum_j sc_j bsum_j (bsums are Q8_K's sums of each 16 x, the Q6_K sub-block
 // size). Sub-block = 16 elements = one 128-bit lane of a vpdpbusd result, so packs(R_01, R_23) holds per 128-bit
 // lane k sub-blocks 8h + k and 8h + 4 + k.
-template <int NT>
-void vec_dot_q6_K_vnni(int64_t n, const void* vw, const block_q8_K* const* xs, float* out) {
-    const block_q6_K* w = static_cast<const block_q6_K*>(vw);
+template <int NR, int NT>
+void vec_dot_q6_K_vnni(int64_t n, const void* vw, size_t rb, const block_q8_K* const* xs, float* out) {
     const int64_t nb = n / QK_K;
     const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
     const __m512i idx0 = load512(kQ6KScaleIdx[0]), idx1 = load512(kQ6KScaleIdx[1]);
     // qh bits 0-1 | 2-3 to bits 4-5: shift left by 4 | 2; bits 4-5 | 6-7: right by 0 | 2.
     const __m512i shl = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
     const __m512i shr = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
-    __m512 acc[NT];
-    for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
-    for (int64_t b = 0; b < nb; ++b) {
-        const __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].scales)));
-        const __m512i s[2] = {_mm512_permutexvar_epi16(idx0, _mm512_castsi256_si512(sc)),
-                              _mm512_permutexvar_epi16(idx1, _mm512_castsi256_si512(sc))};
-        __m512i q[4];
-        for (int h = 0; h < 2; ++h) {
-            const __m512i l = load512(w[b].ql + 64 * h);
-            const __m512i hb = bcast256(w[b].qh + 32 * h);
-            q[2 * h] = _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_and_si512(_mm512_sllv_epi16(hb, shl), m30));
-            q[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
-                                           _mm512_and_si512(_mm512_srlv_epi16(hb, shr), m30));
-        }
-        const float dw = f16(w[b].d);
-        for (int t = 0; t < NT; ++t) {
-            const block_q8_K& x = xs[t][b];
-            __m512i sumi = _mm512_setzero_si512();
+    __m512 acc[NR][NT];
+    for (int r = 0; r < NR; ++r)
+        for (int t = 0; t < NT; ++t) acc[r][t] = _mm512_setzero_ps();
+    // Rows one after another (each row's blocks in address order: interleaving the rows block by block broke the
+    // hardware prefetcher's streams and ran 2.7x slower from DRAM); unrolled, so that acc stays in registers.
+    PYSPARSE_UNROLL
+    for (int r = 0; r < NR; ++r) {
+        for (int64_t b = 0; b < nb; ++b) {
+            const block_q6_K& w = reinterpret_cast<const block_q6_K*>(static_cast<const uint8_t*>(vw) + r * rb)[b];
+            const __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales)));
+            const __m512i s[2] = {_mm512_permutexvar_epi16(idx0, _mm512_castsi256_si512(sc)),
+                                  _mm512_permutexvar_epi16(idx1, _mm512_castsi256_si512(sc))};
+            __m512i q[4];
             for (int h = 0; h < 2; ++h) {
-                const __m512i r01 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[2 * h], load512(x.qs + 128 * h));
-                const __m512i r23 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[2 * h + 1], load512(x.qs + 128 * h + 64));
-                sumi = scaled_pair(sumi, r01, r23, s[h]);
+                const __m512i l = load512(w.ql + 64 * h);
+                const __m512i hb = bcast256(w.qh + 32 * h);
+                q[2 * h] = _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_and_si512(_mm512_sllv_epi16(hb, shl), m30));
+                q[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
+                                               _mm512_and_si512(_mm512_srlv_epi16(hb, shr), m30));
             }
-            // - 32 sum_j sc_j bsum_j, in the low 8 lanes
-            const __m256i off = _mm256_madd_epi16(load256(x.bsums), sc);
-            sumi = _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(_mm256_slli_epi32(off, 5)));
-            acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(dw * x.d), _mm512_cvtepi32_ps(sumi), acc[t]);
+            const float dw = f16(w.d);
+            PYSPARSE_UNROLL
+            for (int t = 0; t < NT; ++t) {
+                const block_q8_K& x = xs[t][b];
+                __m512i sumi = _mm512_setzero_si512();
+                for (int h = 0; h < 2; ++h) {
+                    const __m512i r01 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[2 * h], load512(x.qs + 128 * h));
+                    const __m512i r23 =
+                        _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[2 * h + 1], load512(x.qs + 128 * h + 64));
+                    sumi = scaled_pair(sumi, r01, r23, s[h]);
+                }
+                // - 32 sum_j sc_j bsum_j, in the low 8 lanes
+                const __m256i off = _mm256_madd_epi16(load256(x.bsums), sc);
+                sumi = _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(_mm256_slli_epi32(off, 5)));
+                acc[r][t] = _mm512_fmadd_ps(_mm512_set1_ps(dw * x.d), _mm512_cvtepi32_ps(sumi), acc[r][t]);
+            }
         }
     }
-    for (int t = 0; t < NT; ++t) out[t] = _mm512_reduce_add_ps(acc[t]);
+    __m256 y[NR * NT];
+    for (int r = 0; r < NR; ++r)
+        for (int t = 0; t < NT; ++t) y[r * NT + t] = fold_f32x16(acc[r][t]);
+    hsum_f32x8_n<NR * NT>(y, out);
 }
 
+// The row dot product (one row, one token), the four-token kernel (one row) and the four-row kernel (one token):
+// one template, so each output is the same float operations in the same order, bit for bit.
 float vec_dot_q4_K_q8_K_vnni(int64_t n, const void* w, const void* x) {
     const block_q8_K* xs = static_cast<const block_q8_K*>(x);
     float out;
-    vec_dot_q4_K_vnni<1>(n, w, &xs, &out);
+    vec_dot_q4_K_vnni<1, 1>(n, w, 0, &xs, &out);
     return out;
 }
 
 float vec_dot_q6_K_q8_K_vnni(int64_t n, const void* w, const void* x) {
     const block_q8_K* xs = static_cast<const block_q8_K*>(x);
     float out;
-    vec_dot_q6_K_vnni<1>(n, w, &xs, &out);
+    vec_dot_q6_K_vnni<1, 1>(n, w, 0, &xs, &out);
     return out;
 }
 
 void dot4_q4_K_vnni(int64_t n, const void* w, const void* const* xs, float* out) {
-    vec_dot_q4_K_vnni<kDot4Tokens>(n, w, reinterpret_cast<const block_q8_K* const*>(xs), out);
+    vec_dot_q4_K_vnni<1, kDot4Tokens>(n, w, 0, reinterpret_cast<const block_q8_K* const*>(xs), out);
 }
 
 void dot4_q6_K_vnni(int64_t n, const void* w, const void* const* xs, float* out) {
-    vec_dot_q6_K_vnni<kDot4Tokens>(n, w, reinterpret_cast<const block_q8_K* const*>(xs), out);
+    vec_dot_q6_K_vnni<1, kDot4Tokens>(n, w, 0, reinterpret_cast<const block_q8_K* const*>(xs), out);
+}
+
+void rows4_q4_K_vnni(int64_t n, const void* w, size_t rb, const void* x, float* out) {
+    const block_q8_K* xs = static_cast<const block_q8_K*>(x);
+    vec_dot_q4_K_vnni<kDotRows, 1>(n, w, rb, &xs, out);
+}
+
+void rows4_q6_K_vnni(int64_t n, const void* w, size_t rb, const void* x, float* out) {
+    const block_q8_K* xs = static_cast<const block_q8_K*>(x);
+    vec_dot_q6_K_vnni<kDotRows, 1>(n, w, rb, &xs, out);
 }
 
 }  // namespace
@@ -200,6 +240,7 @@ constexpr DenseKernels kDenseAvx512Vnni = {
         .with(GGMLType::Q8_0, gemm::gemm_32_4x4_avx512<gemm::Q8_0F>)
         .with(GGMLType::Q4_0, gemm::gemm_32_4x4_avx512<gemm::Q4_0F>)
         .with(GGMLType::Q5_0, gemm::gemm_32_4x4_avx512<gemm::Q5_0F>),
+    TypeKernels<vec_dot_rows_fn>{}.with(GGMLType::Q4_K, rows4_q4_K_vnni).with(GGMLType::Q6_K, rows4_q6_K_vnni),
 };
 
 }  // namespace pysparse

@@ -226,6 +226,7 @@ constexpr DenseKernels kDenseGeneric = {
         .with(GGMLType::Q6_K, vec_dot_q6_K_q8_K_generic),
     {},
     {},
+    {},
 };
 
 }  // namespace pysparse

@@ -302,6 +302,7 @@ constexpr DenseKernels kDenseNeon = {
         .with(GGMLType::Q6_K, vec_dot_q6_K_q8_K_neon),
     {},
     {},
+    {},
 };
 
 }  // namespace pysparse

@@ -26,6 +26,12 @@ using vec_dot4_fn = void (*)(int64_t n, const void* w, const void* const* xs, fl
 constexpr int kGemmRows = 4, kGemmTokens = 4;
 using gemm_tile_fn = void (*)(int64_t n, const void* w, size_t rb, const void* x, size_t xb, float* y, int64_t ldy);
 
+// Matvec, register-blocked: kDotRows consecutive rows (rb bytes apart) against one token, out[r] bit for bit the
+// path's vec_dot_fn of row r. For short rows (a 1536-wide row is 6 K-format super-blocks) one row's closing
+// horizontal sum costs about a super-block; kDotRows rows share it and interleave their independent work.
+constexpr int kDotRows = 4;
+using vec_dot_rows_fn = void (*)(int64_t n, const void* w, size_t rb, const void* x, float* out);
+
 // The dense family's kernel set (common/dispatch.h): per type, the row dot product, the four-token kernel and the
 // 4 x 4 tile, nullptr where the path has none of its own (select_path then takes the next path's). A path that
 // supplies dot4 / tile for a type must be bitwise the dot that the walk picks for that type on that path (tested:
@@ -34,6 +40,7 @@ struct DenseKernels {
     TypeKernels<vec_dot_fn> dot;
     TypeKernels<vec_dot4_fn> dot4;
     TypeKernels<gemm_tile_fn> tile;
+    TypeKernels<vec_dot_rows_fn> rows;
 };
 extern const DenseKernels kDenseGeneric;  // matvec_generic.cpp: scalar reference, every type, every build
 #if defined(PYSPARSE_X86)
@@ -46,10 +53,11 @@ extern const DenseKernels kDenseNeon;  // matvec_neon.cpp
 #endif
 
 // The kernels the walk picks for `type` on `isa` (dispatch.cpp). vec_dot is never nullptr for a supported type;
-// vec_dot4 / gemm_tile are nullptr where no path on the chain has one.
+// vec_dot4 / gemm_tile / vec_dot_rows are nullptr where no path on the chain has one.
 vec_dot_fn vec_dot(Isa isa, GGMLType type);
 vec_dot4_fn vec_dot4(Isa isa, GGMLType type);
 gemm_tile_fn gemm_tile(Isa isa, GGMLType type);
+vec_dot_rows_fn vec_dot_rows(Isa isa, GGMLType type);
 
 // The activation quantisers' family (quantize_act*.cpp): every set writes the same bytes as the generic one.
 // The generic functions are also callable by name (the reference, in tests).

@@ -238,6 +238,52 @@ TEST(matmul_equals_per_token_matvec) {
     pool.set_num_threads(before);
 }
 
+TEST(dot_rows_kernels_equal_vec_dot) {
+    // Each four-row kernel by itself: out[r] bitwise the path's vec_dot_fn of row r, writing only its kDotRows
+    // outputs; and matvec over a row count that is not a multiple of kDotRows (the tail goes row by row).
+    const bool vnni = active_isa() == Isa::avx512 && cpu_has_feature(CpuFeature::avx512_vnni);
+    uint32_t seed = 950;
+    int kernels_seen = 0;
+    for (bool use_vnni : vnni ? std::vector<bool>{true, false} : std::vector<bool>{false}) {
+        if (vnni) set_feature_enabled(CpuFeature::avx512_vnni, use_vnni);
+        for (GGMLType type : kTypes) {
+            const vec_dot_rows_fn rows = vec_dot_rows(active_isa(), type);
+            if (!rows) continue;
+            ++kernels_seen;
+            const vec_dot_fn dot = vec_dot(active_isa(), type);
+            REQUIRE(dot);
+            const int64_t qk = type_traits(type).block_size;
+            for (int64_t nblocks : {1, 2, 3, 6, 11}) {
+                const int64_t cols = nblocks * qk;
+                std::mt19937 rng(seed++);
+                const int64_t nrows = 2 * kDotRows + 3;
+                auto w = random_matrix(type, nrows, cols, rng);
+                const size_t rb = row_bytes(type, cols), ab = act_bytes(type, cols);
+                std::vector<uint8_t> xa(ab);
+                auto x = random_x(cols, rng);
+                quantize_act(type, x.data(), cols, xa.data());
+                float out[kDotRows + 1];
+                for (float& v : out) v = -7.0f;
+                rows(cols, w.data() + rb, rb, xa.data(), out);  // rows 1..kDotRows: not aligned to the matrix start
+                for (int r = 0; r < kDotRows; ++r) {
+                    const float ref = dot(cols, w.data() + (r + 1) * rb, xa.data());
+                    CHECK(std::memcmp(&ref, &out[r], sizeof(float)) == 0);
+                }
+                CHECK(out[kDotRows] == -7.0f);
+                std::vector<float> y(nrows);
+                matvec_act(type, w.data(), nrows, cols, xa.data(), y.data());
+                for (int64_t r = 0; r < nrows; ++r) {
+                    const float ref = dot(cols, w.data() + r * rb, xa.data());
+                    CHECK(std::memcmp(&ref, &y[r], sizeof(float)) == 0);
+                }
+            }
+        }
+    }
+    if (vnni) set_feature_enabled(CpuFeature::avx512_vnni, true);
+    // the AVX-512 VNNI path has Q4_K's and Q6_K's (run natively, or under the SIMDe build)
+    if (vnni) CHECK(kernels_seen >= 2);
+}
+
 TEST(gemm_tiles_equal_vec_dot) {
     // Each tile kernel by itself: y[t][r] bitwise the path's vec_dot_fn of row r with token t.
     const bool vnni = active_isa() == Isa::avx512 && cpu_has_feature(CpuFeature::avx512_vnni);
