@@ -18,7 +18,7 @@ inline __m512i load512(const void* p) { return _mm512_loadu_si512(p); }
 inline __m512i bcast256(const void* p) { return _mm512_broadcast_i64x4(load256(p)); }
 // 16 float lanes -> 8: low half + high half (the first step of every 16-lane horizontal sum here).
 inline __m256 fold_f32x16(__m512 v) {
-    return _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+    return _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
 }
 
 }  // namespace
