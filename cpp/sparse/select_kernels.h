@@ -32,9 +32,11 @@ struct SelectKernels {
     uint32_t (*hist_sum)(const float* x, int64_t n, double* sum);
     // cnt[abs_bits(x_i) >> kBucketShift] += 1; returns max abs bits.
     uint32_t (*hist_count)(const float* x, int64_t n, uint32_t* cnt);
-    // Writes |x_i| for every i with lo <= abs bits <= hi into out (in index order); returns the count.
+    // Writes |x_i| for every i with lo <= abs bits <= hi into out (in index order); returns the count. out has room
+    // for n (the SIMD paths may write scratch past the count).
     int64_t (*collect)(const float* x, int64_t n, uint32_t lo, uint32_t hi, float* out);
-    // Writes every i with abs bits(x_i) >= tbits into idx, ascending; returns the count. idx has room for n.
+    // Writes every i with abs bits(x_i) >= tbits into idx, ascending; returns the count. idx has room for n (the
+    // SIMD paths may write scratch past the count).
     int64_t (*emit_ge)(const float* x, int64_t n, uint32_t tbits, int32_t* idx);
 };
 

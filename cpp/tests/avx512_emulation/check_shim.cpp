@@ -370,6 +370,13 @@ void check_integer() {
                 if ((k >> i) & 1) exp[off + n++] = a32[i];
             _mm512_mask_compressstoreu_epi32(out + off, k, A32);
             report("_mm512_mask_compressstoreu_epi32", std::memcmp(out, exp, sizeof(out)) == 0);
+            Lanes<int32_t, 16> ec{};
+            for (int i = 0, j = 0; i < 16; ++i)
+                if ((k >> i) & 1) ec[j++] = a32[i];
+            report("_mm512_maskz_compress_epi32", lanes<int32_t, 16>(_mm512_maskz_compress_epi32(k, A32)) == ec);
+            int32_t su32[17];
+            _mm512_storeu_si512(su32 + 1, A32);
+            report("_mm512_storeu_si512", std::memcmp(su32 + 1, a32.v, 64) == 0);
             alignas(64) int32_t st[16];
             _mm512_store_si512(st, A32);
             report("_mm512_store_si512", std::memcmp(st, a32.v, 64) == 0);
