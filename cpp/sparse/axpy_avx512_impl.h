@@ -21,6 +21,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "common/simd_avx512.h"
@@ -134,22 +135,36 @@ inline void column_values(__m512i v, const uint8_t* hp, __m512i* l, __m512i* u) 
     }
 }
 
+// Bytes of one column's slice in one tile for the integer paths (layout invariants of repack.cpp: 128-row tiles
+// of 4/5/6-bit values, 64-row tiles of int8): compile-time, so a column's address is a shift and an add.
+template <int BITS>
+constexpr int64_t kLoBytes = 64;
+template <int BITS>
+constexpr int64_t kHiBytes = BITS == 5 ? 16 : BITS == 6 ? 32 : 0;
+
 // One quad of active columns k .. k + 3 (a short last quad repeats column k with x = 0) of one tile, 4/5/6-bit
 // formats (and Q8_0 in the VNNI build): al[j] / ah[j] (int32, byte-quad order, see transpose_quads) += q * xq.
-// al holds the low nibbles' rows, ah the high nibbles' (unused for 8 bits).
+// al holds the low nibbles' rows, ah the high nibbles' (unused for 8 bits). A full quad's x bytes are read as
+// one word (little-endian: column k + c in byte c); only the tail quad selects per column.
 template <int BITS>
-inline void quad_tile(const uint8_t* lo, const uint8_t* hi, int64_t LB, int64_t HB, const int64_t* cs0,
-                      const int8_t* xq, int64_t toff, int32_t k, int32_t end, __m512i* al, __m512i* ah) {
+inline void quad_tile(const uint8_t* lo, const uint8_t* hi, const int64_t* cs0, const int8_t* xq, int64_t toff,
+                      int32_t k, int32_t end, __m512i* al, __m512i* ah) {
+    constexpr int64_t LB = kLoBytes<BITS>, HB = kHiBytes<BITS>;
     const __m512i m0f = _mm512_set1_epi8(0x0f);
-    __m512i v[4];
+    int64_t cs[4];
     uint32_t xw = 0;
-    int32_t kc[4];
-    for (int c = 0; c < 4; ++c) {
-        const bool in = k + c < end;
-        kc[c] = in ? k + c : k;
-        xw |= (uint32_t)(in ? (uint8_t)xq[k + c] : 0) << (8 * c);
-        v[c] = _mm512_loadu_si512(lo + (cs0[kc[c]] + toff) * LB);
+    if (k + 4 <= end) {
+        std::memcpy(&xw, xq + k, 4);
+        for (int c = 0; c < 4; ++c) cs[c] = cs0[k + c] + toff;
+    } else {
+        for (int c = 0; c < 4; ++c) {
+            const bool in = k + c < end;
+            cs[c] = cs0[in ? k + c : k] + toff;
+            xw |= (uint32_t)(in ? (uint8_t)xq[k + c] : 0) << (8 * c);
+        }
     }
+    __m512i v[4];
+    for (int c = 0; c < 4; ++c) v[c] = _mm512_loadu_si512(lo + cs[c] * LB);
     const __m512i xb = _mm512_set1_epi32((int)xw);
     __m512i q[4];
     if constexpr (BITS == 4) {
@@ -165,7 +180,7 @@ inline void quad_tile(const uint8_t* lo, const uint8_t* hi, int64_t LB, int64_t 
         for (int j = 0; j < 4; ++j) al[j] = dot4(al[j], q[j], xb);
     } else {
         __m512i l[4], u[4];
-        for (int c = 0; c < 4; ++c) column_values<BITS>(v[c], hi + (cs0[kc[c]] + toff) * HB, &l[c], &u[c]);
+        for (int c = 0; c < 4; ++c) column_values<BITS>(v[c], hi + cs[c] * HB, &l[c], &u[c]);
         transpose_quads(l, q);
         for (int j = 0; j < 4; ++j) al[j] = dot4(al[j], q[j], xb);
         transpose_quads(u, q);
@@ -196,12 +211,11 @@ inline void finish_tile(__m512i* al, __m512i* ah, float dx, int32_t qoff, __m512
 // q * xq (int32 sums; at most 32 columns * 63 * 127). Q8_0 (VNNI builds): the same on the 64-row int8 slices,
 // the weights offset by +128 into u8.
 template <int BITS>
-inline void int_group_tile(const uint8_t* lo, const uint8_t* hi, int64_t LB, int64_t HB, const int64_t* cs0,
-                           const int8_t* xq, int64_t toff, int32_t begin, int32_t end, float dx, int32_t qoff,
-                           __m512* acc) {
+inline void int_group_tile(const uint8_t* lo, const uint8_t* hi, const int64_t* cs0, const int8_t* xq, int64_t toff,
+                           int32_t begin, int32_t end, float dx, int32_t qoff, __m512* acc) {
     __m512i al[4], ah[4];
     for (int j = 0; j < 4; ++j) al[j] = ah[j] = _mm512_setzero_si512();
-    for (int32_t k = begin; k < end; k += 4) quad_tile<BITS>(lo, hi, LB, HB, cs0, xq, toff, k, end, al, ah);
+    for (int32_t k = begin; k < end; k += 4) quad_tile<BITS>(lo, hi, cs0, xq, toff, k, end, al, ah);
     finish_tile<BITS>(al, ah, dx, qoff, acc);
 }
 
@@ -326,7 +340,7 @@ void colpass_avx512(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveS
                 __m512i al[4], ah[4];
                 for (int j = 0; j < 4; ++j) al[j] = _mm512_loadu_si512(s + j), ah[j] = _mm512_loadu_si512(s + 4 + j);
                 for (int32_t kq = k; kq < k + kPassCols && kq < ag.end; kq += 4)
-                    quad_tile<BITS>(lo, hi, LB, HB, cs0, xq, t, kq, ag.end, al, ah);
+                    quad_tile<BITS>(lo, hi, cs0, xq, t, kq, ag.end, al, ah);
                 for (int j = 0; j < 4; ++j) _mm512_store_si512(s + j, al[j]), _mm512_store_si512(s + 4 + j, ah[j]);
             }
         }
@@ -370,6 +384,7 @@ void tile_avx512(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet&
         }
     };
     if constexpr (kIntPath) {
+        if (m.lo_bytes != kLoBytes<BITS> || m.hi_bytes != kHiBytes<BITS>) std::abort();  // repack.cpp's invariant
         if (ng > 0 && te - tb <= colpass_max_tiles(BITS)) {
             colpass_avx512<K>(m, tb, te, a, y);
             return;
@@ -392,7 +407,7 @@ void tile_avx512(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet&
             }
             __m512 acc[8];
             if constexpr (kIntPath) {
-                int_group_tile<BITS>(lo, hi, LB, HB, cs0, xq, t * G, ag.begin, ag.end, ag.dx, qoff, acc);
+                int_group_tile<BITS>(lo, hi, cs0, xq, t * G, ag.begin, ag.end, ag.dx, qoff, acc);
                 apply_panel<K>(m, t, ag, ag.xsumq, 0.f, acc, y + (t - tb) * T);
                 continue;
             }
