@@ -27,7 +27,7 @@ import numpy as np
 from .sweep import ResultsFile, Sweep, THRESHOLD, check_values, default_grid
 
 SITE_MATRICES = {"input": ("ffn_gate", "ffn_up"), "intermediate": ("ffn_down",), "gate": ("ffn_up", "ffn_down"),
-                 "all_inputs": ("ffn_gate", "ffn_up", "ffn_down")}
+                 "up": ("ffn_gate", "ffn_down"), "all_inputs": ("ffn_gate", "ffn_up", "ffn_down")}
 
 
 def _hash(obj) -> str:
@@ -47,11 +47,11 @@ def site_bytes(model, site: str) -> list[int]:
     for il in range(model.n_layer):
         t = {m: f.tensors.get(f"blk.{il}.{m}.weight") for m in SITE_MATRICES[site]}
         t = {m: v for m, v in t.items() if v is not None}
-        if "ffn_gate" in t and any(t[m].type in dense_types for m in ("ffn_gate", "ffn_up") if m in t):
-            t.pop("ffn_gate"), t.pop("ffn_up", None)  # gate and up run dense together
+        if "ffn_gate" in t and "ffn_up" in t and any(t[m].type in dense_types for m in ("ffn_gate", "ffn_up")):
+            t.pop("ffn_gate"), t.pop("ffn_up")  # input-sparse gate and up run dense together
         if "ffn_down" in t and (t["ffn_down"].type in dense_types or not _core.sparse_down()):
             t.pop("ffn_down")
-        out.append(sum(v.nbytes for v in t.values()))  # (up at the gate site: row-skip over any type)
+        out.append(sum(v.nbytes for v in t.values()))  # (up at the gate site, gate at up: row-skip, any type)
     return out
 
 

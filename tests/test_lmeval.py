@@ -150,7 +150,6 @@ def test_generated_tokens_are_counted_as_generated(tm):
     ({"p": 1.5}, "must be in [0, 1]"),
     ({"p": "x"}, "must be a number"),
     ({"backend": "gpu"}, "unknown backend"),
-    ({"backend": "engine", "site": "up"}, "not on the engine"),
 ])
 def test_bad_model_args_fail_before_the_model_loads(margs, msg):
     with pytest.raises(ValueError, match=msg.replace("[", r"\[").replace("]", r"\]")):

@@ -133,7 +133,7 @@ def test_tiny_f16_cache_and_threads(tiny_files):
         _core.set_num_threads(before)
 
 
-@pytest.mark.parametrize("site", ["input", "intermediate", "all_inputs", "gate"])
+@pytest.mark.parametrize("site", ["input", "intermediate", "all_inputs", "gate", "up"])
 def test_tiny_sparse_matches_torch_simulation(tiny_files, site):
     """Engine sparsity (C++ rule + masked prefill / sparse decode kernels) vs the framework's torch hooks."""
     model, path = tiny_files["llama"]
@@ -160,6 +160,30 @@ def test_tiny_sparse_matches_torch_simulation(tiny_files, site):
     assert math.isnan(pl[0]) and pl[1] > 0
     m.clear_sparsity()
     np.testing.assert_allclose(m.logits(ids), hf_logits(model, ids), atol=2e-4 * np.abs(ref).max())
+
+
+def test_tiny_gate_and_up_sites_plan_and_bytes(tiny_files):
+    """The CATS-style sites mirror each other: the thinned vector's own matrix runs dense, the other one row-skips
+    (only the active rows read), down as at the intermediate site; the speedup tool's byte model counts the
+    row-skipped matrix."""
+    from pysparse import allocate
+
+    _, path = tiny_files["llama"]
+    m = Model.load(path, context=64)
+    wb = {}
+    from pysparse.engine.gguf import GGUFFile
+    f = GGUFFile(path)
+    for name in ("ffn_gate", "ffn_up"):
+        wb[name] = f.tensors[f"blk.0.{name}.weight"].nbytes
+    for site, skipped, dense in (("gate", "up", "gate"), ("up", "gate", "up")):
+        m.set_sparsity(site, "top_p", 0.8)
+        plan = m.kernel_plan()
+        assert all(d[skipped] == "row_skip" and d[dense] == "dense" and d["down"] == "masked_dense" for d in plan), plan
+        assert allocate.site_bytes(m, site)[0] == wb[f"ffn_{skipped}"]  # down: masked-dense by default
+        m.logits(np.arange(3, 12))
+        assert 0 < m.stats()["overall"] < 1
+    m.clear_sparsity()
+    assert all(set(d.values()) == {"dense"} for d in m.kernel_plan())
 
 
 # ---- the real SmolLM2-135M (Q4_1) ------------------------------------------------------------------------------

@@ -17,7 +17,9 @@ Site site_from_name(const std::string& name) {
     if (name == "intermediate") return Site::intermediate;
     if (name == "all_inputs") return Site::all_inputs;
     if (name == "gate") return Site::gate;
-    throw ValueError("unknown site '" + name + "'; the engine's sites: input, intermediate, all_inputs, gate (or none)");
+    if (name == "up") return Site::up;
+    throw ValueError("unknown site '" + name +
+                     "'; the engine's sites: input, intermediate, all_inputs, gate, up (or none)");
 }
 
 const char* site_name(Site s) {
@@ -26,6 +28,7 @@ const char* site_name(Site s) {
         case Site::intermediate: return "intermediate";
         case Site::all_inputs: return "all_inputs";
         case Site::gate: return "gate";
+        case Site::up: return "up";
         default: return "none";
     }
 }
@@ -236,6 +239,13 @@ void ffn_forward(const LayerWeights& L, Activation act, Site site, const FFNSpar
             for (int64_t k = 0; k < cnt; ++k) h[s.idx[k]] *= u[s.idx[k]];
             down_thinned(L, sp, h, 1, n_ff, s, y);
             return;
+        } else if (site == Site::up) {
+            product(L.up, x, 1, u);
+            const int64_t cnt = select_one(sp.rule, u, n_ff, s, counts.inner, "up projection");
+            row_skip_matvec(L.gate.type, L.gate.data, L.gate.rows, L.gate.cols, x, s.idx.data(), cnt, g);
+            gated_activation(act, g, u, n_ff, h);  // inactive rows: g = 0, act(0) = 0, and down does not read them
+            down_thinned(L, sp, h, 1, n_ff, s, y);
+            return;
         } else {
             gate_up_dense(L, x, 1, g, u);
         }
@@ -263,6 +273,15 @@ void ffn_forward(const LayerWeights& L, Activation act, Site site, const FFNSpar
         select_batch(sp.rule, h, n, n_ff, s, counts.inner, "gate activation");
         product(L.up, x, n, u);
         for (size_t i = 0; i < nf; ++i) h[i] *= u[i];
+        down_thinned(L, sp, h, n, n_ff, s, y);
+        return;
+    } else if (site == Site::up) {
+        // as at the gate site, with the roles of gate and up swapped: gate's dense batched product gives every row
+        // (decode's row-skip only the active ones, each bitwise a dense row); down never reads inactive h entries
+        product(L.up, x, n, u);
+        select_batch(sp.rule, u, n, n_ff, s, counts.inner, "up projection");
+        product(L.gate, x, n, g);
+        gated_activation(act, g, u, static_cast<int64_t>(nf), h);
         down_thinned(L, sp, h, n, n_ff, s, y);
         return;
     } else {

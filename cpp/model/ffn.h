@@ -7,6 +7,8 @@
 //   all_inputs    both
 //   gate          the rule picks active entries of act(g) (g computed densely); up computes only those rows
 //                 (row-skip over its row-major GGUF data) and down reads only those columns (CATS-style)
+//   up            the mirror of gate: the rule picks active entries of u = W_up x (computed densely); gate
+//                 computes only those rows (row-skip), h = act(g) * u there and 0 elsewhere, down as at gate
 // Decode (one token) runs the sparse kernels; prefill (a batch) runs their batched form over the same repacks, so
 // each token's sparse products are bitwise its decode result and a repacked matrix's row-major pages are not read
 // once sparsity is on. Repacks are made when sparsity is switched on, only for the matrices the site needs and the
@@ -23,12 +25,14 @@
 
 namespace pysparse {
 
-enum class Site { none, input, intermediate, all_inputs, gate };
+enum class Site { none, input, intermediate, all_inputs, gate, up };
 Site site_from_name(const std::string& name);  // ValueError naming the sites for an unknown one
 const char* site_name(Site s);
 // Whether the site thins the FFN's input x (gate and up) / the down matrix's input.
 inline bool sparse_input(Site s) { return s == Site::input || s == Site::all_inputs; }
-inline bool sparse_inner(Site s) { return s == Site::intermediate || s == Site::all_inputs || s == Site::gate; }
+inline bool sparse_inner(Site s) {
+    return s == Site::intermediate || s == Site::all_inputs || s == Site::gate || s == Site::up;
+}
 
 // Active / total entries seen at one layer's selection points, prefill and decode apart.
 struct SiteCounts {
@@ -61,7 +65,7 @@ struct FFNSparsity {
 };
 
 struct FFNCounters {
-    SiteCounts input, inner;  // inner: the intermediate h, or act(g) at the gate site
+    SiteCounts input, inner;  // inner: the intermediate h, or act(g) at the gate site, or u at the up site
 };
 
 // Scratch buffers for one FFN call, owned by the model's state (sized for its largest batch).

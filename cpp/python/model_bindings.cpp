@@ -89,7 +89,7 @@ void bind_model(py::module_& m) {
           },
           py::arg("names"), "Set the kernel policy's list (takes effect at the next set_sparsity).");
     m.def("sparse_down", &sparse_down,
-          "Whether the FFN down matrix runs its sparse kernel at the intermediate / all_inputs / gate sites (default "
+          "Whether the FFN down matrix runs its sparse kernel at the intermediate / all_inputs / gate / up sites (default "
           "False: masked-dense, model/ffn.h; PYSPARSE_SPARSE_DOWN=1 switches it on).");
     m.def("set_sparse_down", &set_sparse_down, py::arg("on"),
           "Switch the down matrix's sparse kernel on or off (takes effect at the next set_sparsity).");
@@ -122,8 +122,12 @@ void bind_model(py::module_& m) {
                          return std::string(!sp.on || !thinned ? "dense" : masked ? "masked_dense" : "sparse");
                      };
                      py::dict d;
-                     d["gate"] = site == Site::gate ? std::string("dense") : how(in, sp.gate_up_masked);
-                     d["up"] = site == Site::gate && sp.on ? std::string("row_skip") : how(in, sp.gate_up_masked);
+                     // gate / up sites: the thinned vector's own matrix runs dense, the other one row-skips
+                     const bool on_gate = site == Site::gate && sp.on, on_up = site == Site::up && sp.on;
+                     d["gate"] = on_up ? std::string("row_skip") : site == Site::gate ? std::string("dense")
+                                                                                      : how(in, sp.gate_up_masked);
+                     d["up"] = on_gate ? std::string("row_skip") : site == Site::up ? std::string("dense")
+                                                                                    : how(in, sp.gate_up_masked);
                      d["down"] = how(inner, sp.down_masked);
                      out.append(d);
                  }

@@ -170,7 +170,7 @@ TEST(model_tiny_llama_sparse_decode_matches_masked_prefill) {
     const bool saved_down = sparse_down();
     set_sparse_down(true);  // the down matrix's sparse kernels too (the default policy runs it masked-dense)
     const auto t = tokens(16);
-    for (Site site : {Site::input, Site::intermediate, Site::all_inputs, Site::gate}) {
+    for (Site site : {Site::input, Site::intermediate, Site::all_inputs, Site::gate, Site::up}) {
         m.set_sparsity(site, SelectRule::topp, std::vector<double>(kLayers, 0.8));
         m.reset_counters();
         const auto pre = run(m, t, false), dec = run(m, t, true);
@@ -204,7 +204,7 @@ TEST(model_tiny_llama_masked_dense_policy_matches_sparse_kernels) {
     const auto t = tokens(16);
     const auto saved = masked_dense_types();
     const bool saved_down = sparse_down();
-    for (Site site : {Site::input, Site::intermediate, Site::all_inputs, Site::gate}) {
+    for (Site site : {Site::input, Site::intermediate, Site::all_inputs, Site::gate, Site::up}) {
         auto counts = [&] {
             std::vector<int64_t> v;
             for (const auto& c : m.counters())

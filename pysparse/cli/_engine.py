@@ -14,7 +14,7 @@ def add_engine_args(p: argparse.ArgumentParser, sparsity_repeat: bool = False) -
     p.add_argument("--context", type=int, default=None,
                    help="context length in tokens (default: min(the model's training context, 4096))")
     p.add_argument("--kv-type", default="f32", choices=["f32", "f16"], help="KV-cache entries (default f32)")
-    help_sp = ("FFN sparsity SITE:RULE:VALUE, e.g. input:top_p:0.9 (sites input, intermediate, all_inputs, gate; "
+    help_sp = ("FFN sparsity SITE:RULE:VALUE, e.g. input:top_p:0.9 (sites input, intermediate, all_inputs, gate, up; "
                "rules top_p, top_k, max_p, threshold)")
     if sparsity_repeat:
         p.add_argument("--sparsity", action="append", default=[], metavar="SITE:RULE:VALUE",

@@ -185,8 +185,10 @@ def run_eval(args) -> int:
     if args.grid:
         check_values(args.rule, args.grid)
     layers = [int(x) for x in args.layers.split(",")] if args.layers else None
-    if args.backend == "engine" and any(s not in ("input", "intermediate", "all_inputs", "gate") for s in sites):
-        raise ValueError("the engine backend's sites are input, intermediate, all_inputs and gate")
+    from ..engine.model import SITES as ENGINE_SITES
+
+    if args.backend == "engine" and any(s not in ENGINE_SITES for s in sites):
+        raise ValueError(f"the engine backend's sites are {', '.join(ENGINE_SITES)}")
     if args.backend == "engine" and args.rule == "threshold":
         raise ValueError("the threshold rule is calibrated with torch hooks: use --backend torch")
     progress = not args.quiet

@@ -20,7 +20,7 @@ def register(p):
                    help=f"registry name, .gguf file or HF checkpoint dir (default {DEFAULT_MODEL})")
     p.add_argument("--backend", default="torch", choices=["torch", "engine"],
                    help="torch (default): the HF model with the framework's hooks; engine: the GGUF on the C++ "
-                        "engine (sites input, intermediate, all_inputs, gate)")
+                        "engine (sites input, intermediate, all_inputs, gate, up)")
     p.add_argument("--site", default="input", help="input (default), gate, up, intermediate or all_inputs")
     p.add_argument("--rule", default="top_p", help="top_p (default), top_k, max_p or threshold")
     p.add_argument("--p", "--value", dest="value", default=None,

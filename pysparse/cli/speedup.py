@@ -22,7 +22,7 @@ def register(p):
     p.add_argument("model", nargs="?", default=DEFAULT_MODEL,
                    help=f"registry name (see `pysparse models list`) or .gguf file (default {DEFAULT_MODEL})")
     p.add_argument("--site", nargs="+", default=["input"], metavar="SITE",
-                   help="one or more of input, intermediate, all_inputs, gate, or all (default input)")
+                   help="one or more of input, intermediate, all_inputs, gate, up, or all (default input)")
     p.add_argument("--rule", default="top_p", help="top_p (default), top_k or max_p")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--p", type=float, default=None,

@@ -23,7 +23,7 @@ from .model import SITES, Model
 
 # The framework's tensor names per site, and which engine selection point (0 = input, 1 = inner) counts each.
 SITE_TENSORS = {"input": (("input", 0),), "intermediate": (("intermediate", 1),),
-                "all_inputs": (("input", 0), ("intermediate", 1)), "gate": (("gate", 1),)}
+                "all_inputs": (("input", 0), ("intermediate", 1)), "gate": (("gate", 1),), "up": (("up", 1),)}
 
 
 class EngineSparsifier:

@@ -26,10 +26,10 @@ import numpy as np
 
 from .. import _core
 
-SITES = ("input", "intermediate", "all_inputs", "gate")
+SITES = ("input", "intermediate", "all_inputs", "gate", "up")
 RULES = ("top_p", "top_k", "max_p", "threshold")
 # Which selection points a site counts (the C++ counters: 0 = FFN input x, 1 = h or act(gate)).
-_SITE_POINTS = {"input": (0,), "intermediate": (1,), "all_inputs": (0, 1), "gate": (1,)}
+_SITE_POINTS = {"input": (0,), "intermediate": (1,), "all_inputs": (0, 1), "gate": (1,), "up": (1,)}
 
 
 def _check_value(rule: str, value: float) -> float:
@@ -205,7 +205,7 @@ class Model:
     # ---- sparsity ----------------------------------------------------------------------------------------------
     def set_sparsity(self, site: str, rule: str = "top_p", value: float | list | dict | None = None,
                      layers: Iterable[int] | None = None, power: float = 1.0) -> None:
-        """Sparsify the FFN at `site` (input, intermediate, all_inputs, gate) with `rule` (top_p, top_k, max_p,
+        """Sparsify the FFN at `site` (input, intermediate, all_inputs, gate, up) with `rule` (top_p, top_k, max_p,
         threshold). value: one number for all layers (or the listed `layers`), a list with one value per layer
         (None = dense layer), or {layer: value}. site 'none' switches sparsity off."""
         if site in (None, "none", "dense"):

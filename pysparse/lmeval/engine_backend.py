@@ -12,7 +12,7 @@ import math
 
 import torch
 
-ENGINE_SITES = ("input", "intermediate", "all_inputs", "gate")
+ENGINE_SITES = ("input", "intermediate", "all_inputs", "gate", "up")
 
 
 def engine_values(rule, n_layer: int):

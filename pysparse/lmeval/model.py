@@ -14,7 +14,7 @@ Model args (besides lm-eval's batch_size / max_length):
   layers       only these layers, ':'-separated (a ',' would end the model arg), e.g. layers=0:5:10
   dtype        float32 (default) or bfloat16;  threads: torch (or engine) threads
   backend      torch (default): the HF model with the framework's hooks; engine: the GGUF on the C++ engine
-               (pysparse.lmeval.engine_backend; sites input, intermediate, all_inputs, gate)
+               (pysparse.lmeval.engine_backend; sites input, intermediate, all_inputs, gate, up)
 
 The three request types are computed here, not by lm-eval's HFLM, because HFLM calls the model without an
 attention mask and so cannot tell padding from text; the sparsity counts must exclude padding. Tokenisation,
