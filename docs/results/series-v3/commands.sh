@@ -10,8 +10,10 @@ run() { m=$1; shift; python -m pysparse critical --model $m --backend engine --b
 run qwen2.5-coder-1.5b --site all_inputs            # first: the runtime's sparse target needs its critical p
 for m in smollm2-135m gemma3-270m qwen2.5-coder-0.5b; do run $m --site input intermediate all_inputs --refine 0.0025; done
 run qwen2.5-coder-1.5b --site input intermediate all_inputs --refine 0.0025   # input, all_inputs done; intermediate resumes (0.8525-0.8675 left)
-run qwen2.5-coder-1.5b --site gate --refine 0.0025         # done (3214 s of one core); up: torch backend only
+run qwen2.5-coder-1.5b --site gate --refine 0.0025         # done (3214 s of one core)
 run smollm2-135m --site gate --refine 0.0025               # done
+run smollm2-135m --site up --refine 0.0025                 # the up site (on the engine since 2026-12-01)
+run qwen2.5-coder-1.5b --site up --refine 0.0025
 # Cloze check (400 LAMBADA-style Wikipedia passages; ~8x the tokens of a perplexity point, so only dense and each
 # perplexity-critical p, not the whole grid): cloze/<model>/
 cloze() { python -m pysparse sweep --model $1 --backend engine --threads 1 --quiet --tasks wikipedia_cloze --limit 400 \
