@@ -21,7 +21,7 @@ cloze() { python -m pysparse sweep --model $1 --backend engine --threads 1 --qui
 cloze smollm2-135m input 0.985; cloze smollm2-135m intermediate 0.9425; cloze smollm2-135m all_inputs 0.985
 cloze gemma3-270m input 0.97; cloze gemma3-270m intermediate 0.95; cloze gemma3-270m all_inputs 0.975
 cloze qwen2.5-coder-0.5b input 0.98; cloze qwen2.5-coder-0.5b intermediate 0.82; cloze qwen2.5-coder-0.5b all_inputs 0.98
-cloze qwen2.5-coder-1.5b all_inputs 0.94   # run 2026-12-01
+cloze qwen2.5-coder-1.5b input 0.935; cloze qwen2.5-coder-1.5b intermediate 0.865; cloze qwen2.5-coder-1.5b all_inputs 0.94   # run 2026-12-01
 # Speed at each critical point (quiet machine; 1 thread as the series): every evaluated point of the site is
 # timed (the curve), the critical one is the table's. The series' results.jsonl is copied to a scratch folder so
 # its quality points are reused, not recomputed; speedup.json / .png land in speed/<model>-<site>/.
