@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-ENGINE_SITES = ("input", "intermediate", "all_inputs", "gate", "up")
+from .engine.model import SITES as ENGINE_SITES  # the engine's sites (Model.set_sparsity checks the same list)
+
 ENGINE_RULES = ("top_p", "top_k", "max_p")
 BANDWIDTH_BYTES = 256 << 20
 

@@ -167,14 +167,12 @@ def test_tiny_gate_and_up_sites_plan_and_bytes(tiny_files):
     (only the active rows read), down as at the intermediate site; the speedup tool's byte model counts the
     row-skipped matrix."""
     from pysparse import allocate
+    from pysparse.engine.gguf import GGUFFile
 
     _, path = tiny_files["llama"]
     m = Model.load(path, context=64)
-    wb = {}
-    from pysparse.engine.gguf import GGUFFile
     f = GGUFFile(path)
-    for name in ("ffn_gate", "ffn_up"):
-        wb[name] = f.tensors[f"blk.0.{name}.weight"].nbytes
+    wb = {name: f.tensors[f"blk.0.{name}.weight"].nbytes for name in ("ffn_gate", "ffn_up")}
     for site, skipped, dense in (("gate", "up", "gate"), ("up", "gate", "up")):
         m.set_sparsity(site, "top_p", 0.8)
         plan = m.kernel_plan()

@@ -100,7 +100,8 @@ def test_bad_input_is_one_line_before_work(tmp_path, capsys, monkeypatch):
     notexec = tmp_path / "llama-bench"
     notexec.write_text("")
     notexec.chmod(stat.S_IRUSR)
-    cases = [(["no-such-model"], "not a known model name"), (["--site", "nonsense"], "engine's sites: input"), (["--p", "1.5"], "--p must be in [0, 1]"),
+    cases = [(["no-such-model"], "not a known model name"), (["--site", "nonsense"], "engine's sites: input"),
+             (["--p", "1.5"], "--p must be in [0, 1]"),
              (["--p", "-0.1"], "--p must be in [0, 1]"), (["--target-retention", "0"], "(0, 1]"),
              (["--target-retention", "1.2"], "(0, 1]"), (["--llama-bench", str(notexec)], "not an executable"),
              (["--rule", "threshold"], "rules: top_p"), (["--threads", "0"], "--threads must be >= 1"),

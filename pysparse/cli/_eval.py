@@ -185,10 +185,11 @@ def run_eval(args) -> int:
     if args.grid:
         check_values(args.rule, args.grid)
     layers = [int(x) for x in args.layers.split(",")] if args.layers else None
-    from ..engine.model import SITES as ENGINE_SITES
+    if args.backend == "engine":
+        from ..engine.model import SITES as ENGINE_SITES  # only the engine backend needs the C++ extension here
 
-    if args.backend == "engine" and any(s not in ENGINE_SITES for s in sites):
-        raise ValueError(f"the engine backend's sites are {', '.join(ENGINE_SITES)}")
+        if any(s not in ENGINE_SITES for s in sites):
+            raise ValueError(f"the engine backend's sites are {', '.join(ENGINE_SITES)}")
     if args.backend == "engine" and args.rule == "threshold":
         raise ValueError("the threshold rule is calibrated with torch hooks: use --backend torch")
     progress = not args.quiet
