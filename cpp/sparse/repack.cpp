@@ -8,9 +8,6 @@
 #include <cstring>
 #include <string>
 
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
 
 #include "common/error.h"
 #include "quant/blocks.h"
@@ -18,23 +15,6 @@
 #include "sparse/unpack.h"
 
 namespace pysparse {
-
-AlignedBytes::AlignedBytes(size_t n) : n_(n) {
-    if (n == 0) return;
-    // Large buffers (a repacked matrix's quant columns) on transparent huge pages where the kernel allows it:
-    // the sparse kernel's scattered line reads then miss the TLB far less often.
-    const size_t align = n >= ((size_t)4 << 20) ? ((size_t)2 << 20) : 64;
-    size_t padded = (n + align - 1) / align * align;
-    void* p = std::aligned_alloc(align, padded);
-    if (!p) throw Error("out of memory allocating " + std::to_string(padded) + " bytes");
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    if (align > 64) madvise(p, padded, MADV_HUGEPAGE);
-#endif
-    std::memset(p, 0, padded);
-    ptr_.reset(static_cast<uint8_t*>(p));
-}
-
-void AlignedBytes::Free::operator()(uint8_t* p) const { std::free(p); }
 
 bool sparse_layout_supports(GGMLType t) { return type_traits(t).sparse; }
 

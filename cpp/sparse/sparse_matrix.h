@@ -32,26 +32,10 @@
 #include <memory>
 #include <vector>
 
+#include "common/aligned_bytes.h"
 #include "quant/types.h"
 
 namespace pysparse {
-
-// A 64-byte aligned, zero-initialised byte buffer.
-class AlignedBytes {
-public:
-    AlignedBytes() = default;
-    explicit AlignedBytes(size_t n);
-    uint8_t* data() { return ptr_.get(); }
-    const uint8_t* data() const { return ptr_.get(); }
-    size_t size() const { return n_; }
-
-private:
-    struct Free {
-        void operator()(uint8_t* p) const;
-    };
-    std::unique_ptr<uint8_t, Free> ptr_;
-    size_t n_ = 0;
-};
 
 enum class SparseLayout { lossless = 0, requant_q8_0 = 1 };
 
