@@ -253,7 +253,7 @@ TEST(dot_rows_kernels_equal_vec_dot) {
             const vec_dot_fn dot = vec_dot(active_isa(), type);
             REQUIRE(dot);
             const int64_t qk = type_traits(type).block_size;
-            for (int64_t nblocks : {1, 2, 3, 6, 11}) {
+            for (int64_t nblocks : {1, 2, 3, 6, 11, 131}) {  // 131: the 32-element formats' long-row path
                 const int64_t cols = nblocks * qk;
                 std::mt19937 rng(seed++);
                 const int64_t nrows = 2 * kDotRows + 3;

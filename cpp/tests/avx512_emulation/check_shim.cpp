@@ -325,6 +325,11 @@ void check_integer() {
         auto l256 = lanes<int32_t, 8>(_mm512_castsi512_si256(A32));
         report("_mm512_castsi256_si512", lanes<int32_t, 8>(_mm512_castsi512_si256(_mm512_castsi256_si512(vec<__m256i>(l256)))) == l256);
         {
+            bool ok = true;  // the low 256 bits
+            for (int i = 0; i < 8; ++i) ok &= l256[i] == a32[i];
+            report("_mm512_castsi512_si256", ok);
+        }
+        {
             auto r = lanes<int32_t, 4>(_mm512_castsi512_si128(A32));
             report("_mm512_castsi512_si128", r[0] == a32[0] && r[1] == a32[1] && r[2] == a32[2] && r[3] == a32[3]);
         }
