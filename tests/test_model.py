@@ -237,14 +237,16 @@ def test_smollm2_greedy_continuations(smollm2, smollm2_hf):
     assert prefix >= 0.3 * 32 * len(prompts)
 
 
-@pytest.mark.parametrize("n_windows, ppl_tol", [(1, 0.03), pytest.param(6, 0.01, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("n_windows, ppl_tol", [(6, 0.02), pytest.param(12, 0.01, marks=pytest.mark.slow)])
 def test_smollm2_sparse_matches_torch_simulation(smollm2, smollm2_hf, n_windows, ppl_tol):
     """Same site, rule and p on the same GGUF: pooled sparsity within 0.5 points, and the perplexity the sparsity
-    costs (sparse / dense, what a retention measures) within 1% over six 512-token windows (--runslow; the default
-    run checks one window within 3%: a few windows move by ~1.5% between two numerically different runs, as the
-    engine's 8-bit activations flip entries near the top-p threshold). The absolute sparse perplexities also carry
-    the engine's dense offset (its 8-bit activations: +0.5% on these windows), so they are held to 1.5%
-    (measured: dense engine 17.13 / torch 17.05, p = 0.9 20.03 / 19.80, ratio 1.169 / 1.162)."""
+    costs (sparse / dense, what a retention measures) within 1% over twelve 512-token windows (--runslow: 0.7%
+    measured; the default run checks six within 2%: 0.9%). One window is not a measurement here: entries near the top-p
+    threshold flip with the last bit of the activations, and the flips compound over 30 layers, so two numerically
+    equivalent engine builds (the sparse kernels' column parts summed in another order) moved single windows'
+    sparse / dense perplexity by -2.2% to +2.4% (sd 1.2%; 12-window pooled: 1.1555 vs 1.1576). The absolute sparse
+    perplexities also carry the engine's dense offset (its 8-bit activations: +0.5% on these windows), so they are
+    held to the tolerance + 0.5% (measured, 6 windows: dense engine 17.13 / torch 17.05, p = 0.9 20.08 / 19.80)."""
     wins = []
     for d in data.load("wikipedia", progress=False)[3:]:
         ids = smollm2.tokenizer(d["text"])["input_ids"]

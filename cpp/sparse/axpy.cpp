@@ -1,6 +1,6 @@
-// The input-sparse matvec driver: checks the index list, builds the ActiveSet once per call (active columns,
-// their x values, cut into the format's groups, with each group's sum of x), then runs the active ISA's tile
-// kernel on every row tile, tiles split across the thread pool (each thread owns whole tiles: deterministic).
+// The input-sparse matvec driver: checks the index list, builds the active set once per call (active columns,
+// their x values, cut into the format's groups, with each group's sum of x) as two column parts, then runs the
+// active ISA's tile kernel over every row tile for each part, and sums the parts (see ActiveParts).
 // Also the fused gate+up form and the row-skip matvec over row-major GGUF data.
 #include <algorithm>
 #include <climits>
@@ -56,7 +56,9 @@ int64_t colpass_l2_steps(int bits) {
 namespace {
 
 // Validates idx (ascending, unique, in [0, cols)) in one pass and builds the active set.
-void build_active_set(const SparseMatrix& m, const float* x, const int32_t* idx, int64_t n, ActiveSet& a) {
+// pos0: the position of idx[0] in the caller's list (for the error messages).
+void build_active_set(const SparseMatrix& m, const float* x, const int32_t* idx, int64_t n, ActiveSet& a,
+                      int64_t pos0 = 0) {
     a.groups.clear();
     a.col.resize(n);
     a.xv.resize(n);
@@ -66,11 +68,11 @@ void build_active_set(const SparseMatrix& m, const float* x, const int32_t* idx,
     for (int64_t k = 0; k < n; ++k) {
         const int32_t j = idx[k];
         if (j < 0 || j >= m.cols)
-            throw ValueError("active index " + std::to_string(j) + " at position " + std::to_string(k) +
+            throw ValueError("active index " + std::to_string(j) + " at position " + std::to_string(pos0 + k) +
                              " is out of range [0, " + std::to_string(m.cols) + ")");
         if (j <= prev)
             throw ValueError("active indices must be strictly ascending (sorted, no duplicates); position " +
-                             std::to_string(k) + " has " + std::to_string(j) + " after " + std::to_string(prev));
+                             std::to_string(pos0 + k) + " has " + std::to_string(j) + " after " + std::to_string(prev));
         prev = j;
         a.col[k] = j;
         a.xv[k] = x[j];
@@ -103,6 +105,28 @@ void build_active_set(const SparseMatrix& m, const float* x, const int32_t* idx,
     }
 }
 
+// The active columns cut into kParts consecutive parts of about equal size, at a group boundary (grouped layouts)
+// or a multiple of 32 entries (the others' runs), each its own ActiveSet. The kernels compute each part over the
+// row tiles and y = part 0 + part 1: a fixed order of float additions whatever the thread count, so results stay
+// bitwise the same on 1, 2 or 3 threads. What it buys: a thread's tile kernel reads each active column as one run
+// of lines over its tiles, and with the tiles split between two threads the runs were half as long (35 lines of
+// a 8960-row Q4_K matrix) and the hardware prefetchers restarted twice as often: on one thread, walking the tiles
+// in two halves ran 1.13-1.2x slower at s = 0.25-0.9 (8960 x 1536 Q4_K, DRAM). With two threads each now takes
+// one part over all tiles.
+void build_active_parts(const SparseMatrix& m, const float* x, const int32_t* idx, int64_t n, ActiveParts& parts) {
+    const bool grouped = m.layout == SparseLayout::lossless && m.group > 1;
+    int64_t cut = grouped ? n / 2 : n / 2 / 32 * 32;
+    if (grouped)  // no memory is read here, so a bad index only moves the cut; the parts' own checks report it
+        while (cut > 0 && cut < n && idx[cut] / m.group == idx[cut - 1] / m.group) ++cut;
+    build_active_set(m, x, idx, cut, parts[0]);
+    // (an index out of range at the cut is reported as such by the second part's checks)
+    if (cut > 0 && cut < n && idx[cut] >= 0 && idx[cut] < m.cols && idx[cut] <= idx[cut - 1])
+        throw ValueError("active indices must be strictly ascending (sorted, no duplicates); position " +
+                         std::to_string(cut) + " has " + std::to_string(idx[cut]) + " after " +
+                         std::to_string(idx[cut - 1]));
+    build_active_set(m, x, idx + cut, n - cut, parts[1], cut);
+}
+
 // The family's sets by path (common/dispatch.h: the chain, and nullptr = the next path's kernel).
 constexpr PathSets<SparseKernels> kSparseSets = PathSets<SparseKernels>{}
     .with(KernelPath::generic, &kSparseGeneric)
@@ -121,26 +145,37 @@ TileKernel pick_kernel(Kind k) {
     return select_path(kSparseSets, [k](const SparseKernels& s) { return s[k]; });
 }
 
-// Runs the tile kernel(s) over all tiles of `ms` (all with the same rows and tile size), writing ys.
-void run_tiles(const SparseMatrix* const* ms, float* const* ys, int count, const ActiveSet& a) {
+// y[r] = part 0 + part 1 for r < rows (the parts' outputs of the tile-padded rows).
+inline void sum_parts(const float* p0, const float* p1, int64_t rows, float* y) {
+    for (int64_t r = 0; r < rows; ++r) y[r] = p0[r] + p1[r];
+}
+
+// Runs the tile kernel(s) over all tiles of `ms` (all with the same rows and tile size) for each column part,
+// writing ys. Work units are (part, run of tiles): with an even number of threads half of them take part 0 and
+// half part 1, each over 2 / nth of the tiles (two threads: one part each over all tiles); with an odd number
+// each thread takes its share of the tiles for both parts.
+void run_tiles(const SparseMatrix* const* ms, float* const* ys, int count, const ActiveParts& parts) {
     TileKernel kern[2];
     for (int i = 0; i < count; ++i) kern[i] = pick_kernel(kind_of(*ms[i]));
     const SparseMatrix& m0 = *ms[0];
     const int T = m0.tile;
+    const int64_t padded = m0.n_tiles * T;
+    thread_local AlignedBytes buf;  // the calling thread's: [matrix][part][padded rows] partial outputs
+    const size_t need = (size_t)count * kParts * padded * sizeof(float);
+    if (buf.size() < need) buf = AlignedBytes(need);
+    float* pb = reinterpret_cast<float*>(buf.data());
+    auto part_out = [&](int i, int p) { return pb + ((size_t)i * kParts + p) * padded; };
     ThreadPool::global().run([&](int tid, int nth) {
+        const bool by_part = nth % 2 == 0;
+        const int p0 = by_part ? tid % 2 : 0, p1 = by_part ? p0 + 1 : kParts;
         int64_t tb, te;
-        split_range(m0.n_tiles, tid, nth, 1, &tb, &te);
+        split_range(m0.n_tiles, by_part ? tid / 2 : tid, by_part ? nth / 2 : nth, 1, &tb, &te);
         if (tb >= te) return;
-        static thread_local AlignedBytes buf;  // the thread's y tiles (L1/L2 resident while the groups stream by)
-        const size_t need = (size_t)(te - tb) * T * sizeof(float);
-        if (buf.size() < need) buf = AlignedBytes(need);
-        float* yb = reinterpret_cast<float*>(buf.data());
-        const int64_t r0 = tb * T, nr = std::min<int64_t>(te * T, m0.rows) - r0;
-        for (int i = 0; i < count; ++i) {  // fused: the same active set, gate's then up's columns of these tiles
-            kern[i](*ms[i], tb, te, a, yb);
-            std::memcpy(ys[i] + r0, yb, nr * sizeof(float));
-        }
+        for (int p = p0; p < p1; ++p)
+            for (int i = 0; i < count; ++i)  // fused: the same active set, gate's then up's columns of these tiles
+                kern[i](*ms[i], tb, te, parts[p], part_out(i, p) + tb * T);
     });
+    for (int i = 0; i < count; ++i) sum_parts(part_out(i, 0), part_out(i, 1), m0.rows, ys[i]);
 }
 
 // A batch of tokens over the same matrices: tiles split across threads as above, and each thread walks its tiles
@@ -149,7 +184,7 @@ void run_tiles(const SparseMatrix* const* ms, float* const* ys, int count, const
 // what one sparse_matvec call does, so each token's outputs are bitwise its sparse_matvec's.
 constexpr size_t kBatchTileBytes = 256 * 1024;
 
-void run_tiles_batch(const SparseMatrix* const* ms, float* const* ys, int count, const std::vector<ActiveSet>& sets) {
+void run_tiles_batch(const SparseMatrix* const* ms, float* const* ys, int count, const std::vector<ActiveParts>& sets) {
     TileKernel kern[2];
     for (int i = 0; i < count; ++i) kern[i] = pick_kernel(kind_of(*ms[i]));
     const SparseMatrix& m0 = *ms[0];
@@ -162,16 +197,16 @@ void run_tiles_batch(const SparseMatrix* const* ms, float* const* ys, int count,
         int64_t tb, te;
         split_range(m0.n_tiles, tid, nth, 1, &tb, &te);
         static thread_local AlignedBytes buf;
-        const size_t need = (size_t)block * T * sizeof(float);
+        const size_t need = (size_t)kParts * block * T * sizeof(float);
         if (buf.size() < need) buf = AlignedBytes(need);
-        float* yb = reinterpret_cast<float*>(buf.data());
+        float* yb[kParts] = {reinterpret_cast<float*>(buf.data()), reinterpret_cast<float*>(buf.data()) + block * T};
         for (int64_t b0 = tb; b0 < te; b0 += block) {
             const int64_t b1 = std::min(b0 + block, te);
             const int64_t r0 = b0 * T, nr = std::min<int64_t>(b1 * T, m0.rows) - r0;
             for (int64_t t = 0; t < n; ++t)
                 for (int i = 0; i < count; ++i) {
-                    kern[i](*ms[i], b0, b1, sets[t], yb);
-                    std::memcpy(ys[i] + t * m0.rows + r0, yb, nr * sizeof(float));
+                    for (int p = 0; p < kParts; ++p) kern[i](*ms[i], b0, b1, sets[t][p], yb[p]);
+                    sum_parts(yb[0], yb[1], nr, ys[i] + t * m0.rows + r0);
                 }
         }
     });
@@ -183,14 +218,14 @@ void check_fused(const SparseMatrix& gate, const SparseMatrix& up) {
 }
 
 void build_active_sets(const SparseMatrix& m, const float* X, int64_t n, const int64_t* offsets, const int32_t* idx,
-                       std::vector<ActiveSet>& sets) {
+                       std::vector<ActiveParts>& sets) {
     if (n < 0) throw ValueError("sparse matmul: negative number of tokens");
     sets.resize(n);
     for (int64_t t = 0; t < n; ++t) {
         const int64_t k = offsets[t + 1] - offsets[t];
         if (offsets[t] < 0 || k < 0 || k > m.cols)
             throw ValueError("sparse matmul: token " + std::to_string(t) + " has a bad active range");
-        build_active_set(m, X + t * m.cols, idx + offsets[t], k, sets[t]);
+        build_active_parts(m, X + t * m.cols, idx + offsets[t], k, sets[t]);
     }
 }
 
@@ -201,7 +236,7 @@ using namespace sparse_detail;
 
 void sparse_matmul(const SparseMatrix& m, const float* X, int64_t n, const int64_t* offsets, const int32_t* idx,
                    float* Y) {
-    std::vector<ActiveSet> sets;
+    std::vector<ActiveParts> sets;
     build_active_sets(m, X, n, offsets, idx, sets);
     if (n == 0) return;
     const SparseMatrix* ms[1] = {&m};
@@ -212,7 +247,7 @@ void sparse_matmul(const SparseMatrix& m, const float* X, int64_t n, const int64
 void fused_gate_up_matmul(const SparseMatrix& gate, const SparseMatrix& up, const float* X, int64_t n,
                           const int64_t* offsets, const int32_t* idx, float* Y_gate, float* Y_up) {
     check_fused(gate, up);
-    std::vector<ActiveSet> sets;
+    std::vector<ActiveParts> sets;
     build_active_sets(gate, X, n, offsets, idx, sets);
     if (n == 0) return;
     const SparseMatrix* ms[2] = {&gate, &up};
@@ -222,8 +257,8 @@ void fused_gate_up_matmul(const SparseMatrix& gate, const SparseMatrix& up, cons
 
 void sparse_matvec(const SparseMatrix& m, const float* x, const int32_t* idx, int64_t n, float* y) {
     if (n < 0 || n > m.cols) throw ValueError("number of active indices must be in [0, cols]");
-    ActiveSet a;
-    build_active_set(m, x, idx, n, a);
+    ActiveParts a;
+    build_active_parts(m, x, idx, n, a);
     const SparseMatrix* ms[1] = {&m};
     float* ys[1] = {y};
     run_tiles(ms, ys, 1, a);
@@ -233,8 +268,8 @@ void fused_gate_up(const SparseMatrix& gate, const SparseMatrix& up, const float
                    float* y_gate, float* y_up) {
     check_fused(gate, up);
     if (n < 0 || n > gate.cols) throw ValueError("number of active indices must be in [0, cols]");
-    ActiveSet a;
-    build_active_set(gate, x, idx, n, a);
+    ActiveParts a;
+    build_active_parts(gate, x, idx, n, a);
     const SparseMatrix* ms[2] = {&gate, &up};
     float* ys[2] = {y_gate, y_up};
     run_tiles(ms, ys, 2, a);

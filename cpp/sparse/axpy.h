@@ -6,6 +6,7 @@
 // columns over all the range's tiles at a time, int32 sums buffered per tile, bitwise the same outputs (see
 // colpass_avx512). Threads run it on disjoint tile ranges.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -51,6 +52,10 @@ struct ActiveSet {
     std::vector<int64_t> cs0;  // m.col_slice(0, col[k]); column k's slice in tile t is cs0[k] + t * m.slice_step()
     std::vector<int8_t> xq;    // x quantised per group (see ActiveGroup)
 };
+
+// A call's active columns as two consecutive parts (axpy.cpp: build_active_parts), summed at the end.
+constexpr int kParts = 2;
+using ActiveParts = std::array<ActiveSet, kParts>;
 
 using TileKernel = void (*)(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet& a, float* y);
 
