@@ -1,6 +1,6 @@
 // The sparse layouts and kernels on the ISA path given by --isa: decode of the repacked layout equals the exact
 // row-major decode; the active path's sparse matvec equals a double-precision reference within 1e-5 * sum |w||x|
-// per output (plus the x-quantisation bound on the integer paths: AVX2 / AVX-512 4/5/6-bit formats, AVX-512 VNNI Q8_0); 1, 2 and 3 threads give bitwise identical results; bad index lists throw.
+// per output (plus the x-quantisation bound on the integer paths: AVX2 / AVX-512 4/5/6-bit formats, AVX-512 VNNI and NEON Q8_0); 1, 2 and 3 threads give bitwise identical results; bad index lists throw.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -108,11 +108,12 @@ TEST(sparse_decode_equals_row_major_decode) {
 }
 
 // Whether a path quantises the active x to int8 per group (sparse/axpy.h): AVX2 and AVX-512 for the 4/5/6-bit
-// formats, AVX-512 with VNNI also for Q8_0.
+// formats, AVX-512 with VNNI and NEON also for Q8_0.
 bool sparse_int_path(Isa isa, GGMLType t) {
     const bool low_bits = t == GGMLType::Q4_0 || t == GGMLType::Q4_1 || t == GGMLType::Q4_K || t == GGMLType::Q5_0 ||
                           t == GGMLType::Q5_1 || t == GGMLType::Q5_K || t == GGMLType::Q6_K;
     if (isa == Isa::avx2) return low_bits;
+    if (isa == Isa::neon) return low_bits || t == GGMLType::Q8_0;
     if (isa == Isa::avx512) return low_bits || (t == GGMLType::Q8_0 && feature_enabled(CpuFeature::avx512_vnni));
     return false;
 }
