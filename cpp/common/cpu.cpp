@@ -78,6 +78,7 @@ PathSupport path_support(const CpuFeatures& f, bool neon_needs_dotprod) {
     p.avx512_vbmi = p.avx512_vnni && f.avx512vbmi;  // the VBMI files are built with -mavx512vnni too
     p.avx_vnni = p.avx2 && f.avx_vnni;
     p.neon = f.neon && (f.dotprod || !neon_needs_dotprod);
+    p.neon_dotprod = p.neon && f.dotprod;
     return p;
 }
 
@@ -98,7 +99,7 @@ PathSupport this_cpu() {
         s.avx512 = s.avx512_vnni = s.avx512_vbmi = s.avx2;
 #endif
 #if !defined(PYSPARSE_ARM)
-        s.neon = false;
+        s.neon = s.neon_dotprod = false;
 #endif
         return s;
     }();
@@ -121,6 +122,7 @@ const char* feature_name(CpuFeature f) {
         case CpuFeature::avx512_vnni: return "avx512_vnni";
         case CpuFeature::avx_vnni: return "avx_vnni";
         case CpuFeature::avx512_vbmi: return "avx512_vbmi";
+        case CpuFeature::dotprod: return "dotprod";
     }
     return "?";
 }
@@ -129,7 +131,8 @@ CpuFeature feature_from_name(const std::string& name) {
     if (name == "avx512_vnni") return CpuFeature::avx512_vnni;
     if (name == "avx_vnni") return CpuFeature::avx_vnni;
     if (name == "avx512_vbmi") return CpuFeature::avx512_vbmi;
-    throw ValueError("unknown CPU feature '" + name + "' (expected avx512_vnni, avx_vnni or avx512_vbmi)");
+    if (name == "dotprod") return CpuFeature::dotprod;
+    throw ValueError("unknown CPU feature '" + name + "' (expected avx512_vnni, avx_vnni, avx512_vbmi or dotprod)");
 }
 
 bool cpu_has_feature(CpuFeature f) {
@@ -137,6 +140,7 @@ bool cpu_has_feature(CpuFeature f) {
         case CpuFeature::avx512_vnni: return this_cpu().avx512_vnni;
         case CpuFeature::avx512_vbmi: return this_cpu().avx512_vbmi;
         case CpuFeature::avx_vnni: return this_cpu().avx_vnni;
+        case CpuFeature::dotprod: return this_cpu().neon_dotprod;
     }
     return false;
 }
@@ -151,6 +155,8 @@ unsigned disabled_mask() {
         if (env && *env && std::string(env) != "0") g_disabled.fetch_or(3u);
         const char* env_vbmi = std::getenv("PYSPARSE_NO_VBMI");
         if (env_vbmi && *env_vbmi && std::string(env_vbmi) != "0") g_disabled.fetch_or(4u);
+        const char* env_dp = std::getenv("PYSPARSE_NO_DOTPROD");
+        if (env_dp && *env_dp && std::string(env_dp) != "0") g_disabled.fetch_or(8u);
         g_disabled_read.store(true, std::memory_order_release);
     }
     return g_disabled.load(std::memory_order_relaxed);

@@ -1,6 +1,7 @@
 // Instruction-set paths and run-time dispatch.
 // x86-64: one build holds generic, AVX2 and AVX-512 kernels; the best one the CPU supports is chosen at run time.
-// aarch64: generic and NEON (NEON is baseline on aarch64, so it is chosen at build time).
+// aarch64: generic and NEON (NEON is baseline on aarch64), and inside NEON the dotprod files (SDOT) where the CPU
+// has them (HWCAP_ASIMDDP), chosen at run time like the x86 paths.
 // PYSPARSE_ISA=generic|avx2|avx512|neon forces a path (tests use it to exercise every path on one machine);
 // set_isa() does the same from code.
 #pragma once
@@ -21,8 +22,9 @@ void set_isa(Isa isa);       // throws ValueError if !cpu_supports(isa)
 // Optional features a path uses when the CPU has them, inside one ISA path (e.g. the AVX-512 sparse kernels use
 // VPDPBUSD when AVX-512 VNNI is present, VPMADDUBSW + VPMADDWD otherwise). Checked at run time like the paths;
 // tests switch one off to exercise the fallback on a CPU that has it. PYSPARSE_NO_VNNI=1 disables both VNNI kinds,
-// PYSPARSE_NO_VBMI=1 AVX-512 VBMI (the sparse Q6_K kernel's 6-bit decode with VPMULTISHIFTQB).
-enum class CpuFeature { avx512_vnni = 0, avx_vnni = 1, avx512_vbmi = 2 };
+// PYSPARSE_NO_VBMI=1 AVX-512 VBMI (the sparse Q6_K kernel's 6-bit decode with VPMULTISHIFTQB), PYSPARSE_NO_DOTPROD=1
+// the aarch64 dotprod files (*_neondot.cpp, built with -march=armv8.2-a+dotprod).
+enum class CpuFeature { avx512_vnni = 0, avx_vnni = 1, avx512_vbmi = 2, dotprod = 3 };
 const char* feature_name(CpuFeature f);
 CpuFeature feature_from_name(const std::string& name);  // throws ValueError on an unknown name
 bool cpu_has_feature(CpuFeature f);                      // the CPU (and build) has it, enabled or not
@@ -43,10 +45,12 @@ CpuFeatures detect_cpu_features();  // this CPU (all false on a CPU family this 
 // Which paths and in-path features a CPU with features f can run. A path needs every flag its files are compiled
 // with (CMakeLists.txt PYSPARSE_ISA_FLAGS_*): *_avx2.cpp -mavx2 -mfma -mf16c -mbmi2; *_avx512.cpp those plus
 // -mavx512f -mavx512bw -mavx512vl -mavx512dq; *_avx512vnni.cpp plus -mavx512vnni; *_avx512vbmi.cpp plus -mavx512vbmi.
-// NEON is baseline on aarch64, but a build compiled for dotprod (-march=armv8.2-a+dotprod: matvec_neon.cpp then
-// uses vdotq_s32) needs the CPU to have it: neon_needs_dotprod says whether this build was.
+// NEON is baseline on aarch64, but a build compiled for dotprod as a whole (-march=armv8.2-a+dotprod: every NEON
+// file then uses SDOT) needs the CPU to have it: neon_needs_dotprod says whether this build was. *_neondot.cpp
+// files are always built for dotprod and chosen only where the CPU has it (neon_dotprod).
 struct PathSupport {
     bool avx2 = false, avx512 = false, avx512_vnni = false, avx512_vbmi = false, avx_vnni = false, neon = false;
+    bool neon_dotprod = false;
 };
 #if defined(__ARM_FEATURE_DOTPROD)
 constexpr bool kNeonNeedsDotprod = true;

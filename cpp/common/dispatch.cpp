@@ -2,7 +2,7 @@
 
 namespace pysparse {
 
-PathChain path_chain(Isa isa, bool avx512_vnni, bool avx512_vbmi) {
+PathChain path_chain(Isa isa, bool avx512_vnni, bool avx512_vbmi, bool dotprod) {
     PathChain c{};
     c.size = 0;
     auto add = [&](KernelPath p) { c.path[c.size++] = p; };
@@ -14,7 +14,10 @@ PathChain path_chain(Isa isa, bool avx512_vnni, bool avx512_vbmi) {
             add(KernelPath::avx2);
             break;
         case Isa::avx2: add(KernelPath::avx2); break;
-        case Isa::neon: add(KernelPath::neon); break;
+        case Isa::neon:
+            if (dotprod) add(KernelPath::neon_dotprod);
+            add(KernelPath::neon);
+            break;
         case Isa::generic: break;
     }
     add(KernelPath::generic);
@@ -22,6 +25,7 @@ PathChain path_chain(Isa isa, bool avx512_vnni, bool avx512_vbmi) {
 }
 
 PathChain path_chain(Isa isa) {
+    if (isa == Isa::neon) return path_chain(isa, false, false, feature_enabled(CpuFeature::dotprod));
     if (isa != Isa::avx512) return path_chain(isa, false, false);
     return path_chain(isa, feature_enabled(CpuFeature::avx512_vnni), feature_enabled(CpuFeature::avx512_vbmi));
 }

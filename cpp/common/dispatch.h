@@ -7,7 +7,7 @@
 // row in kTypeTable (quant/types.h). The family's dispatch file lists its sets in a PathSets, and select_path
 // walks the active ISA's chain of paths, best first, and returns the first non-null kernel:
 //   avx512: avx512_vbmi (AVX-512 VNNI and VBMI enabled) -> avx512_vnni (VNNI enabled) -> avx512 -> avx2 -> generic
-//   avx2:   avx2 -> generic          neon: neon -> generic          generic: generic
+//   avx2:   avx2 -> generic    neon: neon_dotprod (dotprod enabled) -> neon -> generic    generic: generic
 // So "nullptr" means "fall back to the next path": an AVX-512 set leaves out a type where the AVX2 kernel is
 // faster, a VNNI set holds only the kernels VNNI changes. A generic set is the reference and is always present.
 // docs/engine.md: "How to add an ISA path", "How to add a kernel family".
@@ -22,8 +22,8 @@ namespace pysparse {
 
 // Kernel paths: an ISA path, or an ISA path with optional features (files compiled with more flags, chosen only
 // when the CPU has them and they are enabled: cpu.h feature_enabled).
-enum class KernelPath { generic = 0, avx2, avx512, avx512_vnni, avx512_vbmi, neon };
-constexpr int kKernelPathCount = 6;
+enum class KernelPath { generic = 0, avx2, avx512, avx512_vnni, avx512_vbmi, neon, neon_dotprod };
+constexpr int kKernelPathCount = 7;
 
 // The paths to try for `isa` with the features enabled now, best first, generic last.
 struct PathChain {
@@ -32,8 +32,9 @@ struct PathChain {
     const KernelPath* begin() const { return path; }
     const KernelPath* end() const { return path + size; }
 };
-PathChain path_chain(Isa isa, bool avx512_vnni, bool avx512_vbmi);  // the rule (pure; tested in test_common.cpp)
-PathChain path_chain(Isa isa);  // with feature_enabled(CpuFeature::avx512_vnni / avx512_vbmi)
+// The rule (pure; tested in test_common.cpp).
+PathChain path_chain(Isa isa, bool avx512_vnni, bool avx512_vbmi, bool dotprod = false);
+PathChain path_chain(Isa isa);  // with feature_enabled(CpuFeature::avx512_vnni / avx512_vbmi / dotprod)
 
 // A family's kernel sets by path (nullptr where this build has none), built with .with(path, &set).
 template <class Set>

@@ -21,6 +21,7 @@ constexpr PathSets<DenseKernels> kDenseSets = PathSets<DenseKernels>{}
 #endif
 #if defined(PYSPARSE_ARM)
     .with(KernelPath::neon, &kDenseNeon)
+    .with(KernelPath::neon_dotprod, &kDenseNeonDot)
 #endif
     ;
 }  // namespace

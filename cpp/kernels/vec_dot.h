@@ -49,7 +49,8 @@ extern const DenseKernels kDenseAvx512;      // matvec_avx512.cpp (+ gemm_avx512
 extern const DenseKernels kDenseAvx512Vnni;  // matvec_avx512vnni.cpp (+ gemm_avx512_impl.h with VPDPBUSD)
 #endif
 #if defined(PYSPARSE_ARM)
-extern const DenseKernels kDenseNeon;  // matvec_neon.cpp
+extern const DenseKernels kDenseNeon;     // matvec_neon.cpp
+extern const DenseKernels kDenseNeonDot;  // matvec_neondot.cpp (built for dotprod: SDOT)
 #endif
 
 // The kernels the walk picks for `type` on `isa` (dispatch.cpp). vec_dot is never nullptr for a supported type;

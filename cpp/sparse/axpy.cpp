@@ -138,6 +138,7 @@ constexpr PathSets<SparseKernels> kSparseSets = PathSets<SparseKernels>{}
 #endif
 #if defined(PYSPARSE_ARM)
     .with(KernelPath::neon, &kSparseNeon)
+    .with(KernelPath::neon_dotprod, &kSparseNeonDot)
 #endif
     ;
 

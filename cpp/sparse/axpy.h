@@ -76,7 +76,8 @@ extern const SparseKernels kSparseAvx512Vnni;  // axpy_avx512vnni.cpp (built wit
 extern const SparseKernels kSparseAvx512Vbmi;  // axpy_avx512vbmi.cpp (+ -mavx512vbmi): Q6_K only
 #endif
 #if defined(PYSPARSE_ARM)
-extern const SparseKernels kSparseNeon;  // axpy_neon.cpp
+extern const SparseKernels kSparseNeon;     // axpy_neon.cpp
+extern const SparseKernels kSparseNeonDot;  // axpy_neondot.cpp (built for dotprod: SDOT)
 #endif
 
 // The offset a symmetric format's raw values carry (value = d * (q - offset)), 0 for the others.

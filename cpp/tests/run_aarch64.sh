@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Cross-compiles the engine and its C++ tests for aarch64 (Debian g++-aarch64-linux-gnu) and runs them under
-# qemu-aarch64 (Debian qemu-user): the generic and NEON paths are tested on every CI run of this x86 machine, in two
-# builds: baseline armv8-a (BUILD) and armv8.2-a+dotprod (BUILD_DOTPROD: the kernels' SDOT forms; qemu's default
-# CPU has dotprod). DOTPROD=0 skips the second.
+# qemu-aarch64 (Debian qemu-user): the generic and NEON paths are tested on every CI run of this x86 machine, the
+# NEON path with and without its run-time dotprod kernels (*_neondot.cpp), in two builds: baseline armv8-a (BUILD)
+# and armv8.2-a+dotprod as a whole (BUILD_DOTPROD; qemu's default CPU has dotprod). DOTPROD=0 skips the second.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build/aarch64}
@@ -15,7 +15,11 @@ build_and_test() {  # build dir, extra CXX flags
     -DPYSPARSE_BUILD_PYTHON=OFF -DPYSPARSE_BUILD_TESTS=ON -DCMAKE_CXX_FLAGS="$2" >/dev/null
   cmake --build "$1" -j "$(nproc)"
   aarch64-linux-gnu-readelf -h "$1/pysparse_tests" | grep -q AArch64 || { echo "not an aarch64 binary" >&2; exit 1; }
-  ctest --test-dir "$1" --output-on-failure   # runs through qemu-aarch64 (CMAKE_CROSSCOMPILING_EMULATOR)
+  # runs through qemu-aarch64 (CMAKE_CROSSCOMPILING_EMULATOR); its CPU reports dotprod
+  PYSPARSE_EXPECT_DOTPROD=1 ctest --test-dir "$1" --output-on-failure
+  # qemu's CPU has dotprod, so ctest ran the *_neondot.cpp kernels (the neon_dotprod path): the NEON path again
+  # with them switched off
+  PYSPARSE_NO_DOTPROD=1 qemu-aarch64 -L /usr/aarch64-linux-gnu "$1/pysparse_tests" --isa neon | tail -1
 }
 build_and_test "$BUILD" ""
 if [ "${DOTPROD:-1}" != 0 ]; then

@@ -107,21 +107,26 @@ TEST(isa_selection_needs_every_compiled_flag) {
     arm.neon = true;
     CHECK(best_isa(path_support(arm, false)) == Isa::neon);
     CHECK(best_isa(path_support(arm, true)) == Isa::generic);
+    CHECK(!path_support(arm, false).neon_dotprod);
     arm.dotprod = true;
     CHECK(best_isa(path_support(arm, true)) == Isa::neon);
+    CHECK(path_support(arm, false).neon_dotprod);  // *_neondot.cpp files run on a baseline build too
 }
 
 // The dispatch idiom (common/dispatch.h): the chain per ISA and features, and select_path's fallback on made-up sets.
 TEST(dispatch_walks_the_path_chain) {
-    auto chain = [](Isa isa, bool vnni, bool vbmi) {
+    auto chain = [](Isa isa, bool vnni, bool vbmi, bool dotprod = false) {
         std::vector<KernelPath> v;
-        for (KernelPath p : path_chain(isa, vnni, vbmi)) v.push_back(p);
+        for (KernelPath p : path_chain(isa, vnni, vbmi, dotprod)) v.push_back(p);
         return v;
     };
     using P = KernelPath;
     CHECK(chain(Isa::generic, true, true) == std::vector<P>{P::generic});
     CHECK(chain(Isa::avx2, true, true) == (std::vector<P>{P::avx2, P::generic}));
     CHECK(chain(Isa::neon, false, false) == (std::vector<P>{P::neon, P::generic}));
+    CHECK(chain(Isa::neon, false, false, true) == (std::vector<P>{P::neon_dotprod, P::neon, P::generic}));
+    CHECK(chain(Isa::avx512, true, true, true) ==
+          (std::vector<P>{P::avx512_vbmi, P::avx512_vnni, P::avx512, P::avx2, P::generic}));  // dotprod: aarch64 only
     CHECK(chain(Isa::avx512, false, false) == (std::vector<P>{P::avx512, P::avx2, P::generic}));
     CHECK(chain(Isa::avx512, false, true) == (std::vector<P>{P::avx512, P::avx2, P::generic}));  // VBMI needs VNNI
     CHECK(chain(Isa::avx512, true, false) == (std::vector<P>{P::avx512_vnni, P::avx512, P::avx2, P::generic}));

@@ -2,7 +2,9 @@
 // type. (The generic path itself is checked against gguf.quants + numpy in tests/test_matvec.py.)
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <random>
 #include <vector>
 
@@ -322,3 +324,22 @@ TEST(gemm_tiles_equal_vec_dot) {
     }
     if (vnni) set_feature_enabled(CpuFeature::avx512_vnni, true);
 }
+
+#if defined(PYSPARSE_ARM)
+// The dotprod files (*_neondot.cpp) are chosen at run time: the NEON path takes their kernels where the CPU has
+// dotprod and the baseline ones when it is switched off. PYSPARSE_EXPECT_DOTPROD=1 (run_aarch64.sh, under qemu,
+// whose CPU has it) makes a CPU without it a failure rather than a skip.
+TEST(neon_dotprod_kernels_chosen_at_run_time) {
+    const char* expect = std::getenv("PYSPARSE_EXPECT_DOTPROD");
+    if (!cpu_has_feature(CpuFeature::dotprod)) {
+        CHECK(!(expect && std::string(expect) == "1"));
+        return;
+    }
+    const bool was = feature_enabled(CpuFeature::dotprod);
+    set_feature_enabled(CpuFeature::dotprod, true);
+    CHECK(vec_dot(Isa::neon, GGMLType::Q4_K) == kDenseNeonDot.dot[GGMLType::Q4_K]);
+    set_feature_enabled(CpuFeature::dotprod, false);
+    CHECK(vec_dot(Isa::neon, GGMLType::Q4_K) == kDenseNeon.dot[GGMLType::Q4_K]);
+    set_feature_enabled(CpuFeature::dotprod, was);
+}
+#endif
