@@ -14,8 +14,11 @@ llama.cpp; build it outside the repository, e.g. from github.com/ggml-org/ggml o
 AMX off: an AMX build dies with SIGILL on some VMs). The build (commit, ggml flags) is recorded with the results:
 from a BUILD_INFO text file in the source tree if present, else from the build's CMakeCache.txt and git.
 
-Threads: test-backend-ops uses std::thread::hardware_concurrency() threads; with an OpenMP build (the default)
-OMP_THREAD_LIMIT caps that, which is how --threads is applied. A build without OpenMP ignores it (recorded).
+Threads: test-backend-ops gives the CPU backend max(1, hardware_concurrency() / 2) threads (tests/test-backend-ops.cpp,
+ggml_backend_set_n_threads) and has no option to change it, so ggml is timed at that one count only (`ggml_threads()`:
+1 on a 2-core machine); asked for another count, matvec_perf / matmul_perf raise ThreadCountError and the
+benchmarks show n/a. (Until 2026-12-01 this script set OMP_THREAD_LIMIT and believed it applied: the 2-thread `vs
+ggml` columns saved before then compare our 2 threads with ggml's 1.)
 """
 
 from __future__ import annotations
@@ -77,15 +80,27 @@ def parse_perf_output(text: str, with_n: bool = False) -> dict[tuple, dict]:
     return out
 
 
+class ThreadCountError(RuntimeError):
+    """test-backend-ops cannot run at the asked thread count (it always uses ggml_threads())."""
+
+
+def ggml_threads() -> int:
+    """The threads test-backend-ops gives the CPU backend on this machine: max(1, hardware_concurrency / 2)."""
+    return max(1, (os.cpu_count() or 1) // 2)
+
+
+def _check_threads(threads: int | None) -> None:
+    if threads is not None and threads != ggml_threads():
+        raise ThreadCountError(f"test-backend-ops runs ggml on {ggml_threads()} thread(s) here, not {threads}")
+
+
 def _run(binary: str, mode: str, lines: list[str], threads: int | None, timeout: float) -> str:
+    _check_threads(threads)
     with tempfile.TemporaryDirectory() as d:
         f = Path(d) / "cases.txt"
         f.write_text("\n".join(lines) + "\n")
-        env = dict(os.environ)
-        if threads is not None:
-            env["OMP_THREAD_LIMIT"] = str(threads)
         proc = subprocess.run([binary, mode, "-b", "CPU", "--test-file", str(f)], capture_output=True, text=True,
-                              env=env, timeout=timeout)
+                              timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"{binary} {mode} failed ({proc.returncode}):\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
     return proc.stdout
@@ -97,7 +112,7 @@ def find_mul_mat_op(binary: str) -> int:
         if op < 1:
             continue
         try:
-            out = _ANSI.sub("", _run(binary, "support", [case_line(op, "Q4_0", 32, 64)], 1, 120))
+            out = _ANSI.sub("", _run(binary, "support", [case_line(op, "Q4_0", 32, 64)], None, 120))
         except (RuntimeError, subprocess.TimeoutExpired):
             continue
         if re.search(r"^\s*MUL_MAT\(type=f32", out, re.M):
@@ -139,6 +154,7 @@ def build_info(binary: str) -> dict:
 def matvec_perf(binary: str, cases=None, threads: int | None = None, timeout: float = 1800) -> dict:
     """Runs test-backend-ops perf on MUL_MAT cases [(TYPE, rows, cols)] (default: TYPES x SHAPES), n = 1.
     Returns {(TYPE, rows, cols): {"us", "gbps", "weight_gbps", "weight_bytes", "runs", "kb_per_run"}}."""
+    _check_threads(threads)
     cases = list(cases or [(t, r, c) for r, c in SHAPES for t in TYPES])
     op = find_mul_mat_op(binary)
     out = parse_perf_output(_run(binary, "perf", [case_line(op, t, r, c) for t, r, c in cases], threads, timeout))
@@ -154,6 +170,7 @@ def matvec_perf(binary: str, cases=None, threads: int | None = None, timeout: fl
 def matmul_perf(binary: str, cases, threads: int | None = None, timeout: float = 3600) -> dict:
     """ggml's MUL_MAT for batches: cases [(TYPE, rows, cols, n)] (W rows x cols times n token columns).
     Returns {(TYPE, rows, cols, n): {"us", "gbps", "runs", "kb_per_run"}}."""
+    _check_threads(threads)
     cases = list(cases)
     op = find_mul_mat_op(binary)
     out = parse_perf_output(_run(binary, "perf", [case_line(op, t, r, c, n) for t, r, c, n in cases], threads,
@@ -168,7 +185,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--llama-cpp-bin", default=os.environ.get(ENV_BIN),
                     help=f"path of test-backend-ops (default: ${ENV_BIN})")
-    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--threads", type=int, nargs="+", default=None,
+                    help="thread counts (default: the one test-backend-ops uses, ggml_threads())")
     ap.add_argument("--types", nargs="+", default=list(TYPES), choices=sorted(GGML_TYPES))
     ap.add_argument("--shapes", nargs="+", default=[f"{r}x{c}" for r, c in SHAPES], help="ROWSxCOLS of W")
     ap.add_argument("--out", default=None, help="results directory (default bench/results)")
@@ -191,7 +209,7 @@ def main(argv=None) -> int:
     print(f"llama.cpp build: {binfo.get('build_info') or binfo.get('commit') or 'unknown'}; {binfo.get('cmake', {})}")
 
     rows = []
-    for th in args.threads:
+    for th in args.threads or [ggml_threads()]:
         res = matvec_perf(args.llama_cpp_bin, cases, th)
         for (t, r, c), v in res.items():
             rows.append({"type": t, "rows": r, "cols": c, "threads": th, **v})

@@ -111,3 +111,14 @@ def test_llama_cpp_runs_a_small_case():
     res = llama_cpp.matvec_perf(os.environ[llama_cpp.ENV_BIN], [("Q4_0", 64, 256)], threads=1)
     v = res[("Q4_0", 64, 256)]
     assert v["us"] > 0 and v["weight_bytes"] == 64 * 8 * 18
+
+
+def test_llama_cpp_only_at_its_own_thread_count(monkeypatch):
+    """test-backend-ops always runs ggml on max(1, cores / 2) threads: another count is refused (n/a in the
+    benchmarks), not silently timed at the wrong count."""
+    monkeypatch.setattr(llama_cpp.os, "cpu_count", lambda: 8)
+    assert llama_cpp.ggml_threads() == 4
+    with pytest.raises(llama_cpp.ThreadCountError, match="4 thread"):
+        llama_cpp.matvec_perf("/nonexistent/test-backend-ops", [("Q4_0", 64, 64)], threads=2)
+    monkeypatch.setattr(llama_cpp.os, "cpu_count", lambda: 1)
+    assert llama_cpp.ggml_threads() == 1
