@@ -108,7 +108,7 @@ def test_llama_cpp_skips_without_binary(capsys, monkeypatch):
 
 @pytest.mark.skipif(not os.environ.get(llama_cpp.ENV_BIN), reason=f"set {llama_cpp.ENV_BIN} to a test-backend-ops")
 def test_llama_cpp_runs_a_small_case():
-    res = llama_cpp.matvec_perf(os.environ[llama_cpp.ENV_BIN], [("Q4_0", 64, 256)], threads=1)
+    res = llama_cpp.matvec_perf(os.environ[llama_cpp.ENV_BIN], [("Q4_0", 64, 256)], threads=llama_cpp.ggml_threads())
     v = res[("Q4_0", 64, 256)]
     assert v["us"] > 0 and v["weight_bytes"] == 64 * 8 * 18
 
