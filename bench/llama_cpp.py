@@ -94,8 +94,7 @@ def _check_threads(threads: int | None) -> None:
         raise ThreadCountError(f"test-backend-ops runs ggml on {ggml_threads()} thread(s) here, not {threads}")
 
 
-def _run(binary: str, mode: str, lines: list[str], threads: int | None, timeout: float) -> str:
-    _check_threads(threads)
+def _run(binary: str, mode: str, lines: list[str], timeout: float) -> str:
     with tempfile.TemporaryDirectory() as d:
         f = Path(d) / "cases.txt"
         f.write_text("\n".join(lines) + "\n")
@@ -112,7 +111,7 @@ def find_mul_mat_op(binary: str) -> int:
         if op < 1:
             continue
         try:
-            out = _ANSI.sub("", _run(binary, "support", [case_line(op, "Q4_0", 32, 64)], None, 120))
+            out = _ANSI.sub("", _run(binary, "support", [case_line(op, "Q4_0", 32, 64)], 120))
         except (RuntimeError, subprocess.TimeoutExpired):
             continue
         if re.search(r"^\s*MUL_MAT\(type=f32", out, re.M):
@@ -157,7 +156,7 @@ def matvec_perf(binary: str, cases=None, threads: int | None = None, timeout: fl
     _check_threads(threads)
     cases = list(cases or [(t, r, c) for r, c in SHAPES for t in TYPES])
     op = find_mul_mat_op(binary)
-    out = parse_perf_output(_run(binary, "perf", [case_line(op, t, r, c) for t, r, c in cases], threads, timeout))
+    out = parse_perf_output(_run(binary, "perf", [case_line(op, t, r, c) for t, r, c in cases], timeout))
     missing = [c for c in cases if c not in out]
     if missing:
         raise RuntimeError(f"test-backend-ops printed no result for {missing}")
@@ -173,8 +172,8 @@ def matmul_perf(binary: str, cases, threads: int | None = None, timeout: float =
     _check_threads(threads)
     cases = list(cases)
     op = find_mul_mat_op(binary)
-    out = parse_perf_output(_run(binary, "perf", [case_line(op, t, r, c, n) for t, r, c, n in cases], threads,
-                                 timeout), with_n=True)
+    out = parse_perf_output(_run(binary, "perf", [case_line(op, t, r, c, n) for t, r, c, n in cases], timeout),
+                            with_n=True)
     missing = [c for c in cases if c not in out]
     if missing:
         raise RuntimeError(f"test-backend-ops printed no result for {missing}")

@@ -56,15 +56,15 @@ int64_t colpass_l2_steps(int bits) {
 namespace {
 
 // Validates idx (ascending, unique, in [0, cols)) in one pass and builds the active set.
-// pos0: the position of idx[0] in the caller's list (for the error messages).
+// pos0: the position of idx[0] in the caller's list (for the error messages); prev: the index before idx[0] in it
+// (-1: none), so a list cut in parts is checked across the cut as one list.
 void build_active_set(const SparseMatrix& m, const float* x, const int32_t* idx, int64_t n, ActiveSet& a,
-                      int64_t pos0 = 0) {
+                      int64_t pos0 = 0, int32_t prev = -1) {
     a.groups.clear();
     a.col.resize(n);
     a.xv.resize(n);
     a.cs0.resize(n);
     a.xq.resize(n);
-    int32_t prev = -1;
     for (int64_t k = 0; k < n; ++k) {
         const int32_t j = idx[k];
         if (j < 0 || j >= m.cols)
@@ -119,12 +119,7 @@ void build_active_parts(const SparseMatrix& m, const float* x, const int32_t* id
     if (grouped)  // no memory is read here, so a bad index only moves the cut; the parts' own checks report it
         while (cut > 0 && cut < n && idx[cut] / m.group == idx[cut - 1] / m.group) ++cut;
     build_active_set(m, x, idx, cut, parts[0]);
-    // (an index out of range at the cut is reported as such by the second part's checks)
-    if (cut > 0 && cut < n && idx[cut] >= 0 && idx[cut] < m.cols && idx[cut] <= idx[cut - 1])
-        throw ValueError("active indices must be strictly ascending (sorted, no duplicates); position " +
-                         std::to_string(cut) + " has " + std::to_string(idx[cut]) + " after " +
-                         std::to_string(idx[cut - 1]));
-    build_active_set(m, x, idx + cut, n - cut, parts[1], cut);
+    build_active_set(m, x, idx + cut, n - cut, parts[1], cut, cut > 0 ? idx[cut - 1] : -1);
 }
 
 // The family's sets by path (common/dispatch.h: the chain, and nullptr = the next path's kernel).
