@@ -16,6 +16,7 @@ constexpr PathSets<DenseKernels> kDenseSets = PathSets<DenseKernels>{}
     .with(KernelPath::generic, &kDenseGeneric)
 #if defined(PYSPARSE_X86)
     .with(KernelPath::avx2, &kDenseAvx2)
+    .with(KernelPath::avx_vnni, &kDenseAvxVnni)
     .with(KernelPath::avx512, &kDenseAvx512)
     .with(KernelPath::avx512_vnni, &kDenseAvx512Vnni)
 #endif

@@ -44,7 +44,8 @@ struct DenseKernels {
 };
 extern const DenseKernels kDenseGeneric;  // matvec_generic.cpp: scalar reference, every type, every build
 #if defined(PYSPARSE_X86)
-extern const DenseKernels kDenseAvx2;        // matvec_avx2.cpp
+extern const DenseKernels kDenseAvx2;        // matvec_avx2.cpp (matvec_avx2_impl.h)
+extern const DenseKernels kDenseAvxVnni;     // matvec_avxvnni.cpp (the same with VPDPBUSD / VPDPWSSD)
 extern const DenseKernels kDenseAvx512;      // matvec_avx512.cpp (+ gemm_avx512_impl.h)
 extern const DenseKernels kDenseAvx512Vnni;  // matvec_avx512vnni.cpp (+ gemm_avx512_impl.h with VPDPBUSD)
 #endif

@@ -22,6 +22,14 @@ cmake --build "$BUILD" -j "${JOBS:-$(nproc)}"
 # The emulated objects must hold AVX2 code only: a zmm register, an opmask k-register or xmm/ymm16-31 (EVEX only)
 # means an AVX-512 intrinsic slipped past the shim and this run would not be testing what it claims (and could not run here).
 objs=$(find "$BUILD" -name '*_avx512.cpp.o' -o -name '*_avx512vnni.cpp.o' -o -name '*_avx512vbmi.cpp.o')
+vnni_objs=$(find "$BUILD" -name '*_avxvnni.cpp.o')
+[ -n "$vnni_objs" ] || { echo "no *_avxvnni.cpp objects found in $BUILD" >&2; exit 1; }
+for o in $vnni_objs; do  # AVX-VNNI emulated too: no real VPDPBUSD / VPDPWSSD
+  if objdump -d --no-show-raw-insn "$o" | grep -E 'vpdp(busd|wssd)' >/dev/null; then
+    echo "FAIL: real AVX-VNNI instructions in emulated object $o" >&2
+    exit 1
+  fi
+done
 [ -n "$objs" ] || { echo "no *_avx512.cpp objects found in $BUILD" >&2; exit 1; }
 n_objs=0
 for o in $objs; do
@@ -37,8 +45,8 @@ echo "no AVX-512 instructions in the $n_objs emulated objects"
 
 # Every AVX-512 intrinsic named in a kernel must have its semantics check in check_shim.cpp.
 missing=0
-for f in $(grep -ohE '\b(_mm512_[a-z0-9_]+|_mm(256)?_maskz?_[a-z0-9_]+|_mm(256)?_[a-z0-9_]+_mask)\b' \
-             $(find cpp -name '*_avx512*.cpp' -o -name '*_avx512*.h') | sort -u); do
+for f in $(grep -ohE '\b(_mm512_[a-z0-9_]+|_mm(256)?_maskz?_[a-z0-9_]+|_mm(256)?_[a-z0-9_]+_mask|_mm256_[a-z0-9_]+_avx_[a-z0-9]+)\b' \
+             $(find cpp -name '*_avx512*.cpp' -o -name '*_avx512*.h' -o -name 'matvec_avx2_impl.h') | sort -u); do
   if ! grep -q "\"$f\"" cpp/tests/avx512_emulation/check_shim.cpp; then
     echo "FAIL: $f is used by an AVX-512 kernel but not checked in cpp/tests/avx512_emulation/check_shim.cpp" >&2
     missing=1
@@ -47,4 +55,5 @@ done
 [ "$missing" = 0 ]
 "$BUILD/avx512_shim_check"
 "$BUILD/pysparse_tests" --isa avx512
+"$BUILD/pysparse_tests" --isa avx2 --filter matvec  # with the emulated AVX-VNNI kernels (and without: the tests toggle it)
 "$BUILD/pysparse_tests" --isa generic | tail -1

@@ -123,6 +123,15 @@ TEST(dispatch_walks_the_path_chain) {
     using P = KernelPath;
     CHECK(chain(Isa::generic, true, true) == std::vector<P>{P::generic});
     CHECK(chain(Isa::avx2, true, true) == (std::vector<P>{P::avx2, P::generic}));
+    auto chain_vnni = [](Isa isa, bool vnni) {  // AVX-VNNI enabled: before AVX2 on both x86 chains
+        std::vector<KernelPath> v;
+        for (KernelPath p : path_chain(isa, vnni, false, false, true)) v.push_back(p);
+        return v;
+    };
+    CHECK(chain_vnni(Isa::avx2, false) == (std::vector<P>{P::avx_vnni, P::avx2, P::generic}));
+    CHECK(chain_vnni(Isa::avx512, true) ==
+          (std::vector<P>{P::avx512_vnni, P::avx512, P::avx_vnni, P::avx2, P::generic}));
+    CHECK(chain_vnni(Isa::neon, false) == (std::vector<P>{P::neon, P::generic}));
     CHECK(chain(Isa::neon, false, false) == (std::vector<P>{P::neon, P::generic}));
     CHECK(chain(Isa::neon, false, false, true) == (std::vector<P>{P::neon_dotprod, P::neon, P::generic}));
     CHECK(chain(Isa::avx512, true, true, true) ==

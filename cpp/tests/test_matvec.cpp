@@ -24,6 +24,18 @@ const GGMLType kTypes[] = {GGMLType::F32,  GGMLType::F16,  GGMLType::BF16, GGMLT
                            GGMLType::Q4_1, GGMLType::Q5_0, GGMLType::Q5_1, GGMLType::Q8_0,
                            GGMLType::Q4_K, GGMLType::Q5_K, GGMLType::Q6_K};
 
+// The integer-dot feature whose kernels the active path has (AVX-512: AVX-512 VNNI; AVX2: AVX-VNNI), when the CPU
+// has it: the tests run with it switched on and off.
+struct VnniToggle {
+    bool present;
+    CpuFeature feature;
+};
+VnniToggle path_vnni() {
+    if (active_isa() == Isa::avx512) return {cpu_has_feature(CpuFeature::avx512_vnni), CpuFeature::avx512_vnni};
+    if (active_isa() == Isa::avx2) return {cpu_has_feature(CpuFeature::avx_vnni), CpuFeature::avx_vnni};
+    return {false, CpuFeature::avx512_vnni};
+}
+
 void put_f16(uint8_t* p, float v) {
     fp16_t h = fp32_to_fp16(v);
     std::memcpy(p, &h, 2);
@@ -101,10 +113,11 @@ void compare_to_generic(GGMLType type, int64_t rows, int64_t cols, uint32_t seed
 }  // namespace
 
 TEST(matvec_every_type_vs_generic) {
-    // The AVX-512 path has VNNI kernels (kernels/matvec_avx512vnni.cpp) and plain ones: each the CPU can run.
-    const bool vnni = active_isa() == Isa::avx512 && cpu_has_feature(CpuFeature::avx512_vnni);
-    for (bool use_vnni : vnni ? std::vector<bool>{true, false} : std::vector<bool>{false}) {
-        if (vnni) set_feature_enabled(CpuFeature::avx512_vnni, use_vnni);
+    // The AVX-512 path has VNNI kernels (kernels/matvec_avx512vnni.cpp) and plain ones, the AVX2 path AVX-VNNI
+    // ones (matvec_avxvnni.cpp): each the CPU can run.
+    const VnniToggle vnni = path_vnni();
+    for (bool use_vnni : vnni.present ? std::vector<bool>{true, false} : std::vector<bool>{false}) {
+        if (vnni.present) set_feature_enabled(vnni.feature, use_vnni);
         uint32_t seed = 1;
         for (GGMLType t : kTypes) {
             const int64_t qk = type_traits(t).block_size == 1 ? 32 : type_traits(t).block_size;
@@ -116,8 +129,59 @@ TEST(matvec_every_type_vs_generic) {
         compare_to_generic(GGMLType::F16, 9, 45, seed++);
         compare_to_generic(GGMLType::BF16, 9, 13, seed++);
     }
-    if (vnni) set_feature_enabled(CpuFeature::avx512_vnni, true);
+    if (vnni.present) set_feature_enabled(vnni.feature, true);
 }
+
+#if defined(PYSPARSE_X86)
+// The AVX-VNNI build of the AVX2 kernels (matvec_avxvnni.cpp) returns bit for bit the AVX2 kernels' floats (the
+// same exact int32 sums, the same float operations), and the AVX2 chain takes it where the CPU has AVX-VNNI.
+TEST(avx_vnni_kernels_bitwise_avx2) {
+    if (!cpu_has_feature(CpuFeature::avx_vnni)) {
+        std::printf("  (skipped: no AVX-VNNI on this CPU or build)\n");
+        return;
+    }
+    int compared = 0;
+    uint32_t seed = 4200;
+    for (GGMLType type : kTypes) {
+        const vec_dot_fn vnni = kDenseAvxVnni.dot[type], avx2 = kDenseAvx2.dot[type];
+        if (!vnni) continue;  // the float types stay with the AVX2 set
+        REQUIRE(avx2);
+        ++compared;
+        const int64_t qk = type_traits(type).block_size;
+        for (int64_t nblocks : {1, 2, 3, 7, 48}) {
+            std::mt19937 rng(seed++);
+            const int64_t cols = nblocks * qk, nrows = 9;
+            auto w = random_matrix(type, nrows, cols, rng);
+            const size_t rb = row_bytes(type, cols), ab = act_bytes(type, cols);
+            std::vector<uint8_t> xa(ab * kDot4Tokens);
+            for (int t = 0; t < kDot4Tokens; ++t) {
+                auto x = random_x(cols, rng);
+                quantize_act(type, x.data(), cols, xa.data() + t * ab);
+            }
+            for (int64_t r = 0; r < nrows; ++r) {
+                const float a = vnni(cols, w.data() + r * rb, xa.data()), b = avx2(cols, w.data() + r * rb, xa.data());
+                CHECK(std::memcmp(&a, &b, sizeof(float)) == 0);
+            }
+            if (const vec_dot4_fn d4 = kDenseAvxVnni.dot4[type]) {
+                const void* xs[kDot4Tokens];
+                for (int t = 0; t < kDot4Tokens; ++t) xs[t] = xa.data() + t * ab;
+                float out[kDot4Tokens], ref[kDot4Tokens];
+                d4(cols, w.data(), xs, out);
+                kDenseAvx2.dot4[type](cols, w.data(), xs, ref);
+                CHECK(std::memcmp(out, ref, sizeof(out)) == 0);
+            }
+        }
+    }
+    CHECK(compared == 8);  // Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K
+    const bool was = feature_enabled(CpuFeature::avx_vnni);
+    set_feature_enabled(CpuFeature::avx_vnni, true);
+    CHECK(vec_dot(Isa::avx2, GGMLType::Q4_K) == kDenseAvxVnni.dot[GGMLType::Q4_K]);
+    CHECK(vec_dot(Isa::avx2, GGMLType::F16) == kDenseAvx2.dot[GGMLType::F16]);
+    set_feature_enabled(CpuFeature::avx_vnni, false);
+    CHECK(vec_dot(Isa::avx2, GGMLType::Q4_K) == kDenseAvx2.dot[GGMLType::Q4_K]);
+    set_feature_enabled(CpuFeature::avx_vnni, was);
+}
+#endif
 
 TEST(matvec_threads_bitwise_identical) {
     ThreadPool& pool = ThreadPool::global();
@@ -219,10 +283,10 @@ TEST(matmul_equals_per_token_matvec) {
     // rows and tokens left at their edges going row by row. On AVX-512 both with and without VNNI.
     ThreadPool& pool = ThreadPool::global();
     const int before = pool.num_threads();
-    const bool vnni = active_isa() == Isa::avx512 && cpu_has_feature(CpuFeature::avx512_vnni);
+    const VnniToggle vnni = path_vnni();
     uint32_t seed = 100;
-    for (bool use_vnni : vnni ? std::vector<bool>{true, false} : std::vector<bool>{false}) {
-        if (vnni) set_feature_enabled(CpuFeature::avx512_vnni, use_vnni);
+    for (bool use_vnni : vnni.present ? std::vector<bool>{true, false} : std::vector<bool>{false}) {
+        if (vnni.present) set_feature_enabled(vnni.feature, use_vnni);
         for (GGMLType t : kTypes) {
             const int64_t qk = type_traits(t).block_size == 1 ? 32 : type_traits(t).block_size;
             for (int threads : {1, 2, 3}) {
@@ -236,18 +300,18 @@ TEST(matmul_equals_per_token_matvec) {
             check_matmul_equals_matvec(t, 9, qk, 70, seed++);  // one block per row; more tokens than a token block
         }
     }
-    if (vnni) set_feature_enabled(CpuFeature::avx512_vnni, true);
+    if (vnni.present) set_feature_enabled(vnni.feature, true);
     pool.set_num_threads(before);
 }
 
 TEST(dot_rows_kernels_equal_vec_dot) {
     // Each four-row kernel by itself: out[r] bitwise the path's vec_dot_fn of row r, writing only its kDotRows
     // outputs; and matvec over a row count that is not a multiple of kDotRows (the tail goes row by row).
-    const bool vnni = active_isa() == Isa::avx512 && cpu_has_feature(CpuFeature::avx512_vnni);
+    const VnniToggle vnni = path_vnni();
     uint32_t seed = 950;
     int kernels_seen = 0;
-    for (bool use_vnni : vnni ? std::vector<bool>{true, false} : std::vector<bool>{false}) {
-        if (vnni) set_feature_enabled(CpuFeature::avx512_vnni, use_vnni);
+    for (bool use_vnni : vnni.present ? std::vector<bool>{true, false} : std::vector<bool>{false}) {
+        if (vnni.present) set_feature_enabled(vnni.feature, use_vnni);
         for (GGMLType type : kTypes) {
             const vec_dot_rows_fn rows = vec_dot_rows(active_isa(), type);
             if (!rows) continue;
@@ -281,17 +345,17 @@ TEST(dot_rows_kernels_equal_vec_dot) {
             }
         }
     }
-    if (vnni) set_feature_enabled(CpuFeature::avx512_vnni, true);
+    if (vnni.present) set_feature_enabled(vnni.feature, true);
     // the AVX-512 VNNI path has Q4_K's and Q6_K's (run natively, or under the SIMDe build)
-    if (vnni) CHECK(kernels_seen >= 2);
+    if (vnni.present && active_isa() == Isa::avx512) CHECK(kernels_seen >= 2);
 }
 
 TEST(gemm_tiles_equal_vec_dot) {
     // Each tile kernel by itself: y[t][r] bitwise the path's vec_dot_fn of row r with token t.
-    const bool vnni = active_isa() == Isa::avx512 && cpu_has_feature(CpuFeature::avx512_vnni);
+    const VnniToggle vnni = path_vnni();
     uint32_t seed = 900;
-    for (bool use_vnni : vnni ? std::vector<bool>{true, false} : std::vector<bool>{false}) {
-        if (vnni) set_feature_enabled(CpuFeature::avx512_vnni, use_vnni);
+    for (bool use_vnni : vnni.present ? std::vector<bool>{true, false} : std::vector<bool>{false}) {
+        if (vnni.present) set_feature_enabled(vnni.feature, use_vnni);
         for (GGMLType type : kTypes) {
             const gemm_tile_fn tile = gemm_tile(active_isa(), type);
             if (!tile) continue;
@@ -322,7 +386,7 @@ TEST(gemm_tiles_equal_vec_dot) {
             }
         }
     }
-    if (vnni) set_feature_enabled(CpuFeature::avx512_vnni, true);
+    if (vnni.present) set_feature_enabled(vnni.feature, true);
 }
 
 #if defined(PYSPARSE_ARM)

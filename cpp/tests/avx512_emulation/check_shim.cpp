@@ -1,4 +1,4 @@
-// Checks every AVX-512 intrinsic the *_avx512.cpp kernels use, as the emulated build resolves it (SIMDe 0.7.4 or
+// Checks every AVX-512 intrinsic the *_avx512.cpp kernels use (and the AVX-VNNI ones of *_avxvnni.cpp), as the emulated build resolves it (SIMDe 0.7.4 or
 // simde_shim.h), against a scalar model of its semantics in the Intel Intrinsics Guide, on random inputs with the
 // edge values (0x80, 0x7f, 0xff, shift counts >= the lane width) mixed in. Built with the shim by CMake when
 // PYSPARSE_EMULATE_AVX512 is on and run by cpp/tests/run_avx512_emulated.sh: a wrong emulation would make the
@@ -461,11 +461,35 @@ void check_float() {
     }
 }
 
+// The AVX-VNNI intrinsics of *_avxvnni.cpp: u8 x s8 quads (VPDPBUSD) and s16 x s16 pairs (VPDPWSSD) summed into
+// each int32 lane of src, wrapping.
+void check_avx_vnni() {
+    for (int t = 0; t < kTrials; ++t) {
+        auto s = rand_int<int32_t, 8>(), a = rand_int<uint8_t, 32>(), b = rand_int<int8_t, 32>();
+        const __m256i S = vec<__m256i>(s), A = vec<__m256i>(a), B = vec<__m256i>(b);
+        Lanes<int32_t, 8> e;
+        for (int i = 0; i < 8; ++i) {
+            int64_t acc = s[i];
+            for (int j = 0; j < 4; ++j) acc += (int64_t)a[4 * i + j] * b[4 * i + j];
+            e[i] = (int32_t)(uint32_t)(uint64_t)acc;
+        }
+        report("_mm256_dpbusd_avx_epi32", lanes<int32_t, 8>(_mm256_dpbusd_avx_epi32(S, A, B)) == e);
+        auto a16 = lanes<int16_t, 16>(A), b16 = lanes<int16_t, 16>(B);
+        for (int i = 0; i < 8; ++i) {
+            int64_t acc = s[i];
+            for (int j = 0; j < 2; ++j) acc += (int64_t)a16[2 * i + j] * b16[2 * i + j];
+            e[i] = (int32_t)(uint32_t)(uint64_t)acc;
+        }
+        report("_mm256_dpwssd_avx_epi32", lanes<int32_t, 8>(_mm256_dpwssd_avx_epi32(S, A, B)) == e);
+    }
+}
+
 }  // namespace
 
 int main() {
     check_integer();
     check_float();
+    check_avx_vnni();
     std::printf("avx512 emulation: %d checks, %d mismatches\n", g_checked, g_bad);
     return g_bad ? 1 : 0;
 }

@@ -160,6 +160,13 @@ inline void store_pd(void* p, simde__m512d a) {
 #undef _mm512_store_pd
 #define _mm512_store_pd(p, a) avx512_shim::store_pd(p, a)
 
+// AVX-VNNI (the VEX forms the *_avxvnni.cpp files use, also force-included there): the same operations as the
+// AVX-512 VL + VNNI forms, which SIMDe has.
+#undef _mm256_dpbusd_avx_epi32
+#define _mm256_dpbusd_avx_epi32(src, a, b) simde_mm256_dpbusd_epi32(src, a, b)
+#undef _mm256_dpwssd_avx_epi32
+#define _mm256_dpwssd_avx_epi32(src, a, b) simde_mm256_dpwssd_epi32(src, a, b)
+
 // SIMDe 0.7.4 aliases _mm512_madd_epi16 with four arguments (src, k, a, b; madd.h); the intrinsic has two.
 #undef _mm512_madd_epi16
 #define _mm512_madd_epi16(a, b) simde_mm512_madd_epi16(a, b)
