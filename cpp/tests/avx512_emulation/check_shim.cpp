@@ -465,7 +465,9 @@ void check_float() {
 // each int32 lane of src, wrapping.
 void check_avx_vnni() {
     for (int t = 0; t < kTrials; ++t) {
-        auto s = rand_int<int32_t, 8>(), a = rand_int<uint8_t, 32>(), b = rand_int<int8_t, 32>();
+        const auto s = rand_int<int32_t, 8>();
+        const auto a = rand_int<uint8_t, 32>();
+        const auto b = rand_int<int8_t, 32>();
         const __m256i S = vec<__m256i>(s), A = vec<__m256i>(a), B = vec<__m256i>(b);
         Lanes<int32_t, 8> e;
         for (int i = 0; i < 8; ++i) {
