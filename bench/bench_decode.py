@@ -3,6 +3,7 @@ and with FFN sparsity, next to llama.cpp's llama-bench on the same file, at 1 an
 per generated token against the machine's measured read bandwidth.
 
     PYTHONPATH=$PWD python bench/bench_decode.py [--models smollm2-135m ...] [--threads 1 2] [--quick]
+        [--sites input all_inputs] [--ps 0.94]   (default: input, intermediate, all_inputs at 0.99 0.95 0.9 0.8)
         [--llama-bench /path/to/llama-bench]     (or LLAMA_BENCH=...; skipped with a line saying so if absent)
 
 Results: bench/results/decode.json (and a table on stdout). Ratios are taken within one run; every engine setting
@@ -51,6 +52,9 @@ def main(argv=None):
     ap.add_argument("--models", nargs="+", default=list(models.MODELS))
     ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     ap.add_argument("--quick", action="store_true", help="p 0.9 only, pp 128, tg 64, 2 reps")
+    ap.add_argument("--sites", nargs="+", choices=SITES, default=list(SITES), help="FFN sites to time sparse")
+    ap.add_argument("--ps", nargs="+", type=float, default=None,
+                    help=f"top-p values (default {' '.join(map(str, PS))}; --quick: 0.9), e.g. a critical p")
     ap.add_argument("--pp", type=int, default=None)
     ap.add_argument("--tg", type=int, default=None)
     ap.add_argument("--reps", type=int, default=None)
@@ -60,8 +64,10 @@ def main(argv=None):
     pp = a.pp or (128 if a.quick else 512)
     tg = a.tg or (64 if a.quick else 128)
     reps = a.reps or (2 if a.quick else 3)
-    ps = (0.9,) if a.quick else PS
-    settings = [None] + [(s, "top_p", p) for s in SITES for p in ps]
+    ps = a.ps or ((0.9,) if a.quick else PS)
+    if any(not 0.0 <= p <= 1.0 for p in ps):
+        ap.error(f"--ps values must be in [0, 1], got {ps}")
+    settings = [None] + [(s, "top_p", p) for s in a.sites for p in ps]
     if not a.llama_bench:
         print("llama.cpp: no llama-bench given (--llama-bench or LLAMA_BENCH): its columns are skipped")
     bw = machine_bandwidth(sizes=(256 << 20,), threads=tuple(a.threads))
