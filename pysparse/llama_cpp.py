@@ -61,7 +61,8 @@ def _llama_bench(binary: str, gguf, threads: int, tg: int, reps: int) -> dict:
     cmd = [binary, "-m", str(gguf), "-p", "0", "-n", str(tg), "-t", str(threads), "-r", str(reps), "-o", "json"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
     if out.returncode != 0:
-        raise RuntimeError(f"llama-bench failed ({out.returncode}): {out.stderr.strip()[-300:]}")
+        how = f"killed by signal {-out.returncode}" if out.returncode < 0 else f"exit code {out.returncode}"
+        raise RuntimeError(f"llama-bench failed ({how}): {out.stderr.strip()[-300:]}")
     rows = [r for r in json.loads(out.stdout) if r.get("n_gen")]
     if not rows:
         raise RuntimeError("llama-bench printed no generation row")
