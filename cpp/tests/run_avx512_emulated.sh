@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Runs the AVX-512 kernel paths on a CPU WITHOUT AVX-512 (this machine, CI): a test build where every *_avx512.cpp is
-# compiled with the AVX2 flags against SIMDe's portable AVX-512 emulation (apt install libsimde-dev) plus
-# cpp/tests/avx512_emulation/simde_shim.h (CMake option PYSPARSE_EMULATE_AVX512; cpu_supports(avx512) is then true).
-# Steps: build; fail if any real zmm instruction is in an emulated object; check the emulated intrinsics against
+# Runs the AVX-512 and AVX-VNNI kernel paths on any AVX2 CPU (CI machines may lack both): a test build where every
+# *_avx512*.cpp and *_avxvnni.cpp is compiled with the AVX2 flags against SIMDe's portable AVX-512 emulation (apt
+# install libsimde-dev) plus cpp/tests/avx512_emulation/simde_shim.h (CMake option PYSPARSE_EMULATE_AVX512;
+# cpu_supports(avx512) and the AVX-VNNI feature are then true). Steps: build; fail if any real zmm instruction is in
+# an emulated AVX-512 object or a real VPDPBUSD / VPDPWSSD in an AVX-VNNI one; check the emulated intrinsics against
 # their documented semantics (avx512_shim_check); run every C++ test with --isa avx512 (each compares the path
-# under test with the generic reference; the sparse tests run the AVX-512 VNNI and plain builds both) and --isa
-# generic as a control.
+# under test with the generic reference; the sparse tests run the AVX-512 VNNI and plain builds both), with --isa
+# avx2 (the AVX-VNNI kernels, switched on and off by the tests) and --isa generic as a control.
 # Usage: cpp/tests/run_avx512_emulated.sh [extra cmake args]     (BUILD=build/avx512emu, JOBS=nproc by default)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
