@@ -96,8 +96,7 @@ PathSupport this_cpu() {
 #elif defined(PYSPARSE_EMULATE_AVX512)
         // Test build (CMake PYSPARSE_EMULATE_AVX512): the *_avx512*.cpp and *_avxvnni.cpp files are AVX2 code
         // emulating the AVX-512 and AVX-VNNI intrinsics (cpp/tests/avx512_emulation), so they run wherever AVX2 does.
-        s.avx512 = s.avx512_vnni = s.avx512_vbmi = s.avx2;
-        s.avx_vnni = s.avx2;  // *_avxvnni.cpp likewise (the shim's lane-by-lane VPDPBUSD / VPDPWSSD)
+        s.avx512 = s.avx512_vnni = s.avx512_vbmi = s.avx_vnni = s.avx2;
 #endif
 #if !defined(PYSPARSE_ARM)
         s.neon = s.neon_dotprod = false;

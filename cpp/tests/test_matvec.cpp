@@ -24,16 +24,23 @@ const GGMLType kTypes[] = {GGMLType::F32,  GGMLType::F16,  GGMLType::BF16, GGMLT
                            GGMLType::Q4_1, GGMLType::Q5_0, GGMLType::Q5_1, GGMLType::Q8_0,
                            GGMLType::Q4_K, GGMLType::Q5_K, GGMLType::Q6_K};
 
-// The integer-dot feature whose kernels the active path has (AVX-512: AVX-512 VNNI; AVX2: AVX-VNNI), when the CPU
-// has it: the tests run with it switched on and off.
-struct VnniToggle {
-    bool present;
-    CpuFeature feature;
-};
-VnniToggle path_vnni() {
-    if (active_isa() == Isa::avx512) return {cpu_has_feature(CpuFeature::avx512_vnni), CpuFeature::avx512_vnni};
-    if (active_isa() == Isa::avx2) return {cpu_has_feature(CpuFeature::avx_vnni), CpuFeature::avx_vnni};
-    return {false, CpuFeature::avx512_vnni};
+// Runs body() with the integer-dot feature of the active path (AVX-512: AVX-512 VNNI; AVX2: AVX-VNNI) switched on
+// and then off where the CPU has it (otherwise once, as things are), then restores the feature's state. Returns
+// whether the feature was there.
+template <class Body>
+bool with_and_without_vnni(Body body) {
+    const CpuFeature f = active_isa() == Isa::avx512 ? CpuFeature::avx512_vnni : CpuFeature::avx_vnni;
+    if (!(active_isa() == Isa::avx512 || active_isa() == Isa::avx2) || !cpu_has_feature(f)) {
+        body();
+        return false;
+    }
+    const bool was = feature_enabled(f);
+    for (bool on : {true, false}) {
+        set_feature_enabled(f, on);
+        body();
+    }
+    set_feature_enabled(f, was);
+    return true;
 }
 
 void put_f16(uint8_t* p, float v) {
@@ -115,9 +122,7 @@ void compare_to_generic(GGMLType type, int64_t rows, int64_t cols, uint32_t seed
 TEST(matvec_every_type_vs_generic) {
     // The AVX-512 path has VNNI kernels (kernels/matvec_avx512vnni.cpp) and plain ones, the AVX2 path AVX-VNNI
     // ones (matvec_avxvnni.cpp): each the CPU can run.
-    const VnniToggle vnni = path_vnni();
-    for (bool use_vnni : vnni.present ? std::vector<bool>{true, false} : std::vector<bool>{false}) {
-        if (vnni.present) set_feature_enabled(vnni.feature, use_vnni);
+    with_and_without_vnni([&] {
         uint32_t seed = 1;
         for (GGMLType t : kTypes) {
             const int64_t qk = type_traits(t).block_size == 1 ? 32 : type_traits(t).block_size;
@@ -128,8 +133,7 @@ TEST(matvec_every_type_vs_generic) {
         compare_to_generic(GGMLType::F32, 9, 7, seed++);  // plain types: any width, odd tails
         compare_to_generic(GGMLType::F16, 9, 45, seed++);
         compare_to_generic(GGMLType::BF16, 9, 13, seed++);
-    }
-    if (vnni.present) set_feature_enabled(vnni.feature, true);
+    });
 }
 
 #if defined(PYSPARSE_X86)
@@ -283,10 +287,8 @@ TEST(matmul_equals_per_token_matvec) {
     // rows and tokens left at their edges going row by row. On AVX-512 both with and without VNNI.
     ThreadPool& pool = ThreadPool::global();
     const int before = pool.num_threads();
-    const VnniToggle vnni = path_vnni();
     uint32_t seed = 100;
-    for (bool use_vnni : vnni.present ? std::vector<bool>{true, false} : std::vector<bool>{false}) {
-        if (vnni.present) set_feature_enabled(vnni.feature, use_vnni);
+    with_and_without_vnni([&] {
         for (GGMLType t : kTypes) {
             const int64_t qk = type_traits(t).block_size == 1 ? 32 : type_traits(t).block_size;
             for (int threads : {1, 2, 3}) {
@@ -299,19 +301,16 @@ TEST(matmul_equals_per_token_matvec) {
             pool.set_num_threads(1);
             check_matmul_equals_matvec(t, 9, qk, 70, seed++);  // one block per row; more tokens than a token block
         }
-    }
-    if (vnni.present) set_feature_enabled(vnni.feature, true);
+    });
     pool.set_num_threads(before);
 }
 
 TEST(dot_rows_kernels_equal_vec_dot) {
     // Each four-row kernel by itself: out[r] bitwise the path's vec_dot_fn of row r, writing only its kDotRows
     // outputs; and matvec over a row count that is not a multiple of kDotRows (the tail goes row by row).
-    const VnniToggle vnni = path_vnni();
     uint32_t seed = 950;
     int kernels_seen = 0;
-    for (bool use_vnni : vnni.present ? std::vector<bool>{true, false} : std::vector<bool>{false}) {
-        if (vnni.present) set_feature_enabled(vnni.feature, use_vnni);
+    const bool vnni = with_and_without_vnni([&] {
         for (GGMLType type : kTypes) {
             const vec_dot_rows_fn rows = vec_dot_rows(active_isa(), type);
             if (!rows) continue;
@@ -344,18 +343,15 @@ TEST(dot_rows_kernels_equal_vec_dot) {
                 }
             }
         }
-    }
-    if (vnni.present) set_feature_enabled(vnni.feature, true);
+    });
     // the AVX-512 VNNI path has Q4_K's and Q6_K's (run natively, or under the SIMDe build)
-    if (vnni.present && active_isa() == Isa::avx512) CHECK(kernels_seen >= 2);
+    if (vnni && active_isa() == Isa::avx512) CHECK(kernels_seen >= 2);
 }
 
 TEST(gemm_tiles_equal_vec_dot) {
     // Each tile kernel by itself: y[t][r] bitwise the path's vec_dot_fn of row r with token t.
-    const VnniToggle vnni = path_vnni();
     uint32_t seed = 900;
-    for (bool use_vnni : vnni.present ? std::vector<bool>{true, false} : std::vector<bool>{false}) {
-        if (vnni.present) set_feature_enabled(vnni.feature, use_vnni);
+    with_and_without_vnni([&] {
         for (GGMLType type : kTypes) {
             const gemm_tile_fn tile = gemm_tile(active_isa(), type);
             if (!tile) continue;
@@ -385,8 +381,7 @@ TEST(gemm_tiles_equal_vec_dot) {
                 }
             }
         }
-    }
-    if (vnni.present) set_feature_enabled(vnni.feature, true);
+    });
 }
 
 #if defined(PYSPARSE_ARM)
