@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import machine_bandwidth, print_table, save_json  # noqa: E402
 
 from pysparse import _core, models  # noqa: E402
+from pysparse.llama_cpp import exit_reason  # noqa: E402
 from pysparse.engine import Model  # noqa: E402
 from pysparse.engine.bench import bench  # noqa: E402
 
@@ -37,9 +38,7 @@ def llama_bench(binary: str, path: Path, threads: int, pp: int, tg: int, reps: i
     out = subprocess.run([binary, "-m", str(path), "-p", str(pp), "-n", str(tg), "-t", str(threads), "-r", str(reps),
                           "-o", "json"], capture_output=True, text=True, timeout=3600)
     if out.returncode != 0:
-        how = f"killed by signal {-out.returncode}" if out.returncode < 0 else f"exit code {out.returncode}"
-        raise RuntimeError(f"llama-bench failed ({how}; an AMX build dies with SIGILL (4) on VMs that do not "
-                           f"enable AMX): {out.stderr[-500:]}")
+        raise RuntimeError(f"llama-bench failed ({exit_reason(out.returncode)}): {out.stderr[-500:]}")
     rows = json.loads(out.stdout)
     res = {}
     for r in rows:

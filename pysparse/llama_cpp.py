@@ -50,6 +50,15 @@ def find(path: str | Path | None = None) -> dict | None:
     return {"kind": "llama-cpp-python", "version": getattr(llama_cpp, "__version__", None)}
 
 
+def exit_reason(returncode: int) -> str:
+    """How a llama.cpp binary ended, for error messages (subprocess gives -N for a process killed by signal N)."""
+    if returncode >= 0:
+        return f"exit code {returncode}"
+    hint = (" (SIGILL: an AMX build of llama.cpp does this in prefill on VMs that do not enable AMX)"
+            if returncode == -4 else "")
+    return f"killed by signal {-returncode}{hint}"
+
+
 def generation_speed(ref: dict, gguf: str | Path, threads: int, tg: int, reps: int) -> dict:
     """Dense generation tokens/s of llama.cpp: {'tokens_per_s', 'stddev' or 'min'/'max', 'kind', 'build'}."""
     if ref["kind"] == "llama-bench":
@@ -61,8 +70,7 @@ def _llama_bench(binary: str, gguf, threads: int, tg: int, reps: int) -> dict:
     cmd = [binary, "-m", str(gguf), "-p", "0", "-n", str(tg), "-t", str(threads), "-r", str(reps), "-o", "json"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
     if out.returncode != 0:
-        how = f"killed by signal {-out.returncode}" if out.returncode < 0 else f"exit code {out.returncode}"
-        raise RuntimeError(f"llama-bench failed ({how}): {out.stderr.strip()[-300:]}")
+        raise RuntimeError(f"llama-bench failed ({exit_reason(out.returncode)}): {out.stderr.strip()[-300:]}")
     rows = [r for r in json.loads(out.stdout) if r.get("n_gen")]
     if not rows:
         raise RuntimeError("llama-bench printed no generation row")
