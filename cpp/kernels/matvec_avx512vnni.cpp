@@ -24,6 +24,7 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <type_traits>
 
 #include "common/simd_avx512.h"
 #include "kernels/vec_dot.h"
@@ -53,7 +54,7 @@ inline __m256i q4k_scales_mins(const uint8_t* p) {
     return _mm256_cvtepu8_epi16(_mm_or_si128(a, h));
 }
 
-// vpermw indices: lanes of the int16 scales for a packed pair of chunk results (see vec_dot_q4_K_vnni).
+// vpermw indices: lanes of the int16 scales for a packed pair of chunk results (see vec_dot_qK_vnni).
 alignas(64) const int16_t kQ4KScaleIdx[2][32] = {
     {0, 0, 0, 0, 2, 2, 2, 2, 0, 0, 0, 0, 2, 2, 2, 2, 1, 1, 1, 1, 3, 3, 3, 3, 1, 1, 1, 1, 3, 3, 3, 3},
     {4, 4, 4, 4, 6, 6, 6, 6, 4, 4, 4, 4, 6, 6, 6, 6, 5, 5, 5, 5, 7, 7, 7, 7, 5, 5, 5, 5, 7, 7, 7, 7}};
@@ -64,8 +65,13 @@ alignas(64) const int16_t kQ4KScaleIdx[2][32] = {
 // packs(R_0, R_1) holds, per 128-bit lane, 4 values of sub-block 0 | 2 (lanes 0, 1) or 1 | 3 (lanes 2, 3), which
 // one vpdpwssd scales with [sc0 x4, sc2 x4 | sc0, sc2 | sc1, sc3 | sc1, sc3]; packs(R_2, R_3) likewise with 4..7.
 // The mins: sum_j m_j (bsum_2j + bsum_2j+1) is one vpmaddwd of the 16 bsums with [m0 m0 m1 m1 .. m7 m7].
-template <int NR, int NT>
-void vec_dot_q4_K_vnni(int64_t n, const void* vw, size_t rb, const block_q8_K* const* xs, float* out) {
+//
+// Q5_K (BW = block_q5_K) is the same with a fifth bit: element l of sub-block j gets + 16 where bit j of qh[l] is
+// set, so chunk c adds 16 where bit 2c (low half) / 2c + 1 (high half) of the broadcast qh is set (one vptestmb,
+// one masked add). Its quants are 0..31, so a vpdpbusd lane is at most 4 * 31 * 127 and vpackssdw stays exact.
+template <class BW, int NR, int NT>
+void vec_dot_qK_vnni(int64_t n, const void* vw, size_t rb, const block_q8_K* const* xs, float* out) {
+    constexpr bool kFive = std::is_same<BW, block_q5_K>::value;
     const int64_t nb = n / QK_K;
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     const __m512i idx01 = load512(kQ4KScaleIdx[0]), idx23 = load512(kQ4KScaleIdx[1]);
@@ -82,7 +88,7 @@ void vec_dot_q4_K_vnni(int64_t n, const void* vw, size_t rb, const block_q8_K* c
     PYSPARSE_UNROLL
     for (int r = 0; r < NR; ++r) {
         for (int64_t b = 0; b < nb; ++b) {
-            const block_q4_K& w = reinterpret_cast<const block_q4_K*>(static_cast<const uint8_t*>(vw) + r * rb)[b];
+            const BW& w = reinterpret_cast<const BW*>(static_cast<const uint8_t*>(vw) + r * rb)[b];
             const __m256i sm = q4k_scales_mins(w.scales);
             const __m512i s01 = _mm512_permutexvar_epi16(idx01, _mm512_castsi256_si512(sm));
             const __m512i s23 = _mm512_permutexvar_epi16(idx23, _mm512_castsi256_si512(sm));
@@ -91,6 +97,14 @@ void vec_dot_q4_K_vnni(int64_t n, const void* vw, size_t rb, const block_q8_K* c
             for (int c = 0; c < 4; ++c) {
                 const __m512i bits = bcast256(w.qs + 32 * c);
                 q[c] = _mm512_and_si512(_mm512_srlv_epi16(bits, nib_shift), m4);
+            }
+            if constexpr (kFive) {
+                const __m512i hb = bcast256(w.qh);
+                for (int c = 0; c < 4; ++c) {
+                    const __m512i bit = join(_mm256_set1_epi8(static_cast<char>(1 << (2 * c))),
+                                             _mm256_set1_epi8(static_cast<char>(1 << (2 * c + 1))));
+                    q[c] = _mm512_mask_add_epi8(q[c], _mm512_test_epi8_mask(hb, bit), q[c], _mm512_set1_epi8(16));
+                }
             }
             // d and dmin are adjacent fp16s: one conversion gives both ({d, dmin, 0, 0}), one multiply scales both
             // by x.d (the same float products as the scalar form, so the same bits)
@@ -187,10 +201,11 @@ void vec_dot_q6_K_vnni(int64_t n, const void* vw, size_t rb, const block_q8_K* c
 
 // The row dot product (one row, one token), the four-token kernel (one row) and the four-row kernel (one token):
 // one template, so each output is the same float operations in the same order, bit for bit.
-float vec_dot_q4_K_q8_K_vnni(int64_t n, const void* w, const void* x) {
+template <class BW>
+float vec_dot_qK_q8_K_vnni(int64_t n, const void* w, const void* x) {
     const block_q8_K* xs = static_cast<const block_q8_K*>(x);
     float out;
-    vec_dot_q4_K_vnni<1, 1>(n, w, 0, &xs, &out);
+    vec_dot_qK_vnni<BW, 1, 1>(n, w, 0, &xs, &out);
     return out;
 }
 
@@ -201,17 +216,19 @@ float vec_dot_q6_K_q8_K_vnni(int64_t n, const void* w, const void* x) {
     return out;
 }
 
-void dot4_q4_K_vnni(int64_t n, const void* w, const void* const* xs, float* out) {
-    vec_dot_q4_K_vnni<1, kDot4Tokens>(n, w, 0, reinterpret_cast<const block_q8_K* const*>(xs), out);
+template <class BW>
+void dot4_qK_vnni(int64_t n, const void* w, const void* const* xs, float* out) {
+    vec_dot_qK_vnni<BW, 1, kDot4Tokens>(n, w, 0, reinterpret_cast<const block_q8_K* const*>(xs), out);
 }
 
 void dot4_q6_K_vnni(int64_t n, const void* w, const void* const* xs, float* out) {
     vec_dot_q6_K_vnni<1, kDot4Tokens>(n, w, 0, reinterpret_cast<const block_q8_K* const*>(xs), out);
 }
 
-void rows4_q4_K_vnni(int64_t n, const void* w, size_t rb, const void* x, float* out) {
+template <class BW>
+void rows4_qK_vnni(int64_t n, const void* w, size_t rb, const void* x, float* out) {
     const block_q8_K* xs = static_cast<const block_q8_K*>(x);
-    vec_dot_q4_K_vnni<kDotRows, 1>(n, w, rb, &xs, out);
+    vec_dot_qK_vnni<BW, kDotRows, 1>(n, w, rb, &xs, out);
 }
 
 void rows4_q6_K_vnni(int64_t n, const void* w, size_t rb, const void* x, float* out) {
@@ -379,17 +396,25 @@ void rows4_q8_0_vnni(int64_t n, const void* w, size_t rb, const void* x, float* 
 
 namespace pysparse {
 
-// The K formats above with their four-token kernels, and the VPDPBUSD tiles; everything else falls back to
+// The K formats above (Q4_K, Q5_K, Q6_K) with their four-token and four-row kernels, the four-row kernels of Q4_0,
+// Q5_0 and Q8_0, and the VPDPBUSD tiles; everything else falls back to
 // kDenseAvx512 (then kDenseAvx2).
 constexpr DenseKernels kDenseAvx512Vnni = {
-    TypeKernels<vec_dot_fn>{}.with(GGMLType::Q4_K, vec_dot_q4_K_q8_K_vnni).with(GGMLType::Q6_K, vec_dot_q6_K_q8_K_vnni),
-    TypeKernels<vec_dot4_fn>{}.with(GGMLType::Q4_K, dot4_q4_K_vnni).with(GGMLType::Q6_K, dot4_q6_K_vnni),
+    TypeKernels<vec_dot_fn>{}
+        .with(GGMLType::Q4_K, vec_dot_qK_q8_K_vnni<block_q4_K>)
+        .with(GGMLType::Q5_K, vec_dot_qK_q8_K_vnni<block_q5_K>)
+        .with(GGMLType::Q6_K, vec_dot_q6_K_q8_K_vnni),
+    TypeKernels<vec_dot4_fn>{}
+        .with(GGMLType::Q4_K, dot4_qK_vnni<block_q4_K>)
+        .with(GGMLType::Q5_K, dot4_qK_vnni<block_q5_K>)
+        .with(GGMLType::Q6_K, dot4_q6_K_vnni),
     TypeKernels<gemm_tile_fn>{}
         .with(GGMLType::Q8_0, gemm::gemm_32_4x4_avx512<gemm::Q8_0F>)
         .with(GGMLType::Q4_0, gemm::gemm_32_4x4_avx512<gemm::Q4_0F>)
         .with(GGMLType::Q5_0, gemm::gemm_32_4x4_avx512<gemm::Q5_0F>),
     TypeKernels<vec_dot_rows_fn>{}
-        .with(GGMLType::Q4_K, rows4_q4_K_vnni)
+        .with(GGMLType::Q4_K, rows4_qK_vnni<block_q4_K>)
+        .with(GGMLType::Q5_K, rows4_qK_vnni<block_q5_K>)
         .with(GGMLType::Q6_K, rows4_q6_K_vnni)
         .with(GGMLType::Q4_0, rows4_q4_0_vnni)
         .with(GGMLType::Q5_0, rows4_q5_0_vnni)
