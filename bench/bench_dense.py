@@ -5,7 +5,9 @@ interleaved (bench.common.compare: rounds in rotated order, median of samples), 
 hits them alike. Per case: median time, achieved GB/s (weight bytes / time), and that as a fraction of the
 machine's read bandwidth measured in the same run by _core.measure_read_bandwidth: at 8x the LLC, >= 256 MiB (DRAM; `%dram`) and
 at the smallest probed size holding the weights (`%bw`, with --hot: 2, 32 or 256 MiB, so cache-resident shapes are judged
-against cache bandwidth). `best` is bytes / fastest sample, a hint of the unloaded speed.
+against cache bandwidth). `best` is bytes / fastest sample, a hint of the unloaded speed. `no-pf ms` is the same
+matvec with the kernels' software prefetch off (timed interleaved with the rest; `pf gain` = no-pf time / time), so
+each machine shows whether the default distance (_core.dense_prefetch(), PYSPARSE_DENSE_PREFETCH) pays there.
 
 llama.cpp side by side: with LLAMA_CPP_TEST_BACKEND_OPS (or --llama-cpp-bin) pointing at ggml's test-backend-ops,
 bench/llama_cpp.py times ggml's own MUL_MAT (n = 1) for the same type and shape, and the table adds `vs ggml` =
@@ -95,6 +97,17 @@ def llama_cpp_times(binary, types, shapes, thread_counts):
     return out, llama_cpp.build_info(binary)
 
 
+def without_prefetch(fn, restore):
+    """fn with the dense kernels' software prefetch switched off for the call (set between calls, never during)."""
+    def call():
+        _core.set_dense_prefetch(0)
+        try:
+            fn()
+        finally:
+            _core.set_dense_prefetch(restore)
+    return call
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--types", default=",".join(TYPES))
@@ -126,6 +139,7 @@ def main(argv=None):
     if llama_build:
         print(f"llama.cpp (ggml test-backend-ops): {llama_build.get('build_info') or llama_build.get('commit')}")
 
+    pf_default = _core.dense_prefetch()  # the kernels' prefetch distance (PYSPARSE_DENSE_PREFETCH; 0 = off)
     rows_out = []
     try:
         for rows, cols in shapes:
@@ -144,6 +158,10 @@ def main(argv=None):
                                 and llama.get((t, rows, cols, nth))]
                 for t in hot_for_ggml:
                     fns[t + "/hot"] = lambda w=weights[t], t=t: kernels.matvec(w, t, (rows, cols), x, out=out)
+                # The same with the kernels' software prefetch off (the default is checked on every machine).
+                if pf_default:
+                    for t in types:
+                        fns[t + "/nopf"] = without_prefetch(fns[t], pf_default)
                 med = compare(fns, min_time=min_time, repeats=repeats)
                 best = compare(fns, min_time=min_time, repeats=3)  # a second interleaved pass; min of both below
                 for t in types:
@@ -155,6 +173,9 @@ def main(argv=None):
                            "ms": med[t] * 1e3, "GB/s": nbytes / med[t] / 1e9, "%bw": 100 * nbytes / med[t] / 1e9 / bw_size,
                            "%dram": 100 * nbytes / med[t] / 1e9 / bw_dram, "best GB/s": nbytes / tmin / 1e9,
                            "bw_at_size_gbps": bw_size, "bw_dram_gbps": bw_dram, "copies": len(copies[t])}
+                    if pf_default:
+                        row["no-pf ms"] = med[t + "/nopf"] * 1e3
+                        row["pf gain"] = med[t + "/nopf"] / med[t]
                     if llama:
                         tl = llama.get((t, rows, cols, nth))
                         ours = med[t + "/hot"] if t in hot_for_ggml else med[t]
@@ -167,10 +188,13 @@ def main(argv=None):
         _core.set_num_threads(before_threads)
 
     cols_shown = ["type", "rows", "cols", "threads", "MiB", "ms", "GB/s", "%bw", "%dram", "best GB/s"]
+    if pf_default:
+        cols_shown += ["no-pf ms", "pf gain"]
     if llama:
         cols_shown += ["hot ms", "ggml ms", "vs ggml"]
     print(format_table(rows_out, cols_shown))
     extra = {"isa": _core.active_isa(), "read_bandwidth": bw_table, "dram_read_bandwidth": dram_bw,
+             "dense_prefetch_bytes": pf_default,
              "operands": "hot (one copy)" if args.hot else "DRAM (copies exceeding 2x LLC, cycled)",
              "note": "per shape and thread count, types timed interleaved (median of samples); best = fastest sample; "
                      "vs ggml = ggml time / ours, against our one-copy (hot ms) time where the matrix fits the LLC "

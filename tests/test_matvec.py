@@ -385,3 +385,27 @@ def test_matvec_tensor_reads_type_and_shape(smollm2_path):
     assert y.tobytes() == kernels.matvec(np.asarray(t.data), "Q4_1", (int(t.shape[1]), int(t.shape[0])), x).tobytes()
     with pytest.raises(ValueError, match="columns"):
         kernels.matvec_tensor(t, x[:-32])
+
+
+def test_dense_prefetch_knob_changes_speed_not_results(isa):
+    """The kernels' software prefetch (a distance ahead of the block read) never changes a result, at any distance,
+    on every type and path; the knob round-trips and rejects out-of-range values."""
+    rng = np.random.default_rng(7)
+    before = _core.dense_prefetch()
+    try:
+        for qtype in ["Q4_0", "Q8_0", "Q4_K", "Q5_K", "Q6_K", "F16"]:
+            rows, cols = 37, 512
+            w = random_weights(qtype, rows, cols, rng)
+            x = rng.standard_normal(cols).astype(np.float32)
+            outs = []
+            for dist in (0, 64, 4096, 1 << 20):
+                _core.set_dense_prefetch(dist)
+                assert _core.dense_prefetch() == dist
+                outs.append(kernels.matvec(w, qtype, (rows, cols), x))
+            for o in outs[1:]:
+                np.testing.assert_array_equal(o, outs[0])
+        for bad in (-1, (1 << 20) + 1):
+            with pytest.raises(ValueError, match="set_dense_prefetch"):
+                _core.set_dense_prefetch(bad)
+    finally:
+        _core.set_dense_prefetch(before)

@@ -58,22 +58,16 @@ void check_shape(GGMLType type, int64_t rows, int64_t cols) {
 // Rows a thread takes as a unit: 16 floats of y = one cache line, so threads never write the same line.
 constexpr int64_t kRowAlign = 16;
 
-// Optional (PYSPARSE_DENSE_PREFETCH=<bytes>, off by default): before the dot products of a row (or four-row
-// group), every cache line of its weights is prefetched in one burst, shifted that many bytes ahead. On an Intel
-// Xeon VM (Sapphire Rapids class) whose DRAM stream the kernels' own loads did not keep busy, 1024 took
-// one-thread DRAM matvec from 5.2-6.5 to 8.4-10.4 GB/s and Qwen2.5-Coder-1.5B decode from 7.3 to 9.3 tokens/s;
-// an hour later on the same VM both were unchanged by it (8 GB/s either way), and with the matrix in the
-// last-level cache it cost 5-30% (the burst fills the L1 miss buffers and stalls the core). Measured gains that
-// come and go with the host, against a steady cost in cache, so it stays opt-in. docs/engine.md has the figures.
-size_t dense_prefetch_shift() {
-    static const size_t shift = [] {
-        const char* e = std::getenv("PYSPARSE_DENSE_PREFETCH");
-        return e && *e ? static_cast<size_t>(std::max(0L, std::atol(e))) : size_t{0};
-    }();
-    return shift;
-}
-
 }  // namespace
+
+// vec_dot.h: prefetch_ahead. Set once here, before any kernel runs; set_dense_prefetch changes it between calls.
+size_t dense_prefetch_bytes = [] {
+    const char* e = std::getenv("PYSPARSE_DENSE_PREFETCH");
+    return e && *e ? static_cast<size_t>(std::max(0L, std::atol(e))) : size_t{4096};
+}();
+
+void set_dense_prefetch(size_t bytes) { dense_prefetch_bytes = bytes; }
+size_t dense_prefetch() { return dense_prefetch_bytes; }
 
 float dot_row(GGMLType type, int64_t n, const void* w_row, const void* x_act) {
     check_shape(type, 1, n);
@@ -91,20 +85,9 @@ void matvec_act(GGMLType type, const void* W, int64_t rows, int64_t cols, const 
         int64_t r0, r1;
         split_range(rows, tid, nth, kRowAlign, &r0, &r1);
         int64_t r = r0;
-        const uint8_t* wend = w + static_cast<size_t>(r1) * rb;
-        auto prefetch = [&, shift = dense_prefetch_shift()](const uint8_t* from, size_t n) {
-            if (shift == 0) return;
-            for (const uint8_t *a = from + shift, *b = std::min(a + n, wend); a < b; a += 64) __builtin_prefetch(a, 0, 3);
-        };
         if (dot_rows)
-            for (; r + kDotRows <= r1; r += kDotRows) {
-                prefetch(w + static_cast<size_t>(r) * rb, kDotRows * rb);
-                dot_rows(cols, w + static_cast<size_t>(r) * rb, rb, x_act, y + r);
-            }
-        for (; r < r1; ++r) {
-            prefetch(w + static_cast<size_t>(r) * rb, rb);
-            y[r] = dot(cols, w + static_cast<size_t>(r) * rb, x_act);
-        }
+            for (; r + kDotRows <= r1; r += kDotRows) dot_rows(cols, w + static_cast<size_t>(r) * rb, rb, x_act, y + r);
+        for (; r < r1; ++r) y[r] = dot(cols, w + static_cast<size_t>(r) * rb, x_act);
     };
     ThreadPool& pool = ThreadPool::global();
     // A small product is not worth waking the workers (about a microsecond of hand-off each).

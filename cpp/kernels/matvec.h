@@ -57,4 +57,10 @@ void matvec(GGMLType type, const void* W, int64_t rows, int64_t cols, const floa
 // several matrices of the same type and width (e.g. ffn_gate and ffn_up).
 void matvec_act(GGMLType type, const void* W, int64_t rows, int64_t cols, const void* x_act, float* y);
 
+// The dense kernels' software prefetch distance in bytes (0 = off; default 4096 or PYSPARSE_DENSE_PREFETCH):
+// each kernel prefetches the weights that far ahead of the block it reads (kernels/vec_dot.h, prefetch_ahead).
+// Set it only while no matvec runs (benchmarks, A/B runs).
+void set_dense_prefetch(size_t bytes);
+size_t dense_prefetch();
+
 }  // namespace pysparse

@@ -75,6 +75,7 @@ float vec_dot_f32_avx2(int64_t n, const void* vw, const void* vx) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     int64_t j = 0;
     for (; j + 32 <= n; j += 32) {
+        prefetch_ahead(w + j, 2);
         a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + j), _mm256_loadu_ps(x + j), a0);
         a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + j + 8), _mm256_loadu_ps(x + j + 8), a1);
         a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + j + 16), _mm256_loadu_ps(x + j + 16), a2);
@@ -96,6 +97,7 @@ float vec_dot_f16_avx2(int64_t n, const void* vw, const void* vx) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     int64_t j = 0;
     for (; j + 32 <= n; j += 32) {
+        prefetch_ahead(w + j, 1);
         a0 = _mm256_fmadd_ps(load_f16x8(w + j), _mm256_loadu_ps(x + j), a0);
         a1 = _mm256_fmadd_ps(load_f16x8(w + j + 8), _mm256_loadu_ps(x + j + 8), a1);
         a2 = _mm256_fmadd_ps(load_f16x8(w + j + 16), _mm256_loadu_ps(x + j + 16), a2);
@@ -119,6 +121,7 @@ float vec_dot_bf16_avx2(int64_t n, const void* vw, const void* vx) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     int64_t j = 0;
     for (; j + 32 <= n; j += 32) {
+        prefetch_ahead(w + j, 1);
         a0 = _mm256_fmadd_ps(load_bf16x8(w + j), _mm256_loadu_ps(x + j), a0);
         a1 = _mm256_fmadd_ps(load_bf16x8(w + j + 8), _mm256_loadu_ps(x + j + 8), a1);
         a2 = _mm256_fmadd_ps(load_bf16x8(w + j + 16), _mm256_loadu_ps(x + j + 16), a2);
@@ -156,6 +159,7 @@ float vec_dot_q4_0_q8_0_avx2(int64_t n, const void* vw, const void* vx) {
     const block_q4_0* w = static_cast<const block_q4_0*>(vw);
     const block_q8_0* x = static_cast<const block_q8_0*>(vx);
     return sum_blocks2(n / QK4_0, [&](int64_t b, __m256& acc, float&) {
+        prefetch_ahead(&w[b], 1);
         const __m256 d = _mm256_set1_ps(f16(w[b].d) * f16(x[b].d));
         const __m256i qx = load_x32(x[b].qs);
         acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sum4_offset(nibbles_32(w[b].qs), qx, 8)), acc);
@@ -166,6 +170,7 @@ float vec_dot_q4_1_q8_1_avx2(int64_t n, const void* vw, const void* vx) {
     const block_q4_1* w = static_cast<const block_q4_1*>(vw);
     const block_q8_1* x = static_cast<const block_q8_1*>(vx);
     return sum_blocks2(n / QK4_1, [&](int64_t b, __m256& acc, float& summ) {
+        prefetch_ahead(&w[b], 1);
         summ += f16(w[b].m) * x[b].s;
         const __m256 d = _mm256_set1_ps(f16(w[b].d) * x[b].d);
         acc = _mm256_fmadd_ps(d, dot_us8(nibbles_32(w[b].qs), load_x32(x[b].qs)), acc);
@@ -178,6 +183,7 @@ float vec_dot_q5_0_q8_0_avx2(int64_t n, const void* vw, const void* vx) {
     const block_q5_0* w = static_cast<const block_q5_0*>(vw);
     const block_q8_0* x = static_cast<const block_q8_0*>(vx);
     return sum_blocks2(n / QK5_0, [&](int64_t b, __m256& acc, float&) {
+        prefetch_ahead(&w[b], 1);
         const __m256 d = _mm256_set1_ps(f16(w[b].d) * f16(x[b].d));
         const __m256i hi = _mm256_and_si256(bits_32(w[b].qh), _mm256_set1_epi8(0x10));
         const __m256i qw = _mm256_or_si256(nibbles_32(w[b].qs), hi);
@@ -190,6 +196,7 @@ float vec_dot_q5_1_q8_1_avx2(int64_t n, const void* vw, const void* vx) {
     const block_q5_1* w = static_cast<const block_q5_1*>(vw);
     const block_q8_1* x = static_cast<const block_q8_1*>(vx);
     return sum_blocks2(n / QK5_1, [&](int64_t b, __m256& acc, float& summ) {
+        prefetch_ahead(&w[b], 1);
         summ += f16(w[b].m) * x[b].s;
         const __m256 d = _mm256_set1_ps(f16(w[b].d) * x[b].d);
         const __m256i hi = _mm256_and_si256(bits_32(w[b].qh), _mm256_set1_epi8(0x10));
@@ -202,6 +209,7 @@ float vec_dot_q8_0_q8_0_avx2(int64_t n, const void* vw, const void* vx) {
     const block_q8_0* w = static_cast<const block_q8_0*>(vw);
     const block_q8_0* x = static_cast<const block_q8_0*>(vx);
     return sum_blocks2(n / QK8_0, [&](int64_t b, __m256& acc, float&) {
+        prefetch_ahead(&w[b], 1);
         const __m256 d = _mm256_set1_ps(f16(w[b].d) * f16(x[b].d));
         acc = _mm256_fmadd_ps(d, dot_s8(load_x32(w[b].qs), load_x32(x[b].qs)), acc);
     });
@@ -223,6 +231,7 @@ float vec_dot_q4_K_q8_K_avx2(int64_t n, const void* vw, const void* vx) {
     __m256 acc = _mm256_setzero_ps();
     __m128 acc_m = _mm_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
+        prefetch_ahead(&w[b], 3);
         const float d = f16(w[b].d) * x[b].d, dmin = -f16(w[b].dmin) * x[b].d;
         uint32_t sm[4];
         unpack_scales_mins_k4(w[b].scales, sm);
@@ -253,6 +262,7 @@ float vec_dot_q5_K_q8_K_avx2(int64_t n, const void* vw, const void* vx) {
     __m256 acc = _mm256_setzero_ps();
     __m128 acc_m = _mm_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
+        prefetch_ahead(&w[b], 3);
         const float d = f16(w[b].d) * x[b].d, dmin = -f16(w[b].dmin) * x[b].d;
         uint32_t sm[4];
         unpack_scales_mins_k4(w[b].scales, sm);
@@ -297,6 +307,7 @@ float vec_dot_q6_K_q8_K_avx2(int64_t n, const void* vw, const void* vx) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3), m32 = _mm256_set1_epi8(32);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
+        prefetch_ahead(&w[b], 4);
         const float d = f16(w[b].d) * x[b].d;
         const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].scales));
         const uint8_t* ql = w[b].ql;

@@ -35,6 +35,7 @@ float vec_dot_f32_avx512(int64_t n, const void* vw, const void* vx) {
     __m512 a0 = _mm512_setzero_ps(), a1 = a0;
     int64_t j = 0;
     for (; j + 32 <= n; j += 32) {
+        prefetch_ahead(w + j, 2);
         a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + j), _mm512_loadu_ps(x + j), a0);
         a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + j + 16), _mm512_loadu_ps(x + j + 16), a1);
     }
@@ -52,6 +53,7 @@ float vec_dot_f16_avx512(int64_t n, const void* vw, const void* vx) {
     __m512 a0 = _mm512_setzero_ps(), a1 = a0;
     int64_t j = 0;
     for (; j + 32 <= n; j += 32) {
+        prefetch_ahead(w + j, 1);
         a0 = _mm512_fmadd_ps(load_f16x16(w + j), _mm512_loadu_ps(x + j), a0);
         a1 = _mm512_fmadd_ps(load_f16x16(w + j + 16), _mm512_loadu_ps(x + j + 16), a1);
     }
@@ -71,6 +73,7 @@ float vec_dot_bf16_avx512(int64_t n, const void* vw, const void* vx) {
     __m512 a0 = _mm512_setzero_ps(), a1 = a0;
     int64_t j = 0;
     for (; j + 32 <= n; j += 32) {
+        prefetch_ahead(w + j, 1);
         a0 = _mm512_fmadd_ps(load_bf16x16(w + j), _mm512_loadu_ps(x + j), a0);
         a1 = _mm512_fmadd_ps(load_bf16x16(w + j + 16), _mm512_loadu_ps(x + j + 16), a1);
     }
@@ -130,6 +133,7 @@ float vec_dot_32_avx512(int64_t n, const void* vw, const void* vx) {
     float summs = 0.0f;
     int64_t b = 0;
     for (; b + 1 < nb; b += 2) {
+        prefetch_ahead(&w[b], 2);
         const __m512 p = block_pair<T>(T::quants(w[b]), T::quants(w[b + 1]), load256(x[b].qs), load256(x[b + 1].qs));
         acc = _mm512_fmadd_ps(join_ps(T::scale(w[b], x[b]), T::scale(w[b + 1], x[b + 1])), p, acc);
         summs += T::min(w[b], x[b]) + T::min(w[b + 1], x[b + 1]);
@@ -164,6 +168,7 @@ void vec_dot_qK_q8_K_avx512(int64_t n, const uint8_t* wbytes, size_t wsize, cons
     for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps(), acc_m[t] = _mm_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
         const uint8_t* wb = wbytes + b * wsize;
+        prefetch_ahead(wb, 3);
         fp16_t dw, dminw;
         std::memcpy(&dw, wb, 2);
         std::memcpy(&dminw, wb + 2, 2);

@@ -89,6 +89,7 @@ void vec_dot_qK_vnni(int64_t n, const void* vw, size_t rb, const block_q8_K* con
     for (int r = 0; r < NR; ++r) {
         for (int64_t b = 0; b < nb; ++b) {
             const BW& w = reinterpret_cast<const BW*>(static_cast<const uint8_t*>(vw) + r * rb)[b];
+            prefetch_ahead(&w, 3);
             const __m256i sm = q4k_scales_mins(w.scales);
             const __m512i s01 = _mm512_permutexvar_epi16(idx01, _mm512_castsi256_si512(sm));
             const __m512i s23 = _mm512_permutexvar_epi16(idx23, _mm512_castsi256_si512(sm));
@@ -164,6 +165,7 @@ void vec_dot_q6_K_vnni(int64_t n, const void* vw, size_t rb, const block_q8_K* c
     for (int r = 0; r < NR; ++r) {
         for (int64_t b = 0; b < nb; ++b) {
             const block_q6_K& w = reinterpret_cast<const block_q6_K*>(static_cast<const uint8_t*>(vw) + r * rb)[b];
+            prefetch_ahead(&w, 4);
             const __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales)));
             const __m512i s[2] = {_mm512_permutexvar_epi16(idx0, _mm512_castsi256_si512(sc)),
                                   _mm512_permutexvar_epi16(idx1, _mm512_castsi256_si512(sc))};
@@ -363,6 +365,7 @@ void rows4_32_vnni(int64_t n, const void* vw, size_t rb, const void* vx, float* 
         acc[r] = _mm512_setzero_ps();
         auto step = [&](int64_t i, bool pair) {
             const int64_t b = 2 * i;
+            prefetch_ahead(&w[b], 2 * sizeof(typename F::BW) > 64 ? 2 : 1);
             const XPair32 xp = kBuffered ? buf[i] : x_pair<F>(x, b, pair);
             __m512i q = F::quants(w, b, pair);
             if (!pair) q = _mm512_zextsi256_si512(_mm512_castsi512_si256(q));

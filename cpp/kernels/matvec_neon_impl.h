@@ -130,6 +130,7 @@ float vec_dot_q4_0_q8_0_neon(int64_t n, const void* vw, const void* vx) {
     const block_q8_0* x = static_cast<const block_q8_0*>(vx);
     const int8x16_t off = vdupq_n_s8(8);
     return sum_blocks2(n / QK4_0, [&](int64_t b, float32x4_t& acc, float&) {
+        prefetch_ahead(&w[b], 1);
         uint8x16_t lo, hi;
         nibbles(w[b].qs, &lo, &hi);
         acc = vfmaq_n_f32(acc, vcvtq_f32_s32(dot_block(lo, hi, off, x[b].qs)), f16(w[b].d) * f16(x[b].d));
@@ -141,6 +142,7 @@ float vec_dot_q4_1_q8_1_neon(int64_t n, const void* vw, const void* vx) {
     const block_q8_1* x = static_cast<const block_q8_1*>(vx);
     const int8x16_t off = vdupq_n_s8(0);
     return sum_blocks2(n / QK4_1, [&](int64_t b, float32x4_t& acc, float& summ) {
+        prefetch_ahead(&w[b], 1);
         uint8x16_t lo, hi;
         nibbles(w[b].qs, &lo, &hi);
         summ += f16(w[b].m) * x[b].s;
@@ -153,6 +155,7 @@ float vec_dot_q5_0_q8_0_neon(int64_t n, const void* vw, const void* vx) {
     const block_q8_0* x = static_cast<const block_q8_0*>(vx);
     const int8x16_t off = vdupq_n_s8(16);
     return sum_blocks2(n / QK5_0, [&](int64_t b, float32x4_t& acc, float&) {
+        prefetch_ahead(&w[b], 1);
         uint8x16_t lo, hi, hlo, hhi;
         nibbles(w[b].qs, &lo, &hi);
         fifth_bits(w[b].qh, &hlo, &hhi);
@@ -166,6 +169,7 @@ float vec_dot_q5_1_q8_1_neon(int64_t n, const void* vw, const void* vx) {
     const block_q8_1* x = static_cast<const block_q8_1*>(vx);
     const int8x16_t off = vdupq_n_s8(0);
     return sum_blocks2(n / QK5_1, [&](int64_t b, float32x4_t& acc, float& summ) {
+        prefetch_ahead(&w[b], 1);
         uint8x16_t lo, hi, hlo, hhi;
         nibbles(w[b].qs, &lo, &hi);
         fifth_bits(w[b].qh, &hlo, &hhi);
@@ -179,6 +183,7 @@ float vec_dot_q8_0_q8_0_neon(int64_t n, const void* vw, const void* vx) {
     const block_q8_0* w = static_cast<const block_q8_0*>(vw);
     const block_q8_0* x = static_cast<const block_q8_0*>(vx);
     return sum_blocks2(n / QK8_0, [&](int64_t b, float32x4_t& acc, float&) {
+        prefetch_ahead(&w[b], 1);
         int32x4_t p = dot_s8(vdupq_n_s32(0), vld1q_s8(w[b].qs), vld1q_s8(x[b].qs));
         p = dot_s8(p, vld1q_s8(w[b].qs + 16), vld1q_s8(x[b].qs + 16));
         acc = vfmaq_n_f32(acc, vcvtq_f32_s32(p), f16(w[b].d) * f16(x[b].d));
@@ -210,6 +215,7 @@ float vec_dot_q4_K_q8_K_neon(int64_t n, const void* vw, const void* vx) {
     const uint8x16_t m4 = vdupq_n_u8(0x0F);
     float sum = 0.0f;
     for (int64_t b = 0; b < n / QK_K; ++b) {
+        prefetch_ahead(&w[b], 3);
         uint8_t sc[8], mn[8];
         for (int j = 0; j < 8; ++j) get_scale_min_k4(j, w[b].scales, &sc[j], &mn[j]);
         const int32_t summs = mins_dot_bsums(mn, x[b].bsums);
@@ -233,6 +239,7 @@ float vec_dot_q5_K_q8_K_neon(int64_t n, const void* vw, const void* vx) {
     const uint8x16_t m4 = vdupq_n_u8(0x0F), ten = vdupq_n_u8(0x10);
     float sum = 0.0f;
     for (int64_t b = 0; b < n / QK_K; ++b) {
+        prefetch_ahead(&w[b], 3);
         uint8_t sc[8], mn[8];
         for (int j = 0; j < 8; ++j) get_scale_min_k4(j, w[b].scales, &sc[j], &mn[j]);
         const int32_t summs = mins_dot_bsums(mn, x[b].bsums);
@@ -264,6 +271,7 @@ float vec_dot_q6_K_q8_K_neon(int64_t n, const void* vw, const void* vx) {
     const int8x16_t m32 = vdupq_n_s8(32);
     float sum = 0.0f;
     for (int64_t b = 0; b < n / QK_K; ++b) {
+        prefetch_ahead(&w[b], 4);
         int32_t sumi = 0;
         for (int h = 0; h < 2; ++h) {
             const uint8_t* ql = w[b].ql + 64 * h;

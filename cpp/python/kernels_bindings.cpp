@@ -112,6 +112,13 @@ void bind_kernels(py::module_& m) {
           "bytes for F32/F16/BF16), as raw bytes.");
     m.def("act_format", [](const py::handle& qtype) { return act_format_name(act_format(matvec_qtype(qtype))); },
           py::arg("qtype"), "The activation format the dot product of `qtype` weights takes: F32, Q8_0, Q8_1 or Q8_K.");
+    m.def("dense_prefetch", &dense_prefetch,
+          "The dense kernels' software prefetch distance in bytes (0 = off; default 4096, or PYSPARSE_DENSE_PREFETCH).");
+    m.def("set_dense_prefetch", [](int64_t bytes) {
+        if (bytes < 0 || bytes > (int64_t{1} << 20))
+            throw ValueError("set_dense_prefetch: bytes must be in [0, 1048576], got " + std::to_string(bytes));
+        set_dense_prefetch(static_cast<size_t>(bytes));
+    }, py::arg("bytes"), "Set the dense kernels' prefetch distance (0 = off); only while no matvec runs.");
 }
 
 }  // namespace pysparse::python
