@@ -1,10 +1,10 @@
 // matvec: argument checks, one quantisation of x, then rows split over the thread pool, each row one call of
 // the active ISA path's dot product; and the dense family's dispatch (kDenseSets, walked by select_path).
 #include <algorithm>
-#include <cstdlib>
 #include <string>
 #include <vector>
 
+#include "common/env.h"
 #include "common/error.h"
 #include "common/thread_pool.h"
 #include "kernels/matvec.h"
@@ -61,10 +61,7 @@ constexpr int64_t kRowAlign = 16;
 }  // namespace
 
 // vec_dot.h: prefetch_ahead. Set once here, before any kernel runs; set_dense_prefetch changes it between calls.
-size_t dense_prefetch_bytes = [] {
-    const char* e = std::getenv("PYSPARSE_DENSE_PREFETCH");
-    return e && *e ? static_cast<size_t>(std::max(0L, std::atol(e))) : size_t{4096};
-}();
+size_t dense_prefetch_bytes = static_cast<size_t>(std::max<int64_t>(0, env_int("PYSPARSE_DENSE_PREFETCH", 4096)));
 
 void set_dense_prefetch(size_t bytes) { dense_prefetch_bytes = bytes; }
 size_t dense_prefetch() { return dense_prefetch_bytes; }

@@ -254,11 +254,11 @@ namespace {
 // ---------------------------------------------------------------- Q4_0, Q5_0, Q8_0: four rows
 
 // The 32-element formats' four-row matvec kernel. The single-row kernels the path picks for these types are the
-// AVX2 vec_dot_q4_0_q8_0_avx2 / vec_dot_q8_0_q8_0_avx2 (two float accumulators, even and odd blocks) and vec_dot_32_avx512<Q5_0T> (one
-// zmm accumulator, block b in the low and b + 1 in the high 256 bits): both are the zmm below, whose low half
-// holds the even blocks and high half the odd ones, with one FMA per block pair of d_w * d_x (a float product)
-// times the block's exact int32 lane sums (each the sum of 4 consecutive products, as vpmaddubsw + vpmaddwd give
-// them), and each finishes with its kernel's horizontal sum. So out[r] is bit for bit the single-row result.
+// AVX2 vec_dot_q4_0_q8_0_avx2 / vec_dot_q8_0_q8_0_avx2 (two float accumulators, even and odd blocks) and
+// vec_dot_32_avx512<Q5_0T> (one zmm accumulator, block b in the low and b + 1 in the high 256 bits): both are the
+// zmm below, whose low half holds the even blocks and high half the odd ones, with one FMA per block pair of
+// d_w * d_x (a float product) times the block's exact int32 lane sums (each the sum of 4 consecutive products, as
+// vpmaddubsw + vpmaddwd give them), and each finishes with its kernel's horizontal sum. So out[r] is bit for bit the single-row result.
 //
 // These types ran at 40-55% of read bandwidth, compute-bound (the AVX2 kernels spend ~30 256-bit operations per
 // block pair). Here, per block pair and row: two 128-bit broadcast loads and one insert put each block's 16 quant
@@ -269,6 +269,7 @@ namespace {
 // prefetcher loses the streams). Measured on Zen 4 (1 thread, hot): 1.25x (4096x11008) to 1.5x (8960x1536) the
 // AVX2 kernels' speed; what is left is mostly the per-pair scale work (without it a pair costs ~25% less). Q8_0
 // (measured on a Sapphire Rapids class Xeon): 1.1-1.16x the AVX2 kernel from DRAM.
+
 // Per format: its block, the offset that makes its quants unsigned, the bits above a nibble (Q5_0), the unsigned
 // quant bytes of block pair (b, b + 1) in the step's layout (below), and the single-row kernel's final sum.
 //

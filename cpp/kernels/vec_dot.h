@@ -19,10 +19,10 @@ using vec_dot_fn = float (*)(int64_t n, const void* w, const void* x);
 // 0 = off; PYSPARSE_DENSE_PREFETCH=<bytes>, default 4096; kernels/dispatch.cpp). A matvec walks its rows one
 // after another, so the matrix is one sequential stream and "distance ahead" stays inside it (past the end a
 // prefetch is dropped, never a fault). Why: with the kernels' arithmetic between the loads, the hardware
-// prefetchers keep too few misses in flight; on an Intel Xeon (Sapphire Rapids class, 13 GB/s stream read on one
-// thread) the dense kernels read 6.6-7.6 GB/s from DRAM without it and 10-12 GB/s with it (docs/engine.md). Each
+// prefetchers keep too few misses in flight; on an Intel Xeon (Sapphire Rapids class, 13-16 GB/s plain read on one
+// thread) the dense kernels read 6.4-9.5 GB/s from DRAM without it and 10.7-14 GB/s with it (docs/engine.md). Each
 // kernel calls it once per block it reads, with the lines that block spans; a prefetch of a cached line costs a
-// load slot, ~4% with the matrix in L2.
+// load slot: 0-2% with the matrix in L2.
 extern size_t dense_prefetch_bytes;
 inline void prefetch_ahead(const void* p, int lines) {
     if (const size_t d = dense_prefetch_bytes)

@@ -5,10 +5,10 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <string>
 
+#include "common/env.h"
 #include "common/error.h"
 #include "common/thread_pool.h"
 #include "sparse/axpy.h"
@@ -24,18 +24,11 @@ Kind kind_of(const SparseMatrix& m) {
 }
 
 int64_t l2_lines_ahead() {
-    static const int64_t v = [] {
-        const char* e = std::getenv("PYSPARSE_SPARSE_L2_LINES");
-        return e && *e ? (int64_t)std::strtoll(e, nullptr, 10) : (int64_t)kL2LinesAhead;
-    }();
+    static const int64_t v = env_int("PYSPARSE_SPARSE_L2_LINES", kL2LinesAhead);
     return v;
 }
 
 namespace {
-int64_t env_int(const char* name, int64_t dflt) {
-    const char* e = std::getenv(name);
-    return e && *e ? (int64_t)std::strtoll(e, nullptr, 10) : dflt;
-}
 int64_t g_colpass_override = -1;
 }  // namespace
 
