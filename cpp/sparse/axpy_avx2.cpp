@@ -79,33 +79,43 @@ inline void apply_panel(const SparseMatrix& m, int64_t t, const ActiveGroup& ag,
         for (int a = 0; a < 8; ++a) _mm256_store_ps(y + 8 * a, _mm256_add_ps(_mm256_load_ps(y + 8 * a), acc[a]));
         return;
     } else {
+        // Panel pointers as locals, made in the branch that reads them (a format without mins has no gm panel):
+        // read through m, every store to y (which might alias) reloaded them.
         const size_t at = m.panel(t, ag.g) * T + 64 * h;
         const __m256 xs = _mm256_set1_ps(xsum);
         const __m256 xo = _mm256_set1_ps(-(float)quant_offset(K) * xoff);
         if constexpr (K == Kind::q4_k || K == Kind::q5_k || K == Kind::q6_k) {
             const size_t as = m.panel(t, ag.g / m.groups_per_super) * T + 64 * h;
+            const uint8_t* const gs = m.gs.data() + at;
+            const uint8_t* const sd = m.sd.data() + as * 2;
+            const uint8_t* const gm = K == Kind::q6_k ? nullptr : m.gm.data() + at;  // Q6_K has no mins
+            const uint8_t* const sm = K == Kind::q6_k ? nullptr : m.sm.data() + as * 2;
+            PYSPARSE_UNROLL
             for (int a = 0; a < 8; ++a) {
-                const __m256 d = load_h8(m.sd.data() + (as + 8 * a) * 2);
-                const __m128i scb = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(m.gs.data() + at + 8 * a));
+                const __m256 d = load_h8(sd + 16 * a);
+                const __m128i scb = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(gs + 8 * a));
                 __m256 yv = _mm256_load_ps(y + 8 * a);
                 if constexpr (K == Kind::q6_k) {
                     const __m256 s = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(scb)));
                     yv = _mm256_fmadd_ps(s, _mm256_add_ps(acc[a], xo), yv);
                 } else {
                     const __m256 s = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(scb)));
-                    const __m128i mnb = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(m.gm.data() + at + 8 * a));
-                    const __m256 dm = _mm256_mul_ps(load_h8(m.sm.data() + (as + 8 * a) * 2),
+                    const __m128i mnb = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(gm + 8 * a));
+                    const __m256 dm = _mm256_mul_ps(load_h8(sm + 16 * a),
                                                     _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(mnb)));
                     yv = _mm256_fnmadd_ps(dm, xs, _mm256_fmadd_ps(s, acc[a], yv));
                 }
                 _mm256_store_ps(y + 8 * a, yv);
             }
         } else {
+            const uint8_t* const gs16 = m.gs.data() + at * 2;  // fp16 panels
+            const uint8_t* const gm16 = K == Kind::q4_1 || K == Kind::q5_1 ? m.gm.data() + at * 2 : nullptr;
+            PYSPARSE_UNROLL
             for (int a = 0; a < 8; ++a) {
-                const __m256 d = load_h8(m.gs.data() + (at + 8 * a) * 2);
+                const __m256 d = load_h8(gs16 + 16 * a);
                 __m256 yv = _mm256_load_ps(y + 8 * a);
                 if constexpr (K == Kind::q4_1 || K == Kind::q5_1)
-                    yv = _mm256_fmadd_ps(load_h8(m.gm.data() + (at + 8 * a) * 2), xs, _mm256_fmadd_ps(d, acc[a], yv));
+                    yv = _mm256_fmadd_ps(load_h8(gm16 + 16 * a), xs, _mm256_fmadd_ps(d, acc[a], yv));
                 else if constexpr (K == Kind::q8_0)
                     yv = _mm256_fmadd_ps(d, acc[a], yv);
                 else

@@ -245,41 +245,52 @@ inline __m512 load_s8x16(const uint8_t* p) {
 }
 
 // y[16a ..] += the group's contribution for the tile's T rows (see axpy_generic.cpp apply_panel).
-template <Kind K>
 // xsum: the group's sum of x for the min term; xoff: the sum the format's offset multiplies (0 when the integer
-// path has taken the offset off already).
-inline void apply_panel(const SparseMatrix& m, int64_t t, const ActiveGroup& ag, float xsum, float xoff,
+// path has taken the offset off already); sb: the K formats' super-block of the group (ag.g / groups_per_super,
+// divided once per group by the caller, not once per tile). The panel pointers are locals and the row loop has a compile-time
+// count (T is 128 for the 4/5/6-bit formats, 64 for the others: NA = 8 or 4): with m's members read through the
+// loop, every store to y made the compiler reload them (y might alias), and at s = 0.9 this epilogue was ~45% of
+// the kernel's time (perf, 1536 x 8960 Q4_K); unrolled it is one pass of loads, FMAs and stores.
+template <Kind K>
+inline void apply_panel(const SparseMatrix& m, int64_t t, const ActiveGroup& ag, int64_t sb, float xsum, float xoff,
                         const __m512* acc, float* y) {
-    const int T = m.tile, NA = T / 16;
+    constexpr int NA = bits_of(K) <= 6 ? 8 : 4;  // 16-row vectors per tile (repack.cpp: 128- or 64-row tiles)
     if constexpr (K == Kind::f16 || K == Kind::f32) {
+        PYSPARSE_UNROLL
         for (int a = 0; a < NA; ++a) _mm512_storeu_ps(y + 16 * a, _mm512_add_ps(_mm512_loadu_ps(y + 16 * a), acc[a]));
         return;
     } else {
+        const int T = NA * 16;
         const size_t at = m.panel(t, ag.g) * T;
         const __m512 xs = _mm512_set1_ps(xsum);
         const __m512 xo = _mm512_set1_ps(-(float)quant_offset(K) * xoff);
+        const uint8_t* const gs = m.gs.data();
+        const uint8_t* const gm = m.gm.data();
         if constexpr (K == Kind::q4_k || K == Kind::q5_k || K == Kind::q6_k) {
-            const size_t as = m.panel(t, ag.g / m.groups_per_super) * T;
+            const size_t as = m.panel(t, sb) * T;
+            const uint8_t* const sd = m.sd.data() + as * 2;
+            const uint8_t* const sm = K == Kind::q6_k ? nullptr : m.sm.data() + as * 2;  // Q6_K has no mins
+            PYSPARSE_UNROLL
             for (int a = 0; a < NA; ++a) {
-                const __m512 d = load_h16(m.sd.data() + (as + 16 * a) * 2);
+                const __m512 d = load_h16(sd + 32 * a);
                 __m512 yv = _mm512_loadu_ps(y + 16 * a);
                 if constexpr (K == Kind::q6_k) {
-                    const __m512 s = _mm512_mul_ps(d, load_s8x16(m.gs.data() + at + 16 * a));
+                    const __m512 s = _mm512_mul_ps(d, load_s8x16(gs + at + 16 * a));
                     yv = _mm512_fmadd_ps(s, _mm512_add_ps(acc[a], xo), yv);
                 } else {
-                    const __m512 s = _mm512_mul_ps(d, load_u8x16(m.gs.data() + at + 16 * a));
-                    const __m512 dm = _mm512_mul_ps(load_h16(m.sm.data() + (as + 16 * a) * 2),
-                                                    load_u8x16(m.gm.data() + at + 16 * a));
+                    const __m512 s = _mm512_mul_ps(d, load_u8x16(gs + at + 16 * a));
+                    const __m512 dm = _mm512_mul_ps(load_h16(sm + 32 * a), load_u8x16(gm + at + 16 * a));
                     yv = _mm512_fnmadd_ps(dm, xs, _mm512_fmadd_ps(s, acc[a], yv));
                 }
                 _mm512_storeu_ps(y + 16 * a, yv);
             }
         } else {
+            PYSPARSE_UNROLL
             for (int a = 0; a < NA; ++a) {
-                const __m512 d = load_h16(m.gs.data() + (at + 16 * a) * 2);
+                const __m512 d = load_h16(gs + (at + 16 * a) * 2);
                 __m512 yv = _mm512_loadu_ps(y + 16 * a);
                 if constexpr (K == Kind::q4_1 || K == Kind::q5_1)
-                    yv = _mm512_fmadd_ps(load_h16(m.gm.data() + (at + 16 * a) * 2), xs, _mm512_fmadd_ps(d, acc[a], yv));
+                    yv = _mm512_fmadd_ps(load_h16(gm + (at + 16 * a) * 2), xs, _mm512_fmadd_ps(d, acc[a], yv));
                 else if constexpr (K == Kind::q8_0)
                     yv = _mm512_fmadd_ps(d, acc[a], yv);
                 else
@@ -328,6 +339,7 @@ void colpass_avx512(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveS
     ColpassCursor c1 = ColpassCursor::at(a, tb, te, d1), c2 = ColpassCursor::at(a, tb, te, d2);
     for (size_t gi = 0; gi < ng; ++gi) {
         const ActiveGroup& ag = groups[gi];
+        const int64_t sb = m.groups_per_super ? ag.g / m.groups_per_super : 0;
         int32_t qsum = 0;
         for (int32_t k = ag.begin; k < ag.end; ++k) qsum += xq[k];
         const int32_t qoff = (BITS == 8 ? 128 : quant_offset(K)) * qsum;
@@ -350,7 +362,7 @@ void colpass_avx512(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveS
             for (int j = 0; j < 4; ++j) al[j] = _mm512_loadu_si512(s + j), ah[j] = _mm512_loadu_si512(s + 4 + j);
             __m512 acc[8];
             finish_tile<BITS>(al, ah, ag.dx, qoff, acc);
-            apply_panel<K>(m, t, ag, ag.xsumq, 0.f, acc, y + (t - tb) * T);
+            apply_panel<K>(m, t, ag, sb, ag.xsumq, 0.f, acc, y + (t - tb) * T);
         }
     }
 }
@@ -383,6 +395,7 @@ void tile_avx512(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet&
             if (HB) prefetch_t1(hi + cs * HB);
         }
     };
+    if (T != (BITS <= 6 ? 128 : 64)) std::abort();  // repack.cpp's invariant, which apply_panel's NA assumes
     if constexpr (kIntPath) {
         if (m.lo_bytes != kLoBytes<BITS> || m.hi_bytes != kHiBytes<BITS>) std::abort();  // repack.cpp's invariant
         if (ng > 0 && te - tb <= colpass_max_tiles(BITS)) {
@@ -392,6 +405,7 @@ void tile_avx512(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet&
     }
     for (size_t gi = 0; gi < ng; ++gi) {
         const ActiveGroup& ag = a.groups[gi];
+        const int64_t sb = m.groups_per_super ? ag.g / m.groups_per_super : 0;
         int32_t qsum = 0;  // the integer paths' offset correction
         if constexpr (kIntPath)
             for (int32_t k = ag.begin; k < ag.end; ++k) qsum += xq[k];
@@ -408,7 +422,7 @@ void tile_avx512(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet&
             __m512 acc[8];
             if constexpr (kIntPath) {
                 int_group_tile<BITS>(lo, hi, cs0, xq, t * G, ag.begin, ag.end, ag.dx, qoff, acc);
-                apply_panel<K>(m, t, ag, ag.xsumq, 0.f, acc, y + (t - tb) * T);
+                apply_panel<K>(m, t, ag, sb, ag.xsumq, 0.f, acc, y + (t - tb) * T);
                 continue;
             }
             for (int i = 0; i < NA; ++i) acc[i] = _mm512_setzero_ps();
@@ -416,7 +430,7 @@ void tile_avx512(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet&
                 const __m512 xb = _mm512_set1_ps(xv[k]);
                 column_wide<K>(lo + (cs0[k] + t * G) * LB, xb, acc);
             }
-            apply_panel<K>(m, t, ag, ag.xsum, ag.xsum, acc, y + (t - tb) * T);
+            apply_panel<K>(m, t, ag, sb, ag.xsum, ag.xsum, acc, y + (t - tb) * T);
         }
     }
 }

@@ -124,31 +124,38 @@ inline void apply_panel(const SparseMatrix& m, int64_t t, const ActiveGroup& ag,
         for (int i = 0; i < 16; ++i) vst1q_f32(y + 4 * i, vaddq_f32(vld1q_f32(y + 4 * i), acc[i]));
         return;
     } else {
+        // Panel pointers as locals, made in the branch that reads them (a format without mins has no gm panel):
+        // read through m, every store to y (which might alias) reloaded them.
         const size_t at = m.panel(t, ag.g) * T + 64 * h;
         const float32x4_t xs = vdupq_n_f32(xsum);  // the sum of the active x (integer path: of dx * their int8)
         const float32x4_t xo = vdupq_n_f32(-(float)quant_offset(K) * xsum);
         if constexpr (K == Kind::q4_k || K == Kind::q5_k || K == Kind::q6_k) {
             const size_t as = m.panel(t, ag.g / m.groups_per_super) * T + 64 * h;
+            const uint8_t* const gs = m.gs.data() + at;
+            const uint8_t* const sd = m.sd.data() + as * 2;
+            const uint8_t* const gm = K == Kind::q6_k ? nullptr : m.gm.data() + at;  // Q6_K has no mins
+            const uint8_t* const sm = K == Kind::q6_k ? nullptr : m.sm.data() + as * 2;
             for (int i = 0; i < 16; ++i) {
-                const float32x4_t d = load_h4(m.sd.data() + (as + 4 * i) * 2);
+                const float32x4_t d = load_h4(sd + 8 * i);
                 float32x4_t yv = vld1q_f32(y + 4 * i);
                 if constexpr (K == Kind::q6_k) {
-                    const float32x4_t s = vmulq_f32(d, s8x4_to_f32(m.gs.data() + at + 4 * i));
+                    const float32x4_t s = vmulq_f32(d, s8x4_to_f32(gs + 4 * i));
                     yv = vfmaq_f32(yv, s, vaddq_f32(acc[i], xo));
                 } else {
-                    const float32x4_t s = vmulq_f32(d, u8x4_to_f32(m.gs.data() + at + 4 * i));
-                    const float32x4_t dm = vmulq_f32(load_h4(m.sm.data() + (as + 4 * i) * 2),
-                                                     u8x4_to_f32(m.gm.data() + at + 4 * i));
+                    const float32x4_t s = vmulq_f32(d, u8x4_to_f32(gs + 4 * i));
+                    const float32x4_t dm = vmulq_f32(load_h4(sm + 8 * i), u8x4_to_f32(gm + 4 * i));
                     yv = vfmsq_f32(vfmaq_f32(yv, s, acc[i]), dm, xs);
                 }
                 vst1q_f32(y + 4 * i, yv);
             }
         } else {
+            const uint8_t* const gs16 = m.gs.data() + at * 2;  // fp16 panels
+            const uint8_t* const gm16 = K == Kind::q4_1 || K == Kind::q5_1 ? m.gm.data() + at * 2 : nullptr;
             for (int i = 0; i < 16; ++i) {
-                const float32x4_t d = load_h4(m.gs.data() + (at + 4 * i) * 2);
+                const float32x4_t d = load_h4(gs16 + 8 * i);
                 float32x4_t yv = vld1q_f32(y + 4 * i);
                 if constexpr (K == Kind::q4_1 || K == Kind::q5_1)
-                    yv = vfmaq_f32(vfmaq_f32(yv, d, acc[i]), load_h4(m.gm.data() + (at + 4 * i) * 2), xs);
+                    yv = vfmaq_f32(vfmaq_f32(yv, d, acc[i]), load_h4(gm16 + 8 * i), xs);
                 else if constexpr (K == Kind::q8_0)
                     yv = vfmaq_f32(yv, d, acc[i]);
                 else
