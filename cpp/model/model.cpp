@@ -12,6 +12,11 @@ namespace pysparse {
 Model::Model(const std::string& path, const ModelOptions& opt) : file_(std::make_unique<GGUFFile>(path)) {
     hp_ = read_hparams(*file_);
     w_ = load_weights(*file_, hp_);
+    if (opt.float_acts) {
+        w_.output.float_acts = true;
+        for (LayerWeights& L : w_.layers)
+            for (Matrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.up, &L.down}) m->float_acts = true;
+    }
     int64_t n_ctx = opt.n_ctx > 0 ? opt.n_ctx : std::min<int64_t>(hp_.n_ctx_train, 4096);
     if (opt.n_ctx < 0) throw ValueError("context length must be positive, got " + std::to_string(opt.n_ctx));
     if (n_ctx > hp_.n_ctx_train)

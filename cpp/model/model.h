@@ -20,6 +20,9 @@ struct ModelOptions {
     int64_t n_ctx = 0;         // 0: min(training context, 4096); must be <= the training context
     KVType kv_type = KVType::f32;
     int64_t max_batch = 512;   // prefill runs in chunks of at most this many tokens (bounds the scratch memory)
+    // true: every product with float32 activations (kernels/matmul.h matmul_float), for fidelity checks; false:
+    // the integer kernels on x quantised per block (Q8_0 / Q8_1 / Q8_K, as llama.cpp)
+    bool float_acts = false;
 };
 
 // Scratch buffers of a forward pass, grown to the largest batch seen, never shrunk.
@@ -52,6 +55,7 @@ public:
     int64_t n_vocab() const { return w_.tok_embd.rows; }
     int64_t n_past() const { return n_past_; }
     size_t kv_bytes() const { return kv_.nbytes(); }
+    bool float_acts() const { return w_.output.float_acts; }  // ModelOptions::float_acts
 
     // Starts a new sequence at position 0.
     void reset() { n_past_ = 0; }

@@ -105,7 +105,9 @@ Weights load_weights(const GGUFFile& f, const Hparams& hp) {
 }
 
 void product(const Matrix& w, const float* x, int64_t n, float* y) {
-    if (n == 1)
+    if (w.float_acts)
+        matmul_float(w.type, w.data, w.rows, w.cols, x, n, y);
+    else if (n == 1)
         matvec(w.type, w.data, w.rows, w.cols, x, y);
     else
         matmul(w.type, w.data, w.rows, w.cols, x, n, y);

@@ -18,6 +18,9 @@ struct Matrix {
     GGMLType type = GGMLType::F32;
     int64_t rows = 0, cols = 0;
     const uint8_t* data = nullptr;
+    // Set on every matrix of a Model loaded with activations="f32": product() then runs matmul_float (x not
+    // quantised) and the FFN runs no sparse kernel on it (those quantise x), only the dense product of the masked x.
+    bool float_acts = false;
     size_t nbytes() const { return data ? static_cast<size_t>(rows) * row_bytes(type, cols) : 0; }
 };
 
@@ -42,7 +45,7 @@ struct Weights {
 Weights load_weights(const GGUFFile& f, const Hparams& hp);
 
 // y[n][w.rows] = x[n][w.cols] W^T: the matvec for one token (decode), the batched matmul for several (prefill);
-// both give a token the same result.
+// both give a token the same result. With w.float_acts, matmul_float for both.
 void product(const Matrix& w, const float* x, int64_t n, float* y);
 
 }  // namespace pysparse

@@ -94,15 +94,22 @@ void bind_model(py::module_& m) {
     m.def("set_sparse_down", &set_sparse_down, py::arg("on"),
           "Switch the down matrix's sparse kernel on or off (takes effect at the next set_sparsity).");
     py::class_<Model>(m, "Model", "A GGUF model on the engine (see pysparse.engine.Model for the Python API).")
-        .def(py::init([](const std::string& path, int64_t n_ctx, const std::string& kv_type, int64_t max_batch) {
+        .def(py::init([](const std::string& path, int64_t n_ctx, const std::string& kv_type, int64_t max_batch,
+                         const std::string& activations) {
                  ModelOptions o;
                  o.n_ctx = n_ctx;
                  o.kv_type = kv_arg(kv_type);
                  o.max_batch = max_batch;
+                 if (activations != "q8" && activations != "f32")
+                     throw ValueError("activations must be 'q8' (integer kernels, x quantised per block) or 'f32' "
+                                      "(float32 products), got '" + activations + "'");
+                 o.float_acts = activations == "f32";
                  py::gil_scoped_release nogil;
                  return std::make_unique<Model>(path, o);
              }),
-             py::arg("path"), py::arg("n_ctx") = 0, py::arg("kv_type") = "f32", py::arg("max_batch") = 512)
+             py::arg("path"), py::arg("n_ctx") = 0, py::arg("kv_type") = "f32", py::arg("max_batch") = 512,
+             py::arg("activations") = "q8")
+        .def_property_readonly("activations", [](const Model& m) { return std::string(m.float_acts() ? "f32" : "q8"); })
         .def_property_readonly("hparams", [](const Model& m) { return hparams_dict(m.hparams()); })
         .def_property_readonly("n_ctx", &Model::n_ctx)
         .def_property_readonly("n_vocab", &Model::n_vocab)

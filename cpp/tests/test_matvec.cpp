@@ -14,6 +14,7 @@
 #include "kernels/matmul.h"
 #include "kernels/matvec.h"
 #include "kernels/vec_dot.h"
+#include "quant/dequantize.h"
 #include "tests/check.h"
 
 using namespace pysparse;
@@ -403,3 +404,57 @@ TEST(neon_dotprod_kernels_chosen_at_run_time) {
     set_feature_enabled(CpuFeature::dotprod, was);
 }
 #endif
+
+TEST(matmul_float_equals_decoded_float_product) {
+    // matmul_float (kernels/matmul.h: float32 activations) against the float64 product of the exactly decoded rows
+    // (dequantize_row, itself bit for bit gguf.quants.dequantize): |error| within the float32 summation bound
+    // (16 partial sums of cols / 16 terms, then 16 + tail more: k = cols / 16 + 16 + 16 roundings of at most
+    // 2^-24 sum |w x| each; a wrong element costs ~sum |w x| / cols, far above it); each token's outputs bitwise the same for n = 1 and a batch, and for 1, 2 or 3 threads.
+    ThreadPool& pool = ThreadPool::global();
+    const int before = pool.num_threads();
+    std::mt19937 rng(7);
+    for (GGMLType t : kTypes) {
+        const int64_t qk = type_traits(t).block_size == 1 ? 32 : type_traits(t).block_size;
+        const int64_t rows = 37, cols = 9 * qk + (type_traits(t).block_size == 1 ? 5 : 0), n = 6;
+        auto w = random_matrix(t, rows, cols, rng);
+        std::vector<float> X(n * cols);
+        for (int64_t k = 0; k < n; ++k) {
+            auto x = random_x(cols, rng);
+            std::copy(x.begin(), x.end(), X.begin() + k * cols);
+        }
+        std::vector<float> dec(cols);
+        std::vector<float> batch(n * rows, NAN), one(rows);
+        pool.set_num_threads(2);
+        matmul_float(t, w.data(), rows, cols, X.data(), n, batch.data());
+        int bad = 0, differ = 0;
+        for (int64_t r = 0; r < rows; ++r) {
+            dequantize_row(t, w.data() + r * row_bytes(t, cols), dec.data(), cols);
+            for (int64_t k = 0; k < n; ++k) {
+                double ref = 0, mag = 0;
+                for (int64_t j = 0; j < cols; ++j) {
+                    ref += (double)dec[j] * X[k * cols + j];
+                    mag += std::fabs((double)dec[j] * X[k * cols + j]);
+                }
+                const double bound = (double)(cols / 16 + 32) * std::ldexp(1.0, -24) * mag * 1.01 + 1e-30;
+                if (std::fabs(batch[k * rows + r] - ref) > bound && ++bad <= 3)
+                    std::fprintf(stderr, "  %s row %lld token %lld: %.9g vs %.9g\n", type_traits(t).name, (long long)r,
+                                 (long long)k, batch[k * rows + r], ref);
+            }
+        }
+        for (int threads : {1, 3}) {
+            pool.set_num_threads(threads);
+            for (int64_t k = 0; k < n; ++k) {
+                matmul_float(t, w.data(), rows, cols, X.data() + k * cols, 1, one.data());
+                differ += std::memcmp(one.data(), batch.data() + k * rows, rows * sizeof(float)) != 0;
+            }
+        }
+        CHECK(bad == 0);
+        CHECK(differ == 0);
+    }
+    pool.set_num_threads(1);
+    std::vector<float> x(64), y(4);
+    std::vector<uint8_t> w(4 * row_bytes(GGMLType::Q4_0, 64));
+    CHECK_THROWS(matmul_float(GGMLType::Q4_0, w.data(), 4, 63, x.data(), 1, y.data()));  // not whole blocks
+    CHECK_THROWS(matmul_float(GGMLType::Q4_0, w.data(), -1, 64, x.data(), 1, y.data()));
+    pool.set_num_threads(before);
+}

@@ -1,4 +1,5 @@
-"""Options shared by the engine commands (generate, chat, bench): the model, threads, context, sparsity."""
+"""Options shared by the engine commands (generate, chat, bench): the model, threads, context, KV and activation
+types, sparsity."""
 
 from __future__ import annotations
 
@@ -14,6 +15,10 @@ def add_engine_args(p: argparse.ArgumentParser, sparsity_repeat: bool = False) -
     p.add_argument("--context", type=int, default=None,
                    help="context length in tokens (default: min(the model's training context, 4096))")
     p.add_argument("--kv-type", default="f32", choices=["f32", "f16"], help="KV-cache entries (default f32)")
+    p.add_argument("--activations", default="q8", choices=["q8", "f32"],
+                   help="q8 (default): integer kernels on activations quantised to 8 bits per block, as llama.cpp; "
+                        "f32: every product in float32 on the exactly decoded weights (transformers' numbers, "
+                        "several times slower; sparsity then skips no work)")
     help_sp = ("FFN sparsity SITE:RULE:VALUE, e.g. input:top_p:0.9 (sites input, intermediate, all_inputs, gate, up; "
                "rules top_p, top_k, max_p, threshold)")
     if sparsity_repeat:
@@ -42,7 +47,8 @@ def load_engine(args):
 
     specs = args.sparsity if isinstance(args.sparsity, list) else ([args.sparsity] if args.sparsity else [])
     parsed = [parse_sparsity(s) for s in specs]  # bad specs fail before the model loads
-    m = Model.load(args.model, threads=args.threads, context=args.context, kv_type=args.kv_type)
+    m = Model.load(args.model, threads=args.threads, context=args.context, kv_type=args.kv_type,
+                   activations=args.activations)
     if args.sparsity_file:
         m.load_sparsity(args.sparsity_file)
     elif len(parsed) == 1:

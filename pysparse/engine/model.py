@@ -65,11 +65,14 @@ class Model:
     # ---- loading -------------------------------------------------------------------------------------------
     @classmethod
     def load(cls, model: str | Path, threads: int | None = None, context: int | None = None,
-             kv_type: str = "f32", max_batch: int = 512) -> "Model":
+             kv_type: str = "f32", max_batch: int = 512, activations: str = "q8") -> "Model":
         """Load a registry model (see `pysparse models list`) or a .gguf file.
 
         threads: kernel threads (default: all cores, or PYSPARSE_NUM_THREADS); context: KV-cache length (default
-        min(training context, 4096)); kv_type: 'f32' or 'f16' cache entries."""
+        min(training context, 4096)); kv_type: 'f32' or 'f16' cache entries; activations: 'q8' (default: the
+        integer kernels, each activation vector quantised to 8 bits per block as llama.cpp does) or 'f32' (every
+        product in float32 on the exactly decoded weights: the quantised model as transformers computes it, for
+        fidelity checks; several times slower, and sparsity then thins the vectors without skipping any work)."""
         from ..models import resolve_gguf
 
         path = resolve_gguf(model)
@@ -81,7 +84,8 @@ class Model:
             _core.set_num_threads(int(threads))
         if context is not None and int(context) < 1:
             raise ValueError(f"context must be >= 1, got {context}")
-        core = _core.Model(str(path), n_ctx=int(context or 0), kv_type=kv_type, max_batch=int(max_batch))
+        core = _core.Model(str(path), n_ctx=int(context or 0), kv_type=kv_type, max_batch=int(max_batch),
+                           activations=activations)
         return cls(core, path)
 
     @property
@@ -95,6 +99,11 @@ class Model:
     @property
     def hparams(self) -> dict:
         return self._m.hparams
+
+    @property
+    def activations(self) -> str:
+        """'q8' (integer kernels) or 'f32' (float32 products): see load()."""
+        return self._m.activations
 
     @property
     def n_layer(self) -> int:
@@ -308,8 +317,9 @@ class Model:
     def __repr__(self):
         h = self.hparams
         sp = f", sparsity={self._sparsity['site']}:{self._sparsity['rule']}" if self._sparsity else ""
+        acts = ", f32 activations" if self.activations == "f32" else ""
         return (f"Model({self.path.name}: {h['arch']}, {h['n_layer']} layers, d={h['n_embd']}, "
-                f"context {self.context}{sp})")
+                f"context {self.context}{acts}{sp})")
 
 
 def load_tokenizer(gguf_path: str | Path):
