@@ -41,6 +41,13 @@ gemm_tile_fn gemm_tile(Isa isa, GGMLType type) {
 vec_dot_rows_fn vec_dot_rows(Isa isa, GGMLType type) {
     return select_path(kDenseSets, [type](const DenseKernels& k) { return k.rows[type]; }, isa);
 }
+LaneGemm lanes_gemm(Isa isa, GGMLType type) {
+    // The packer of the set whose kernel was picked (a kernel and its packer agree on the layout).
+    const lanes_gemm_fn g = select_path(kDenseSets, [type](const DenseKernels& k) { return k.lanes[type]; }, isa);
+    const lanes_pack_q8_K_fn p = select_path(
+        kDenseSets, [type](const DenseKernels& k) { return k.lanes[type] ? k.lanes_pack : nullptr; }, isa);
+    return {g, g ? p : nullptr};
+}
 
 namespace {
 

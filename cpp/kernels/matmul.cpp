@@ -5,10 +5,12 @@
 #include <string>
 #include <vector>
 
+#include "common/aligned_bytes.h"
 #include "common/error.h"
 #include "common/thread_pool.h"
 #include "kernels/matvec.h"
 #include "kernels/vec_dot.h"
+#include "quant/blocks.h"
 
 namespace pysparse {
 
@@ -60,10 +62,33 @@ void matmul(GGMLType type, const void* W, int64_t rows, int64_t cols, const floa
             for (; t < tz; ++t) Y[t * rows + r] = dot(cols, wr, xa + t * ab);
         }
     };
+    // Tokens in the lanes where the path has it (the K formats on AVX-512 VNNI): groups of kLaneTokens tokens packed
+    // once, each block of rows run against every group (the tokens left over go through the code below).
+    const LaneGemm lanes = lanes_gemm(active_isa(), type);
+    const int64_t n_lanes = lanes.gemm ? n / kLaneTokens * kLaneTokens : 0;
+    AlignedBytes packed;
+    const size_t pack_bytes = static_cast<size_t>(cols / QK_K) * kLanesQ8KBytes;
+    if (n_lanes > 0) {
+        packed = AlignedBytes(pack_bytes * static_cast<size_t>(n_lanes / kLaneTokens));
+        for (int64_t t0 = 0; t0 < n_lanes; t0 += kLaneTokens) {
+            const void* xs[kLaneTokens];
+            for (int k = 0; k < kLaneTokens; ++k) xs[k] = xa + (t0 + k) * ab;
+            lanes.pack(cols, xs, packed.data() + static_cast<size_t>(t0 / kLaneTokens) * pack_bytes);
+        }
+    }
     auto slice = [&](int tid, int nth) {
         int64_t r0, r1;
         split_range(rows, tid, nth, kRowBlock, &r0, &r1);
         for (int64_t rb0 = r0; rb0 < r1; rb0 += kRowBlock) {
+            if (n_lanes > 0) {
+                const int64_t rb1 = rb0 + kRowBlock < r1 ? rb0 + kRowBlock : r1;
+                for (int64_t t0 = 0; t0 < n_lanes; t0 += kLaneTokens)
+                    lanes.gemm(cols, w + static_cast<size_t>(rb0) * rb, rb, rb1 - rb0,
+                               packed.data() + static_cast<size_t>(t0 / kLaneTokens) * pack_bytes, Y + t0 * rows + rb0,
+                               rows);
+                rows_by_row(rb0, rb1, n_lanes, n);
+                continue;
+            }
             const int64_t rb1 = rb0 + kRowBlock < r1 ? rb0 + kRowBlock : r1;
             for (int64_t t0 = 0; t0 < n; t0 += tok_block) {
                 const int64_t t1 = t0 + tok_block < n ? t0 + tok_block : n;

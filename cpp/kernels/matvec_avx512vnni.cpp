@@ -26,6 +26,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "common/aligned_bytes.h"
 #include "common/simd_avx512.h"
 #include "kernels/vec_dot.h"
 #include "quant/blocks.h"
@@ -132,6 +133,128 @@ void vec_dot_qK_vnni(int64_t n, const void* vw, size_t rb, const block_q8_K* con
     for (int r = 0; r < NR; ++r)
         for (int t = 0; t < NT; ++t) y[r * NT + t] = _mm256_sub_ps(fold_f32x16(acc[r][t]), acc_m[r][t]);
     hsum_f32x8_n<NR * NT>(y, out);
+}
+
+// ---------------------------------------------------------------- Q4_K, tokens in the lanes (batched matmul)
+
+// Packs 16 tokens' Q8_K rows (xs[t]: n / QK_K blocks each) for lanes_q4_K_vnni, per super-block (kLanesQ8KBytes):
+// bytes [0, 4096): group g (elements 4g .. 4g + 3) of token t at (16 g + t) * 4; then the 16 tokens' d as floats;
+// then for each l < 8 the 16 tokens' bsum_2l + bsum_2l+1 as floats (exact: |sum| <= 32 * 127).
+void lanes_pack_q8_K(int64_t n, const void* const* xs, void* packed) {
+    const int64_t nb = n / QK_K;
+    for (int64_t b = 0; b < nb; ++b) {
+        uint8_t* P = static_cast<uint8_t*>(packed) + b * kLanesQ8KBytes;
+        float* d = reinterpret_cast<float*>(P + 64 * kLaneTokens * 4);
+        float* bf = d + kLaneTokens;
+        for (int t = 0; t < kLaneTokens; ++t) {
+            const block_q8_K& x = static_cast<const block_q8_K*>(xs[t])[b];
+            for (int g = 0; g < 64; ++g) std::memcpy(P + (16 * g + t) * 4, x.qs + 4 * g, 4);
+            d[t] = x.d;
+            for (int l = 0; l < 8; ++l) bf[l * kLaneTokens + t] = (float)(x.bsums[2 * l] + x.bsums[2 * l + 1]);
+        }
+    }
+}
+
+// nrows Q4_K rows (rb bytes apart) x 16 packed tokens, y[t * ldy + r], each output bit for bit vec_dot_qK_vnni's
+// (NR = NT = 1). There, int32 lane j of a super-block's sumi is, by the vpackssdw / vpdpwssd pairing,
+// sc[A] * (the 8 products at elements o1 .. o1 + 7) + sc[A + 4] * (the 8 at o1 + 128 ..), with
+// o1 = 16 (j / 4) + 8 (j % 2) + (j % 4 >= 2 ? 64 : 0) and A = o1 / 32; the mins' lane l is m_l (bsum_2l + bsum_2l+1).
+// Here each run of 8 products is two VPDPBUSD (4 weights broadcast x 16 tokens), the two runs go to one lane's
+// int16 halves (each |run| <= 8 * 15 * 127) and one VPDPWSSD scales both; every lane then takes the matvec's
+// float steps (one FMA per super-block with d * x.d, the mins with dmin * x.d: m_l times the float bsum pair is
+// the exact integer as a float) and the same closing tree. Super-blocks outer, rows inner: the 16 tokens' 4.6 KB
+// of a super-block stay in L1 while every row runs over them; each row's 24 accumulators (16 tokens each) live in
+// an L1 buffer between super-blocks.
+// A 4-byte broadcast kept as a memory-operand VPBROADCASTD / VBROADCASTSS (a load, no shuffle). Written as set1 of a
+// load, GCC forwarded the just-stored weights from registers and extracted every dword with shuffles: ~2 more
+// port-5 operations per VPDPBUSD, and the kernel ran no faster than the four-token one. (SIMDe emulation builds:
+// plain set1, as they must hold no AVX-512 instruction.)
+inline __m512i bcast_mem_i32(const void* p) {
+#if defined(PYSPARSE_EMULATE_AVX512)
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+#else
+    __m512i r;
+    __asm__("vpbroadcastd %1, %0" : "=v"(r) : "m"(*static_cast<const uint8_t(*)[4]>(p)));
+    return r;
+#endif
+}
+inline __m512 bcast_mem_f32(const float* p) {
+#if defined(PYSPARSE_EMULATE_AVX512)
+    return _mm512_set1_ps(*p);
+#else
+    __m512 r;
+    __asm__("vbroadcastss %1, %0" : "=v"(r) : "m"(*p));
+    return r;
+#endif
+}
+
+void lanes_q4_K_vnni(int64_t n, const void* vw, size_t rb, int64_t nrows, const void* packed, float* y, int64_t ldy) {
+    const int64_t nb = n / QK_K;
+    constexpr int kAcc = 24;  // 16 lanes of sumi, then 8 of the mins
+    static thread_local AlignedBytes accbuf;
+    const size_t need = static_cast<size_t>(nrows) * kAcc * sizeof(__m512);
+    if (accbuf.size() < need) accbuf = AlignedBytes(need);
+    __m512* acc_all = reinterpret_cast<__m512*>(accbuf.data());
+    for (int64_t i = 0; i < nrows * kAcc; ++i) acc_all[i] = _mm512_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m512i lo16 = _mm512_set1_epi32(0xFFFF);
+    for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t* P = static_cast<const uint8_t*>(packed) + b * kLanesQ8KBytes;
+        const __m512 dx = _mm512_loadu_ps(reinterpret_cast<const float*>(P + 64 * kLaneTokens * 4));
+        const float* bf = reinterpret_cast<const float*>(P + 64 * kLaneTokens * 4) + kLaneTokens;
+        for (int64_t r = 0; r < nrows; ++r) {
+            const block_q4_K& w = reinterpret_cast<const block_q4_K*>(static_cast<const uint8_t*>(vw) + r * rb)[b];
+            alignas(64) uint8_t q[QK_K];  // the 256 weights in element order
+            for (int c = 0; c < 4; ++c) {
+                const __m256i bits = load256(w.qs + 32 * c);
+                _mm256_store_si256(reinterpret_cast<__m256i*>(q + 64 * c), _mm256_and_si256(bits, m4));
+                _mm256_store_si256(reinterpret_cast<__m256i*>(q + 64 * c + 32),
+                                   _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4));
+            }
+            // sub-block scale pairs (sc_A | sc_A+4 << 16, A < 4) and the mins as floats, in memory for broadcasts
+            const __m256i smv = q4k_scales_mins(w.scales);  // scales 0..7, mins 0..7 (int16)
+            alignas(16) int32_t scp[4];
+            alignas(32) float mf[8];
+            const __m128i scv = _mm256_castsi256_si128(smv);
+            _mm_store_si128(reinterpret_cast<__m128i*>(scp), _mm_unpacklo_epi16(scv, _mm_srli_si128(scv, 8)));
+            _mm256_store_ps(mf, _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(_mm256_extracti128_si256(smv, 1))));
+            const __m128 dmw = _mm_cvtph_ps(_mm_cvtsi32_si128((int)load_u32(reinterpret_cast<const uint8_t*>(&w.d))));
+            const __m512 dd = _mm512_mul_ps(_mm512_set1_ps(_mm_cvtss_f32(dmw)), dx);
+            const __m512 ddm = _mm512_mul_ps(_mm512_set1_ps(_mm_cvtss_f32(_mm_movehdup_ps(dmw))), dx);
+            __m512* acc = acc_all + r * kAcc;
+            PYSPARSE_UNROLL
+            for (int j = 0; j < 16; ++j) {
+                const int o1 = 16 * (j / 4) + 8 * (j % 2) + (j % 4 >= 2 ? 64 : 0), A = o1 / 32;
+                auto run = [&](int o) {
+                    const __m512i r0 =
+                        _mm512_dpbusd_epi32(_mm512_setzero_si512(), bcast_mem_i32(q + o), load512(P + o * kLaneTokens));
+                    return _mm512_dpbusd_epi32(r0, bcast_mem_i32(q + o + 4), load512(P + (o + 4) * kLaneTokens));
+                };
+                const __m512i r1 = run(o1), r2 = run(o1 + 128);
+                // (r1 & 0xffff) | (r2 << 16): ternary-logic table 0xEC is (a & c) | b
+                const __m512i pair = _mm512_ternarylogic_epi32(r1, _mm512_slli_epi32(r2, 16), lo16, 0xEC);
+                const __m512i sumi = _mm512_dpwssd_epi32(_mm512_setzero_si512(), pair, bcast_mem_i32(scp + A));
+                acc[j] = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(sumi), acc[j]);
+            }
+            PYSPARSE_UNROLL
+            for (int l = 0; l < 8; ++l)
+                acc[16 + l] = _mm512_fmadd_ps(ddm, _mm512_mul_ps(_mm512_loadu_ps(bf + l * kLaneTokens), bcast_mem_f32(mf + l)),
+                                              acc[16 + l]);
+        }
+    }
+    // The matvec's close: y_l = (acc_l + acc_l+8) - accm_l, then ((y0 + y4) + (y2 + y6)) + ((y1 + y5) + (y3 + y7)).
+    for (int64_t r = 0; r < nrows; ++r) {
+        const __m512* acc = acc_all + r * kAcc;
+        __m512 v[8];
+        for (int l = 0; l < 8; ++l) v[l] = _mm512_sub_ps(_mm512_add_ps(acc[l], acc[l + 8]), acc[16 + l]);
+        const __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(v[0], v[4]), _mm512_add_ps(v[2], v[6])),
+                                       _mm512_add_ps(_mm512_add_ps(v[1], v[5]), _mm512_add_ps(v[3], v[7])));
+        alignas(64) float out[kLaneTokens];
+        _mm512_store_ps(out, s);
+        for (int t = 0; t < kLaneTokens; ++t) y[t * ldy + r] = out[t];
+    }
 }
 
 // ---------------------------------------------------------------- Q6_K
@@ -423,6 +546,8 @@ constexpr DenseKernels kDenseAvx512Vnni = {
         .with(GGMLType::Q4_0, rows4_q4_0_vnni)
         .with(GGMLType::Q5_0, rows4_q5_0_vnni)
         .with(GGMLType::Q8_0, rows4_q8_0_vnni),
+    TypeKernels<lanes_gemm_fn>{}.with(GGMLType::Q4_K, lanes_q4_K_vnni),
+    lanes_pack_q8_K,
 };
 
 }  // namespace pysparse

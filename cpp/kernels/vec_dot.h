@@ -47,6 +47,18 @@ using gemm_tile_fn = void (*)(int64_t n, const void* w, size_t rb, const void* x
 constexpr int kDotRows = 4;
 using vec_dot_rows_fn = void (*)(int64_t n, const void* w, size_t rb, const void* x, float* out);
 
+// Batched matmul with the tokens in the vector lanes (prefill of the K formats): kLaneTokens tokens' Q8_K blocks are
+// packed together once per matmul call (lanes_pack_q8_K_fn: per super-block, 64 groups of 4 int8 x 16 tokens, then
+// the 16 tokens' d and their paired bsums as floats: kLanesQ8KBytes bytes), and a block of nrows rows runs against
+// a packed group, y[t * ldy + r]. One VPDPBUSD takes 4 weights (broadcast) x 16 tokens; no horizontal sums, no
+// per-token unpack. Every output is bit for bit the path's vec_dot_fn: the matvec's per-lane partial sums and its
+// closing tree are kept, with the tokens in the lanes (matvec_avx512vnni.cpp, lanes_qK_vnni).
+constexpr int kLaneTokens = 16;
+constexpr size_t kLanesQ8KBytes = 64 * kLaneTokens * 4 + kLaneTokens * 4 + 8 * kLaneTokens * 4;
+using lanes_pack_q8_K_fn = void (*)(int64_t n, const void* const* xs, void* packed);
+using lanes_gemm_fn = void (*)(int64_t n, const void* w, size_t rb, int64_t nrows, const void* packed, float* y,
+                               int64_t ldy);
+
 // The dense family's kernel set (common/dispatch.h): per type, the row dot product, the four-token kernel and the
 // 4 x 4 tile, nullptr where the path has none of its own (select_path then takes the next path's). A path that
 // supplies dot4 / tile for a type must be bitwise the dot that the walk picks for that type on that path (tested:
@@ -56,6 +68,8 @@ struct DenseKernels {
     TypeKernels<vec_dot4_fn> dot4;
     TypeKernels<gemm_tile_fn> tile;
     TypeKernels<vec_dot_rows_fn> rows;
+    TypeKernels<lanes_gemm_fn> lanes;  // with its Q8_K packer below (the only activation format lane kernels take)
+    lanes_pack_q8_K_fn lanes_pack = nullptr;
 };
 extern const DenseKernels kDenseGeneric;  // matvec_generic.cpp: scalar reference, every type, every build
 #if defined(PYSPARSE_X86)
@@ -75,6 +89,12 @@ vec_dot_fn vec_dot(Isa isa, GGMLType type);
 vec_dot4_fn vec_dot4(Isa isa, GGMLType type);
 gemm_tile_fn gemm_tile(Isa isa, GGMLType type);
 vec_dot_rows_fn vec_dot_rows(Isa isa, GGMLType type);
+// The lane kernel and its packer, from the same kernel set (both nullptr where no path on the chain has one).
+struct LaneGemm {
+    lanes_gemm_fn gemm = nullptr;
+    lanes_pack_q8_K_fn pack = nullptr;
+};
+LaneGemm lanes_gemm(Isa isa, GGMLType type);
 
 // The activation quantisers' family (quantize_act*.cpp): every set writes the same bytes as the generic one.
 // The generic functions are also callable by name (the reference, in tests).

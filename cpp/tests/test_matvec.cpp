@@ -8,12 +8,14 @@
 #include <random>
 #include <vector>
 
+#include "common/aligned_bytes.h"
 #include "common/cpu.h"
 #include "common/error.h"
 #include "common/thread_pool.h"
 #include "kernels/matmul.h"
 #include "kernels/matvec.h"
 #include "kernels/vec_dot.h"
+#include "quant/blocks.h"
 #include "quant/dequantize.h"
 #include "tests/check.h"
 
@@ -348,6 +350,61 @@ TEST(dot_rows_kernels_equal_vec_dot) {
     // the AVX-512 VNNI path has Q4_K's, Q5_K's, Q6_K's, Q4_0's, Q5_0's and Q8_0's (run natively, or under the SIMDe
     // build)
     if (vnni && active_isa() == Isa::avx512) CHECK(kernels_seen >= 6);
+}
+
+TEST(lane_kernels_equal_vec_dot) {
+    // Each tokens-in-lanes kernel by itself (kernels/vec_dot.h lanes_gemm): y[t][r] bitwise the path's vec_dot_fn of
+    // row r with token t, for row counts below, at and above the row block, short and long rows; also at the
+    // int16 limits of its packing (all weights 15, every activation at +-127, scales 63).
+    uint32_t seed = 1200;
+    int kernels_seen = 0;
+    const bool vnni = with_and_without_vnni([&] {
+        for (GGMLType type : kTypes) {
+            const LaneGemm lanes = lanes_gemm(active_isa(), type);
+            if (!lanes.gemm) continue;
+            REQUIRE(lanes.pack);
+            ++kernels_seen;
+            const vec_dot_fn dot = vec_dot(active_isa(), type);
+            const int64_t qk = type_traits(type).block_size;
+            for (int extreme = 0; extreme < 2; ++extreme)
+                for (int64_t nblocks : {1, 2, 6, 35})
+                    for (int64_t nrows : {1, 5, 16}) {
+                        const int64_t cols = nblocks * qk;
+                        std::mt19937 rng(seed++);
+                        auto w = random_matrix(type, nrows, cols, rng);
+                        const size_t rb = row_bytes(type, cols), ab = act_bytes(type, cols);
+                        if (extreme && type == GGMLType::Q4_K)
+                            for (int64_t b = 0; b < nrows * nblocks; ++b) {
+                                block_q4_K* blk = reinterpret_cast<block_q4_K*>(w.data()) + b;
+                                std::memset(blk->qs, 0xFF, sizeof(blk->qs));
+                                std::memset(blk->scales, 0xFF, sizeof(blk->scales));  // every scale and min 63
+                            }
+                        std::vector<uint8_t> xa(ab * kLaneTokens);
+                        const void* xs[kLaneTokens];
+                        for (int t = 0; t < kLaneTokens; ++t) {
+                            auto x = random_x(cols, rng);
+                            if (extreme)
+                                for (float& v : x) v = t % 2 ? 1.0f : -1.0f;  // every quantised value +-127
+                            quantize_act(type, x.data(), cols, xa.data() + t * ab);
+                            xs[t] = xa.data() + t * ab;
+                        }
+                        AlignedBytes packed(static_cast<size_t>(nblocks) * kLanesQ8KBytes);
+                        lanes.pack(cols, xs, packed.data());
+                        const int64_t ldy = nrows + 3;
+                        std::vector<float> y(kLaneTokens * ldy, -7.0f);
+                        lanes.gemm(cols, w.data(), rb, nrows, packed.data(), y.data(), ldy);
+                        for (int t = 0; t < kLaneTokens; ++t) {
+                            for (int64_t r = 0; r < nrows; ++r) {
+                                const float ref = dot(cols, w.data() + r * rb, xs[t]);
+                                CHECK(std::memcmp(&ref, &y[t * ldy + r], sizeof(float)) == 0);
+                            }
+                            CHECK(y[t * ldy + nrows] == -7.0f);
+                        }
+                    }
+        }
+    });
+    // the AVX-512 VNNI path has Q4_K's (run natively, or under the SIMDe build)
+    if (vnni && active_isa() == Isa::avx512) CHECK(kernels_seen >= 1);
 }
 
 TEST(gemm_tiles_equal_vec_dot) {

@@ -391,6 +391,9 @@ void check_integer() {
             float su[17];
             _mm512_storeu_ps(su + 1, _mm512_castsi512_ps(A32));
             report("_mm512_storeu_ps", std::memcmp(su + 1, a32.v, 64) == 0);
+            alignas(64) float sa[16];
+            _mm512_store_ps(sa, _mm512_castsi512_ps(A32));
+            report("_mm512_store_ps", std::memcmp(sa, a32.v, 64) == 0);
         }
 
         // Broadcasts and constants.
@@ -446,6 +449,8 @@ void check_float() {
         report("_mm512_mul_ps", lanes<float, 16>(_mm512_mul_ps(A, B)) == e);
         for (int i = 0; i < 16; ++i) e[i] = a[i] + b[i];
         report("_mm512_add_ps", lanes<float, 16>(_mm512_add_ps(A, B)) == e);
+        for (int i = 0; i < 16; ++i) e[i] = a[i] - b[i];
+        report("_mm512_sub_ps", lanes<float, 16>(_mm512_sub_ps(A, B)) == e);
         const float r = _mm512_reduce_add_ps(A), er = reduce_model(a);
         report("_mm512_reduce_add_ps", std::memcmp(&r, &er, 4) == 0);
 
