@@ -155,12 +155,13 @@ void lanes_pack_q8_K(int64_t n, const void* const* xs, void* packed) {
     }
 }
 
-// nrows Q4_K rows (rb bytes apart) x 16 packed tokens, y[t * ldy + r], each output bit for bit vec_dot_qK_vnni's
+// nrows Q4_K or Q5_K rows (rb bytes apart) x 16 packed tokens, y[t * ldy + r], each output bit for bit
+// vec_dot_qK_vnni's
 // (NR = NT = 1). There, int32 lane j of a super-block's sumi is, by the vpackssdw / vpdpwssd pairing,
 // sc[A] * (the 8 products at elements o1 .. o1 + 7) + sc[A + 4] * (the 8 at o1 + 128 ..), with
 // o1 = 16 (j / 4) + 8 (j % 2) + (j % 4 >= 2 ? 64 : 0) and A = o1 / 32; the mins' lane l is m_l (bsum_2l + bsum_2l+1).
 // Here each run of 8 products is two VPDPBUSD (4 weights broadcast x 16 tokens), the two runs go to one lane's
-// int16 halves (each |run| <= 8 * 15 * 127) and one VPDPWSSD scales both; every lane then takes the matvec's
+// int16 halves (each |run| <= 8 * 15 * 127, Q5_K 8 * 31 * 127) and one VPDPWSSD scales both; every lane then takes the matvec's
 // float steps (one FMA per super-block with d * x.d, the mins with dmin * x.d: m_l times the float bsum pair is
 // the exact integer as a float) and the same closing tree. Super-blocks outer, rows inner: the 16 tokens' 4.6 KB
 // of a super-block stay in L1 while every row runs over them; each row's 24 accumulators (16 tokens each) live in
@@ -190,7 +191,9 @@ inline __m512 bcast_mem_f32(const float* p) {
 #endif
 }
 
-void lanes_q4_K_vnni(int64_t n, const void* vw, size_t rb, int64_t nrows, const void* packed, float* y, int64_t ldy) {
+template <class BW>
+void lanes_qK_vnni(int64_t n, const void* vw, size_t rb, int64_t nrows, const void* packed, float* y, int64_t ldy) {
+    constexpr bool kFive = std::is_same<BW, block_q5_K>::value;
     const int64_t nb = n / QK_K;
     constexpr int kAcc = 24;  // 16 lanes of sumi, then 8 of the mins
     static thread_local AlignedBytes accbuf;
@@ -205,13 +208,21 @@ void lanes_q4_K_vnni(int64_t n, const void* vw, size_t rb, int64_t nrows, const 
         const __m512 dx = _mm512_loadu_ps(reinterpret_cast<const float*>(P + 64 * kLaneTokens * 4));
         const float* bf = reinterpret_cast<const float*>(P + 64 * kLaneTokens * 4) + kLaneTokens;
         for (int64_t r = 0; r < nrows; ++r) {
-            const block_q4_K& w = reinterpret_cast<const block_q4_K*>(static_cast<const uint8_t*>(vw) + r * rb)[b];
+            const BW& w = reinterpret_cast<const BW*>(static_cast<const uint8_t*>(vw) + r * rb)[b];
             alignas(64) uint8_t q[QK_K];  // the 256 weights in element order
             for (int c = 0; c < 4; ++c) {
                 const __m256i bits = load256(w.qs + 32 * c);
-                _mm256_store_si256(reinterpret_cast<__m256i*>(q + 64 * c), _mm256_and_si256(bits, m4));
-                _mm256_store_si256(reinterpret_cast<__m256i*>(q + 64 * c + 32),
-                                   _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4));
+                __m256i lo = _mm256_and_si256(bits, m4), hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+                if constexpr (kFive) {  // + 16 where bit 2c (low half) / 2c + 1 (high half) of qh[l] is set
+                    const __m256i qh = load256(w.qh);
+                    const __m256i bl = _mm256_set1_epi8(static_cast<char>(1 << (2 * c)));
+                    const __m256i bh = _mm256_set1_epi8(static_cast<char>(1 << (2 * c + 1)));
+                    const __m256i c16 = _mm256_set1_epi8(16);
+                    lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bl), bl), c16));
+                    hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bh), bh), c16));
+                }
+                _mm256_store_si256(reinterpret_cast<__m256i*>(q + 64 * c), lo);
+                _mm256_store_si256(reinterpret_cast<__m256i*>(q + 64 * c + 32), hi);
             }
             // sub-block scale pairs (sc_A | sc_A+4 << 16, A < 4) and the mins as floats, in memory for broadcasts
             const __m256i smv = q4k_scales_mins(w.scales);  // scales 0..7, mins 0..7 (int16)
@@ -546,7 +557,9 @@ constexpr DenseKernels kDenseAvx512Vnni = {
         .with(GGMLType::Q4_0, rows4_q4_0_vnni)
         .with(GGMLType::Q5_0, rows4_q5_0_vnni)
         .with(GGMLType::Q8_0, rows4_q8_0_vnni),
-    TypeKernels<lanes_gemm_fn>{}.with(GGMLType::Q4_K, lanes_q4_K_vnni),
+    TypeKernels<lanes_gemm_fn>{}
+        .with(GGMLType::Q4_K, lanes_qK_vnni<block_q4_K>)
+        .with(GGMLType::Q5_K, lanes_qK_vnni<block_q5_K>),
     lanes_pack_q8_K,
 };
 

@@ -355,7 +355,7 @@ TEST(dot_rows_kernels_equal_vec_dot) {
 TEST(lane_kernels_equal_vec_dot) {
     // Each tokens-in-lanes kernel by itself (kernels/vec_dot.h lanes_gemm): y[t][r] bitwise the path's vec_dot_fn of
     // row r with token t, for row counts below, at and above the row block, short and long rows; also at the
-    // int16 limits of its packing (all weights 15, every activation at +-127, scales 63).
+    // int16 limits of its packing (all weights 15 / 31, every activation at +-127, scales 63).
     uint32_t seed = 1200;
     int kernels_seen = 0;
     const bool vnni = with_and_without_vnni([&] {
@@ -378,6 +378,13 @@ TEST(lane_kernels_equal_vec_dot) {
                                 block_q4_K* blk = reinterpret_cast<block_q4_K*>(w.data()) + b;
                                 std::memset(blk->qs, 0xFF, sizeof(blk->qs));
                                 std::memset(blk->scales, 0xFF, sizeof(blk->scales));  // every scale and min 63
+                            }
+                        if (extreme && type == GGMLType::Q5_K)
+                            for (int64_t b = 0; b < nrows * nblocks; ++b) {
+                                block_q5_K* blk = reinterpret_cast<block_q5_K*>(w.data()) + b;
+                                std::memset(blk->qs, 0xFF, sizeof(blk->qs));
+                                std::memset(blk->qh, 0xFF, sizeof(blk->qh));  // every weight 31
+                                std::memset(blk->scales, 0xFF, sizeof(blk->scales));
                             }
                         std::vector<uint8_t> xa(ab * kLaneTokens);
                         const void* xs[kLaneTokens];
@@ -403,8 +410,8 @@ TEST(lane_kernels_equal_vec_dot) {
                     }
         }
     });
-    // the AVX-512 VNNI path has Q4_K's (run natively, or under the SIMDe build)
-    if (vnni && active_isa() == Isa::avx512) CHECK(kernels_seen >= 1);
+    // the AVX-512 VNNI path has Q4_K's and Q5_K's (run natively, or under the SIMDe build)
+    if (vnni && active_isa() == Isa::avx512) CHECK(kernels_seen >= 2);
 }
 
 TEST(gemm_tiles_equal_vec_dot) {
