@@ -139,18 +139,21 @@ void vec_dot_qK_vnni(int64_t n, const void* vw, size_t rb, const block_q8_K* con
 
 // Packs 16 tokens' Q8_K rows (xs[t]: n / QK_K blocks each) for lanes_q4_K_vnni, per super-block (kLanesQ8KBytes):
 // bytes [0, 4096): group g (elements 4g .. 4g + 3) of token t at (16 g + t) * 4; then the 16 tokens' d as floats;
-// then for each l < 8 the 16 tokens' bsum_2l + bsum_2l+1 as floats (exact: |sum| <= 32 * 127).
+// then for each l < 8 the 16 tokens' bsum_2l + bsum_2l+1 as floats (exact: |sum| <= 32 * 127; Q4_K / Q5_K's mins),
+// then for each l < 8 the 16 tokens' (bsum_2l, bsum_2l+1) as one int32 of two int16 (Q6_K's offset).
 void lanes_pack_q8_K(int64_t n, const void* const* xs, void* packed) {
     const int64_t nb = n / QK_K;
     for (int64_t b = 0; b < nb; ++b) {
         uint8_t* P = static_cast<uint8_t*>(packed) + b * kLanesQ8KBytes;
         float* d = reinterpret_cast<float*>(P + 64 * kLaneTokens * 4);
         float* bf = d + kLaneTokens;
+        uint8_t* bp = P + 64 * kLaneTokens * 4 + 9 * kLaneTokens * 4;
         for (int t = 0; t < kLaneTokens; ++t) {
             const block_q8_K& x = static_cast<const block_q8_K*>(xs[t])[b];
             for (int g = 0; g < 64; ++g) std::memcpy(P + (16 * g + t) * 4, x.qs + 4 * g, 4);
             d[t] = x.d;
             for (int l = 0; l < 8; ++l) bf[l * kLaneTokens + t] = (float)(x.bsums[2 * l] + x.bsums[2 * l + 1]);
+            for (int l = 0; l < 8; ++l) std::memcpy(bp + (l * kLaneTokens + t) * 4, x.bsums + 2 * l, 4);
         }
     }
 }
@@ -333,6 +336,88 @@ void vec_dot_q6_K_vnni(int64_t n, const void* vw, size_t rb, const block_q8_K* c
     for (int r = 0; r < NR; ++r)
         for (int t = 0; t < NT; ++t) y[r * NT + t] = fold_f32x16(acc[r][t]);
     hsum_f32x8_n<NR * NT>(y, out);
+}
+
+// nrows Q6_K rows x 16 packed tokens, each output bit for bit vec_dot_q6_K_vnni's (NR = NT = 1). There, int32 lane
+// j of a super-block's sumi is, by the packs / VPDPWSSD pairing, sc[k] * (the 8 products at o1 .. o1 + 7) +
+// sc[k + 8] * (the 8 at o1 + 128 ..), o1 = 16 (j / 4) + 8 (j % 2) + (j % 4 >= 2 ? 64 : 0), k = o1 / 16, each 8
+// products summed as two lanes of 4 (at most 4 * 63 * 127: 8 would not fit int16); lanes j < 8 then lose
+// 32 (bsum_2j sc_2j + bsum_2j+1 sc_2j+1). Here each 4 products is one VPDPBUSD of 4 broadcast weights x 16 tokens,
+// the two of a run go to one lane's int16 halves and one VPDPWSSD with (sc, sc) scales them; the offset is one
+// VPDPWSSD of the packed bsum pairs with (sc_2j, sc_2j+1). Then the matvec's float FMA per lane and its closing
+// tree (fold, then the 8-lane sum). Loop order and buffers as lanes_qK_vnni.
+void lanes_q6_K_vnni(int64_t n, const void* vw, size_t rb, int64_t nrows, const void* packed, float* y, int64_t ldy) {
+    const int64_t nb = n / QK_K;
+    constexpr int kAcc = 16;
+    static thread_local AlignedBytes accbuf;
+    const size_t need = static_cast<size_t>(nrows) * kAcc * sizeof(__m512);
+    if (accbuf.size() < need) accbuf = AlignedBytes(need);
+    __m512* acc_all = reinterpret_cast<__m512*>(accbuf.data());
+    for (int64_t i = 0; i < nrows * kAcc; ++i) acc_all[i] = _mm512_setzero_ps();
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+    const __m512i shl = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+    const __m512i shr = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+    const __m512i lo16 = _mm512_set1_epi32(0xFFFF);
+    for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t* P = static_cast<const uint8_t*>(packed) + b * kLanesQ8KBytes;
+        const __m512 dx = _mm512_loadu_ps(reinterpret_cast<const float*>(P + 64 * kLaneTokens * 4));
+        const uint8_t* bp = P + 64 * kLaneTokens * 4 + 9 * kLaneTokens * 4;
+        for (int64_t r = 0; r < nrows; ++r) {
+            const block_q6_K& w = reinterpret_cast<const block_q6_K*>(static_cast<const uint8_t*>(vw) + r * rb)[b];
+            alignas(64) uint8_t q[QK_K];  // the 6-bit weights (0..63) in element order, as vec_dot_q6_K_vnni's q
+            for (int h = 0; h < 2; ++h) {
+                const __m512i l = load512(w.ql + 64 * h);
+                const __m512i hb = bcast256(w.qh + 32 * h);
+                _mm512_store_si512(q + 128 * h, _mm512_or_si512(_mm512_and_si512(l, m4),
+                                                                _mm512_and_si512(_mm512_sllv_epi16(hb, shl), m30)));
+                _mm512_store_si512(q + 128 * h + 64,
+                                   _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
+                                                   _mm512_and_si512(_mm512_srlv_epi16(hb, shr), m30)));
+            }
+            // (sc_k, sc_k) for each k < 16, and (sc_2j, sc_2j+1) for each j < 8, in memory for broadcasts
+            const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales)));
+            alignas(64) int32_t scc[16];
+            alignas(32) int32_t scp[8];
+            const __m256i lo = _mm256_unpacklo_epi16(sc16, sc16), hi = _mm256_unpackhi_epi16(sc16, sc16);  // k 0-3 8-11 | 4-7 12-15
+            _mm256_store_si256(reinterpret_cast<__m256i*>(scc), _mm256_permute2x128_si256(lo, hi, 0x20));
+            _mm256_store_si256(reinterpret_cast<__m256i*>(scc + 8), _mm256_permute2x128_si256(lo, hi, 0x31));
+            _mm256_store_si256(reinterpret_cast<__m256i*>(scp), sc16);
+            const __m512 dd = _mm512_mul_ps(_mm512_set1_ps(f16(w.d)), dx);
+            __m512* acc = acc_all + r * kAcc;
+            PYSPARSE_UNROLL
+            for (int j = 0; j < 16; ++j) {
+                const int o1 = 16 * (j / 4) + 8 * (j % 2) + (j % 4 >= 2 ? 64 : 0), k = o1 / 16;
+                // one run: its two lanes of 4 products as int16 halves, scaled by (sc, sc)
+                auto run = [&](__m512i into, int o, int s) {
+                    const __m512i ra =
+                        _mm512_dpbusd_epi32(_mm512_setzero_si512(), bcast_mem_i32(q + o), load512(P + o * kLaneTokens));
+                    const __m512i rb2 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), bcast_mem_i32(q + o + 4),
+                                                            load512(P + (o + 4) * kLaneTokens));
+                    const __m512i pair = _mm512_ternarylogic_epi32(ra, _mm512_slli_epi32(rb2, 16), lo16, 0xEC);
+                    return _mm512_dpwssd_epi32(into, pair, bcast_mem_i32(scc + s));
+                };
+                __m512i sumi = run(_mm512_setzero_si512(), o1, k);
+                sumi = run(sumi, o1 + 128, k + 8);
+                if (j < 8) {  // - 32 (bsum_2j sc_2j + bsum_2j+1 sc_2j+1)
+                    const __m512i off = _mm512_dpwssd_epi32(_mm512_setzero_si512(), load512(bp + j * kLaneTokens * 4),
+                                                            bcast_mem_i32(scp + j));
+                    sumi = _mm512_sub_epi32(sumi, _mm512_slli_epi32(off, 5));
+                }
+                acc[j] = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(sumi), acc[j]);
+            }
+        }
+    }
+    // The matvec's close: y_l = acc_l + acc_l+8, then ((y0 + y4) + (y2 + y6)) + ((y1 + y5) + (y3 + y7)).
+    for (int64_t r = 0; r < nrows; ++r) {
+        const __m512* acc = acc_all + r * kAcc;
+        __m512 v[8];
+        for (int l = 0; l < 8; ++l) v[l] = _mm512_add_ps(acc[l], acc[l + 8]);
+        const __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(v[0], v[4]), _mm512_add_ps(v[2], v[6])),
+                                       _mm512_add_ps(_mm512_add_ps(v[1], v[5]), _mm512_add_ps(v[3], v[7])));
+        alignas(64) float out[kLaneTokens];
+        _mm512_store_ps(out, s);
+        for (int t = 0; t < kLaneTokens; ++t) y[t * ldy + r] = out[t];
+    }
 }
 
 // The row dot product (one row, one token), the four-token kernel (one row) and the four-row kernel (one token):
@@ -559,7 +644,8 @@ constexpr DenseKernels kDenseAvx512Vnni = {
         .with(GGMLType::Q8_0, rows4_q8_0_vnni),
     TypeKernels<lanes_gemm_fn>{}
         .with(GGMLType::Q4_K, lanes_qK_vnni<block_q4_K>)
-        .with(GGMLType::Q5_K, lanes_qK_vnni<block_q5_K>),
+        .with(GGMLType::Q5_K, lanes_qK_vnni<block_q5_K>)
+        .with(GGMLType::Q6_K, lanes_q6_K_vnni),
     lanes_pack_q8_K,
 };
 

@@ -355,7 +355,7 @@ TEST(dot_rows_kernels_equal_vec_dot) {
 TEST(lane_kernels_equal_vec_dot) {
     // Each tokens-in-lanes kernel by itself (kernels/vec_dot.h lanes_gemm): y[t][r] bitwise the path's vec_dot_fn of
     // row r with token t, for row counts below, at and above the row block, short and long rows; also at the
-    // int16 limits of its packing (all weights 15 / 31, every activation at +-127, scales 63).
+    // int16 limits of its packing (all weights at their maximum, every activation at +-127, the largest scales).
     uint32_t seed = 1200;
     int kernels_seen = 0;
     const bool vnni = with_and_without_vnni([&] {
@@ -386,6 +386,13 @@ TEST(lane_kernels_equal_vec_dot) {
                                 std::memset(blk->qh, 0xFF, sizeof(blk->qh));  // every weight 31
                                 std::memset(blk->scales, 0xFF, sizeof(blk->scales));
                             }
+                        if (extreme && type == GGMLType::Q6_K)
+                            for (int64_t b = 0; b < nrows * nblocks; ++b) {
+                                block_q6_K* blk = reinterpret_cast<block_q6_K*>(w.data()) + b;
+                                std::memset(blk->ql, 0xFF, sizeof(blk->ql));
+                                std::memset(blk->qh, 0xFF, sizeof(blk->qh));  // every weight 63 (value 31)
+                                std::memset(blk->scales, 0x80, sizeof(blk->scales));  // every scale -128
+                            }
                         std::vector<uint8_t> xa(ab * kLaneTokens);
                         const void* xs[kLaneTokens];
                         for (int t = 0; t < kLaneTokens; ++t) {
@@ -410,8 +417,8 @@ TEST(lane_kernels_equal_vec_dot) {
                     }
         }
     });
-    // the AVX-512 VNNI path has Q4_K's and Q5_K's (run natively, or under the SIMDe build)
-    if (vnni && active_isa() == Isa::avx512) CHECK(kernels_seen >= 2);
+    // the AVX-512 VNNI path has Q4_K's, Q5_K's and Q6_K's (run natively, or under the SIMDe build)
+    if (vnni && active_isa() == Isa::avx512) CHECK(kernels_seen >= 3);
 }
 
 TEST(gemm_tiles_equal_vec_dot) {
