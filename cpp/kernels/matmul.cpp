@@ -80,8 +80,8 @@ void matmul(GGMLType type, const void* W, int64_t rows, int64_t cols, const floa
         int64_t r0, r1;
         split_range(rows, tid, nth, kRowBlock, &r0, &r1);
         for (int64_t rb0 = r0; rb0 < r1; rb0 += kRowBlock) {
+            const int64_t rb1 = rb0 + kRowBlock < r1 ? rb0 + kRowBlock : r1;
             if (n_lanes > 0) {
-                const int64_t rb1 = rb0 + kRowBlock < r1 ? rb0 + kRowBlock : r1;
                 for (int64_t t0 = 0; t0 < n_lanes; t0 += kLaneTokens)
                     lanes.gemm(cols, w + static_cast<size_t>(rb0) * rb, rb, rb1 - rb0,
                                packed.data() + static_cast<size_t>(t0 / kLaneTokens) * pack_bytes, Y + t0 * rows + rb0,
@@ -89,7 +89,6 @@ void matmul(GGMLType type, const void* W, int64_t rows, int64_t cols, const floa
                 rows_by_row(rb0, rb1, n_lanes, n);
                 continue;
             }
-            const int64_t rb1 = rb0 + kRowBlock < r1 ? rb0 + kRowBlock : r1;
             for (int64_t t0 = 0; t0 < n; t0 += tok_block) {
                 const int64_t t1 = t0 + tok_block < n ? t0 + tok_block : n;
                 int64_t r = rb0;

@@ -70,16 +70,29 @@ alignas(64) const int16_t kQ4KScaleIdx[2][32] = {
 // Q5_K (BW = block_q5_K) is the same with a fifth bit: element l of sub-block j gets + 16 where bit j of qh[l] is
 // set, so chunk c adds 16 where bit 2c (low half) / 2c + 1 (high half) of the broadcast qh is set (one vptestmb,
 // one masked add). Its quants are 0..31, so a vpdpbusd lane is at most 4 * 31 * 127 and vpackssdw stays exact.
-template <class BW, int NR, int NT>
-void vec_dot_qK_vnni(int64_t n, const void* vw, size_t rb, const block_q8_K* const* xs, float* out) {
-    constexpr bool kFive = std::is_same<BW, block_q5_K>::value;
-    const int64_t nb = n / QK_K;
+// The 256 weights of a Q4_K / Q5_K block in element order, as four vectors of 64 (q[c]: chunk c, see above).
+template <class BW>
+inline void qK_weights(const BW& w, __m512i* q) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
-    const __m512i idx01 = load512(kQ4KScaleIdx[0]), idx23 = load512(kQ4KScaleIdx[1]);
-    const __m256i idxm = _mm256_setr_epi16(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
     // int16 shift counts: 0 for the lower 256 bits (low nibbles), 4 for the upper (high nibbles). One
     // non-destructive vpsrlvw instead of a register copy plus a merge-masked shift.
     const __m512i nib_shift = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
+    for (int c = 0; c < 4; ++c) q[c] = _mm512_and_si512(_mm512_srlv_epi16(bcast256(w.qs + 32 * c), nib_shift), m4);
+    if constexpr (std::is_same<BW, block_q5_K>::value) {
+        const __m512i hb = bcast256(w.qh);
+        for (int c = 0; c < 4; ++c) {
+            const __m512i bit = join(_mm256_set1_epi8(static_cast<char>(1 << (2 * c))),
+                                     _mm256_set1_epi8(static_cast<char>(1 << (2 * c + 1))));
+            q[c] = _mm512_mask_add_epi8(q[c], _mm512_test_epi8_mask(hb, bit), q[c], _mm512_set1_epi8(16));
+        }
+    }
+}
+
+template <class BW, int NR, int NT>
+void vec_dot_qK_vnni(int64_t n, const void* vw, size_t rb, const block_q8_K* const* xs, float* out) {
+    const int64_t nb = n / QK_K;
+    const __m512i idx01 = load512(kQ4KScaleIdx[0]), idx23 = load512(kQ4KScaleIdx[1]);
+    const __m256i idxm = _mm256_setr_epi16(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
     __m512 acc[NR][NT];
     __m256 acc_m[NR][NT];
     for (int r = 0; r < NR; ++r)
@@ -96,18 +109,7 @@ void vec_dot_qK_vnni(int64_t n, const void* vw, size_t rb, const block_q8_K* con
             const __m512i s23 = _mm512_permutexvar_epi16(idx23, _mm512_castsi256_si512(sm));
             const __m256i mins = _mm256_permutexvar_epi16(idxm, sm);
             __m512i q[4];
-            for (int c = 0; c < 4; ++c) {
-                const __m512i bits = bcast256(w.qs + 32 * c);
-                q[c] = _mm512_and_si512(_mm512_srlv_epi16(bits, nib_shift), m4);
-            }
-            if constexpr (kFive) {
-                const __m512i hb = bcast256(w.qh);
-                for (int c = 0; c < 4; ++c) {
-                    const __m512i bit = join(_mm256_set1_epi8(static_cast<char>(1 << (2 * c))),
-                                             _mm256_set1_epi8(static_cast<char>(1 << (2 * c + 1))));
-                    q[c] = _mm512_mask_add_epi8(q[c], _mm512_test_epi8_mask(hb, bit), q[c], _mm512_set1_epi8(16));
-                }
-            }
+            qK_weights(w, q);
             // d and dmin are adjacent fp16s: one conversion gives both ({d, dmin, 0, 0}), one multiply scales both
             // by x.d (the same float products as the scalar form, so the same bits)
             const __m128 dmw = _mm_cvtph_ps(_mm_cvtsi32_si128((int)load_u32(reinterpret_cast<const uint8_t*>(&w.d))));
@@ -135,40 +137,33 @@ void vec_dot_qK_vnni(int64_t n, const void* vw, size_t rb, const block_q8_K* con
     hsum_f32x8_n<NR * NT>(y, out);
 }
 
-// ---------------------------------------------------------------- Q4_K, tokens in the lanes (batched matmul)
+// ---------------------------------------------------------------- K formats, tokens in the lanes (batched matmul)
 
-// Packs 16 tokens' Q8_K rows (xs[t]: n / QK_K blocks each) for lanes_q4_K_vnni, per super-block (kLanesQ8KBytes):
-// bytes [0, 4096): group g (elements 4g .. 4g + 3) of token t at (16 g + t) * 4; then the 16 tokens' d as floats;
-// then for each l < 8 the 16 tokens' bsum_2l + bsum_2l+1 as floats (exact: |sum| <= 32 * 127; Q4_K / Q5_K's mins),
-// then for each l < 8 the 16 tokens' (bsum_2l, bsum_2l+1) as one int32 of two int16 (Q6_K's offset).
+// The packed activations of 16 tokens, per super-block (kLanesQ8KBytes, kernels/vec_dot.h): group g (elements
+// 4g .. 4g + 3) of token t at (16 g + t) * 4; then the 16 tokens' d as floats; then for each l < 8 the 16 tokens'
+// bsum_2l + bsum_2l+1 as floats (exact: |sum| <= 32 * 127; Q4_K / Q5_K's mins); then for each l < 8 the 16 tokens'
+// (bsum_2l, bsum_2l+1) as one int32 of two int16 (Q6_K's offset).
+constexpr size_t kLaneD = 64 * kLaneTokens * 4;
+constexpr size_t kLaneBsumF = kLaneD + kLaneTokens * 4;
+constexpr size_t kLaneBsumPairs = kLaneBsumF + 8 * kLaneTokens * 4;
+static_assert(kLaneBsumPairs + 8 * kLaneTokens * 4 == kLanesQ8KBytes, "the packed layout fills kLanesQ8KBytes");
+
 void lanes_pack_q8_K(int64_t n, const void* const* xs, void* packed) {
     const int64_t nb = n / QK_K;
     for (int64_t b = 0; b < nb; ++b) {
         uint8_t* P = static_cast<uint8_t*>(packed) + b * kLanesQ8KBytes;
-        float* d = reinterpret_cast<float*>(P + 64 * kLaneTokens * 4);
-        float* bf = d + kLaneTokens;
-        uint8_t* bp = P + 64 * kLaneTokens * 4 + 9 * kLaneTokens * 4;
+        float* d = reinterpret_cast<float*>(P + kLaneD);
+        float* bf = reinterpret_cast<float*>(P + kLaneBsumF);
         for (int t = 0; t < kLaneTokens; ++t) {
             const block_q8_K& x = static_cast<const block_q8_K*>(xs[t])[b];
             for (int g = 0; g < 64; ++g) std::memcpy(P + (16 * g + t) * 4, x.qs + 4 * g, 4);
             d[t] = x.d;
             for (int l = 0; l < 8; ++l) bf[l * kLaneTokens + t] = (float)(x.bsums[2 * l] + x.bsums[2 * l + 1]);
-            for (int l = 0; l < 8; ++l) std::memcpy(bp + (l * kLaneTokens + t) * 4, x.bsums + 2 * l, 4);
+            for (int l = 0; l < 8; ++l) std::memcpy(P + kLaneBsumPairs + (l * kLaneTokens + t) * 4, x.bsums + 2 * l, 4);
         }
     }
 }
 
-// nrows Q4_K or Q5_K rows (rb bytes apart) x 16 packed tokens, y[t * ldy + r], each output bit for bit
-// vec_dot_qK_vnni's
-// (NR = NT = 1). There, int32 lane j of a super-block's sumi is, by the vpackssdw / vpdpwssd pairing,
-// sc[A] * (the 8 products at elements o1 .. o1 + 7) + sc[A + 4] * (the 8 at o1 + 128 ..), with
-// o1 = 16 (j / 4) + 8 (j % 2) + (j % 4 >= 2 ? 64 : 0) and A = o1 / 32; the mins' lane l is m_l (bsum_2l + bsum_2l+1).
-// Here each run of 8 products is two VPDPBUSD (4 weights broadcast x 16 tokens), the two runs go to one lane's
-// int16 halves (each |run| <= 8 * 15 * 127, Q5_K 8 * 31 * 127) and one VPDPWSSD scales both; every lane then takes the matvec's
-// float steps (one FMA per super-block with d * x.d, the mins with dmin * x.d: m_l times the float bsum pair is
-// the exact integer as a float) and the same closing tree. Super-blocks outer, rows inner: the 16 tokens' 4.6 KB
-// of a super-block stay in L1 while every row runs over them; each row's 24 accumulators (16 tokens each) live in
-// an L1 buffer between super-blocks.
 // A 4-byte broadcast kept as a memory-operand VPBROADCASTD / VBROADCASTSS (a load, no shuffle). Written as set1 of a
 // load, GCC forwarded the just-stored weights from registers and extracted every dword with shuffles: ~2 more
 // port-5 operations per VPDPBUSD, and the kernel ran no faster than the four-token one. (SIMDe emulation builds:
@@ -194,39 +189,62 @@ inline __m512 bcast_mem_f32(const float* p) {
 #endif
 }
 
+// A lane kernel's float accumulators: kAcc vectors (16 tokens each) per row, zeroed, in a per-thread buffer that
+// stays in L1 between super-blocks (16 rows x 24 vectors = 24 KB).
+inline __m512* lane_accumulators(int64_t nrows, int kAcc) {
+    static thread_local AlignedBytes buf;
+    const size_t need = static_cast<size_t>(nrows) * kAcc * sizeof(__m512);
+    if (buf.size() < need) buf = AlignedBytes(need);
+    __m512* acc = reinterpret_cast<__m512*>(buf.data());
+    for (int64_t i = 0; i < nrows * kAcc; ++i) acc[i] = _mm512_setzero_ps();
+    return acc;
+}
+
+// The matvec's close with the tokens in the lanes (fold_f32x16, the mins taken off where the format has them, then
+// hsum_f32x8's tree): y_l = acc_l + acc_l+8 (- acc_16+l with kMins), then ((y0 + y4) + (y2 + y6)) + ((y1 + y5) +
+// (y3 + y7)); row r of token t to y[t * ldy + r].
+template <bool kMins>
+inline void lane_close(const __m512* acc_all, int kAcc, int64_t nrows, float* y, int64_t ldy) {
+    for (int64_t r = 0; r < nrows; ++r) {
+        const __m512* acc = acc_all + r * kAcc;
+        __m512 v[8];
+        for (int l = 0; l < 8; ++l) {
+            v[l] = _mm512_add_ps(acc[l], acc[l + 8]);
+            if constexpr (kMins) v[l] = _mm512_sub_ps(v[l], acc[16 + l]);
+        }
+        const __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(v[0], v[4]), _mm512_add_ps(v[2], v[6])),
+                                       _mm512_add_ps(_mm512_add_ps(v[1], v[5]), _mm512_add_ps(v[3], v[7])));
+        alignas(64) float out[kLaneTokens];
+        _mm512_store_ps(out, s);
+        for (int t = 0; t < kLaneTokens; ++t) y[t * ldy + r] = out[t];
+    }
+}
+
+// nrows Q4_K or Q5_K rows (rb bytes apart) x 16 packed tokens, y[t * ldy + r], each output bit for bit
+// vec_dot_qK_vnni's (NR = NT = 1). There, int32 lane j of a super-block's sumi is, by the vpackssdw / vpdpwssd
+// pairing, sc[A] * (the 8 products at elements o1 .. o1 + 7) + sc[A + 4] * (the 8 at o1 + 128 ..), with
+// o1 = 16 (j / 4) + 8 (j % 2) + (j % 4 >= 2 ? 64 : 0) and A = o1 / 32; the mins' lane l is m_l (bsum_2l + bsum_2l+1).
+// Here each run of 8 products is two VPDPBUSD (4 weights broadcast x 16 tokens), the two runs go to one lane's
+// int16 halves (each |run| <= 8 * 15 * 127, Q5_K 8 * 31 * 127) and one VPDPWSSD scales both; every lane then takes
+// the matvec's float steps (one FMA per super-block with d * x.d, the mins with dmin * x.d: m_l times the float
+// bsum pair is the exact integer as a float) and its closing tree. Super-blocks outer, rows inner: the 16 tokens'
+// 5 KB of a super-block stay in L1 while every row runs over them.
 template <class BW>
 void lanes_qK_vnni(int64_t n, const void* vw, size_t rb, int64_t nrows, const void* packed, float* y, int64_t ldy) {
-    constexpr bool kFive = std::is_same<BW, block_q5_K>::value;
     const int64_t nb = n / QK_K;
     constexpr int kAcc = 24;  // 16 lanes of sumi, then 8 of the mins
-    static thread_local AlignedBytes accbuf;
-    const size_t need = static_cast<size_t>(nrows) * kAcc * sizeof(__m512);
-    if (accbuf.size() < need) accbuf = AlignedBytes(need);
-    __m512* acc_all = reinterpret_cast<__m512*>(accbuf.data());
-    for (int64_t i = 0; i < nrows * kAcc; ++i) acc_all[i] = _mm512_setzero_ps();
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m512* acc_all = lane_accumulators(nrows, kAcc);
     const __m512i lo16 = _mm512_set1_epi32(0xFFFF);
     for (int64_t b = 0; b < nb; ++b) {
         const uint8_t* P = static_cast<const uint8_t*>(packed) + b * kLanesQ8KBytes;
-        const __m512 dx = _mm512_loadu_ps(reinterpret_cast<const float*>(P + 64 * kLaneTokens * 4));
-        const float* bf = reinterpret_cast<const float*>(P + 64 * kLaneTokens * 4) + kLaneTokens;
+        const __m512 dx = _mm512_loadu_ps(reinterpret_cast<const float*>(P + kLaneD));
+        const float* bf = reinterpret_cast<const float*>(P + kLaneBsumF);
         for (int64_t r = 0; r < nrows; ++r) {
             const BW& w = reinterpret_cast<const BW*>(static_cast<const uint8_t*>(vw) + r * rb)[b];
-            alignas(64) uint8_t q[QK_K];  // the 256 weights in element order
-            for (int c = 0; c < 4; ++c) {
-                const __m256i bits = load256(w.qs + 32 * c);
-                __m256i lo = _mm256_and_si256(bits, m4), hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
-                if constexpr (kFive) {  // + 16 where bit 2c (low half) / 2c + 1 (high half) of qh[l] is set
-                    const __m256i qh = load256(w.qh);
-                    const __m256i bl = _mm256_set1_epi8(static_cast<char>(1 << (2 * c)));
-                    const __m256i bh = _mm256_set1_epi8(static_cast<char>(1 << (2 * c + 1)));
-                    const __m256i c16 = _mm256_set1_epi8(16);
-                    lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bl), bl), c16));
-                    hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bh), bh), c16));
-                }
-                _mm256_store_si256(reinterpret_cast<__m256i*>(q + 64 * c), lo);
-                _mm256_store_si256(reinterpret_cast<__m256i*>(q + 64 * c + 32), hi);
-            }
+            alignas(64) uint8_t q[QK_K];  // the 256 weights in element order, in memory for broadcasts
+            __m512i qv[4];
+            qK_weights(w, qv);
+            for (int c = 0; c < 4; ++c) _mm512_store_si512(q + 64 * c, qv[c]);
             // sub-block scale pairs (sc_A | sc_A+4 << 16, A < 4) and the mins as floats, in memory for broadcasts
             const __m256i smv = q4k_scales_mins(w.scales);  // scales 0..7, mins 0..7 (int16)
             alignas(16) int32_t scp[4];
@@ -254,21 +272,11 @@ void lanes_qK_vnni(int64_t n, const void* vw, size_t rb, int64_t nrows, const vo
             }
             PYSPARSE_UNROLL
             for (int l = 0; l < 8; ++l)
-                acc[16 + l] = _mm512_fmadd_ps(ddm, _mm512_mul_ps(_mm512_loadu_ps(bf + l * kLaneTokens), bcast_mem_f32(mf + l)),
-                                              acc[16 + l]);
+                acc[16 + l] = _mm512_fmadd_ps(
+                    ddm, _mm512_mul_ps(_mm512_loadu_ps(bf + l * kLaneTokens), bcast_mem_f32(mf + l)), acc[16 + l]);
         }
     }
-    // The matvec's close: y_l = (acc_l + acc_l+8) - accm_l, then ((y0 + y4) + (y2 + y6)) + ((y1 + y5) + (y3 + y7)).
-    for (int64_t r = 0; r < nrows; ++r) {
-        const __m512* acc = acc_all + r * kAcc;
-        __m512 v[8];
-        for (int l = 0; l < 8; ++l) v[l] = _mm512_sub_ps(_mm512_add_ps(acc[l], acc[l + 8]), acc[16 + l]);
-        const __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(v[0], v[4]), _mm512_add_ps(v[2], v[6])),
-                                       _mm512_add_ps(_mm512_add_ps(v[1], v[5]), _mm512_add_ps(v[3], v[7])));
-        alignas(64) float out[kLaneTokens];
-        _mm512_store_ps(out, s);
-        for (int t = 0; t < kLaneTokens; ++t) y[t * ldy + r] = out[t];
-    }
+    lane_close<true>(acc_all, kAcc, nrows, y, ldy);
 }
 
 // ---------------------------------------------------------------- Q6_K
@@ -285,14 +293,25 @@ alignas(64) const int16_t kQ6KScaleIdx[2][32] = {
 // offset taken off at the end as 32 * sum_j sc_j bsum_j (bsums are Q8_K's sums of each 16 x, the Q6_K sub-block
 // size). Sub-block = 16 elements = one 128-bit lane of a vpdpbusd result, so packs(R_01, R_23) holds per 128-bit
 // lane k sub-blocks 8h + k and 8h + 4 + k.
-template <int NR, int NT>
-void vec_dot_q6_K_vnni(int64_t n, const void* vw, size_t rb, const block_q8_K* const* xs, float* out) {
-    const int64_t nb = n / QK_K;
+// The 256 weights of a Q6_K block (0..63) in element order, as four vectors of 64 (q[2h], q[2h + 1]: half h).
+inline void q6K_weights(const block_q6_K& w, __m512i* q) {
     const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
-    const __m512i idx0 = load512(kQ6KScaleIdx[0]), idx1 = load512(kQ6KScaleIdx[1]);
     // qh bits 0-1 | 2-3 to bits 4-5: shift left by 4 | 2; bits 4-5 | 6-7: right by 0 | 2.
     const __m512i shl = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
     const __m512i shr = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+    for (int h = 0; h < 2; ++h) {
+        const __m512i l = load512(w.ql + 64 * h);
+        const __m512i hb = bcast256(w.qh + 32 * h);
+        q[2 * h] = _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_and_si512(_mm512_sllv_epi16(hb, shl), m30));
+        q[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
+                                       _mm512_and_si512(_mm512_srlv_epi16(hb, shr), m30));
+    }
+}
+
+template <int NR, int NT>
+void vec_dot_q6_K_vnni(int64_t n, const void* vw, size_t rb, const block_q8_K* const* xs, float* out) {
+    const int64_t nb = n / QK_K;
+    const __m512i idx0 = load512(kQ6KScaleIdx[0]), idx1 = load512(kQ6KScaleIdx[1]);
     __m512 acc[NR][NT];
     for (int r = 0; r < NR; ++r)
         for (int t = 0; t < NT; ++t) acc[r][t] = _mm512_setzero_ps();
@@ -307,13 +326,7 @@ void vec_dot_q6_K_vnni(int64_t n, const void* vw, size_t rb, const block_q8_K* c
             const __m512i s[2] = {_mm512_permutexvar_epi16(idx0, _mm512_castsi256_si512(sc)),
                                   _mm512_permutexvar_epi16(idx1, _mm512_castsi256_si512(sc))};
             __m512i q[4];
-            for (int h = 0; h < 2; ++h) {
-                const __m512i l = load512(w.ql + 64 * h);
-                const __m512i hb = bcast256(w.qh + 32 * h);
-                q[2 * h] = _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_and_si512(_mm512_sllv_epi16(hb, shl), m30));
-                q[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
-                                               _mm512_and_si512(_mm512_srlv_epi16(hb, shr), m30));
-            }
+            q6K_weights(w, q);
             const float dw = f16(w.d);
             PYSPARSE_UNROLL
             for (int t = 0; t < NT; ++t) {
@@ -345,40 +358,28 @@ void vec_dot_q6_K_vnni(int64_t n, const void* vw, size_t rb, const block_q8_K* c
 // 32 (bsum_2j sc_2j + bsum_2j+1 sc_2j+1). Here each 4 products is one VPDPBUSD of 4 broadcast weights x 16 tokens,
 // the two of a run go to one lane's int16 halves and one VPDPWSSD with (sc, sc) scales them; the offset is one
 // VPDPWSSD of the packed bsum pairs with (sc_2j, sc_2j+1). Then the matvec's float FMA per lane and its closing
-// tree (fold, then the 8-lane sum). Loop order and buffers as lanes_qK_vnni.
+// tree (lane_close). Loop order and buffers as lanes_qK_vnni.
 void lanes_q6_K_vnni(int64_t n, const void* vw, size_t rb, int64_t nrows, const void* packed, float* y, int64_t ldy) {
     const int64_t nb = n / QK_K;
     constexpr int kAcc = 16;
-    static thread_local AlignedBytes accbuf;
-    const size_t need = static_cast<size_t>(nrows) * kAcc * sizeof(__m512);
-    if (accbuf.size() < need) accbuf = AlignedBytes(need);
-    __m512* acc_all = reinterpret_cast<__m512*>(accbuf.data());
-    for (int64_t i = 0; i < nrows * kAcc; ++i) acc_all[i] = _mm512_setzero_ps();
-    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
-    const __m512i shl = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
-    const __m512i shr = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+    __m512* acc_all = lane_accumulators(nrows, kAcc);
     const __m512i lo16 = _mm512_set1_epi32(0xFFFF);
     for (int64_t b = 0; b < nb; ++b) {
         const uint8_t* P = static_cast<const uint8_t*>(packed) + b * kLanesQ8KBytes;
-        const __m512 dx = _mm512_loadu_ps(reinterpret_cast<const float*>(P + 64 * kLaneTokens * 4));
-        const uint8_t* bp = P + 64 * kLaneTokens * 4 + 9 * kLaneTokens * 4;
+        const __m512 dx = _mm512_loadu_ps(reinterpret_cast<const float*>(P + kLaneD));
+        const uint8_t* bp = P + kLaneBsumPairs;
         for (int64_t r = 0; r < nrows; ++r) {
             const block_q6_K& w = reinterpret_cast<const block_q6_K*>(static_cast<const uint8_t*>(vw) + r * rb)[b];
-            alignas(64) uint8_t q[QK_K];  // the 6-bit weights (0..63) in element order, as vec_dot_q6_K_vnni's q
-            for (int h = 0; h < 2; ++h) {
-                const __m512i l = load512(w.ql + 64 * h);
-                const __m512i hb = bcast256(w.qh + 32 * h);
-                _mm512_store_si512(q + 128 * h, _mm512_or_si512(_mm512_and_si512(l, m4),
-                                                                _mm512_and_si512(_mm512_sllv_epi16(hb, shl), m30)));
-                _mm512_store_si512(q + 128 * h + 64,
-                                   _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
-                                                   _mm512_and_si512(_mm512_srlv_epi16(hb, shr), m30)));
-            }
+            alignas(64) uint8_t q[QK_K];  // the 6-bit weights (0..63) in element order, in memory for broadcasts
+            __m512i qv[4];
+            q6K_weights(w, qv);
+            for (int c = 0; c < 4; ++c) _mm512_store_si512(q + 64 * c, qv[c]);
             // (sc_k, sc_k) for each k < 16, and (sc_2j, sc_2j+1) for each j < 8, in memory for broadcasts
             const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales)));
             alignas(64) int32_t scc[16];
             alignas(32) int32_t scp[8];
-            const __m256i lo = _mm256_unpacklo_epi16(sc16, sc16), hi = _mm256_unpackhi_epi16(sc16, sc16);  // k 0-3 8-11 | 4-7 12-15
+            // unpacklo / unpackhi: k 0-3, 8-11 | 4-7, 12-15
+            const __m256i lo = _mm256_unpacklo_epi16(sc16, sc16), hi = _mm256_unpackhi_epi16(sc16, sc16);
             _mm256_store_si256(reinterpret_cast<__m256i*>(scc), _mm256_permute2x128_si256(lo, hi, 0x20));
             _mm256_store_si256(reinterpret_cast<__m256i*>(scc + 8), _mm256_permute2x128_si256(lo, hi, 0x31));
             _mm256_store_si256(reinterpret_cast<__m256i*>(scp), sc16);
@@ -407,17 +408,7 @@ void lanes_q6_K_vnni(int64_t n, const void* vw, size_t rb, int64_t nrows, const 
             }
         }
     }
-    // The matvec's close: y_l = acc_l + acc_l+8, then ((y0 + y4) + (y2 + y6)) + ((y1 + y5) + (y3 + y7)).
-    for (int64_t r = 0; r < nrows; ++r) {
-        const __m512* acc = acc_all + r * kAcc;
-        __m512 v[8];
-        for (int l = 0; l < 8; ++l) v[l] = _mm512_add_ps(acc[l], acc[l + 8]);
-        const __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(v[0], v[4]), _mm512_add_ps(v[2], v[6])),
-                                       _mm512_add_ps(_mm512_add_ps(v[1], v[5]), _mm512_add_ps(v[3], v[7])));
-        alignas(64) float out[kLaneTokens];
-        _mm512_store_ps(out, s);
-        for (int t = 0; t < kLaneTokens; ++t) y[t * ldy + r] = out[t];
-    }
+    lane_close<false>(acc_all, kAcc, nrows, y, ldy);
 }
 
 // The row dot product (one row, one token), the four-token kernel (one row) and the four-row kernel (one token):
@@ -477,7 +468,8 @@ namespace {
 // vec_dot_32_avx512<Q5_0T> (one zmm accumulator, block b in the low and b + 1 in the high 256 bits): both are the
 // zmm below, whose low half holds the even blocks and high half the odd ones, with one FMA per block pair of
 // d_w * d_x (a float product) times the block's exact int32 lane sums (each the sum of 4 consecutive products, as
-// vpmaddubsw + vpmaddwd give them), and each finishes with its kernel's horizontal sum. So out[r] is bit for bit the single-row result.
+// vpmaddubsw + vpmaddwd give them), and each finishes with its kernel's horizontal sum. So out[r] is bit for bit
+// the single-row result.
 //
 // These types ran at 40-55% of read bandwidth, compute-bound (the AVX2 kernels spend ~30 256-bit operations per
 // block pair). Here, per block pair and row: two 128-bit broadcast loads and one insert put each block's 16 quant
@@ -488,7 +480,6 @@ namespace {
 // prefetcher loses the streams). Measured on Zen 4 (1 thread, hot): 1.25x (4096x11008) to 1.5x (8960x1536) the
 // AVX2 kernels' speed; what is left is mostly the per-pair scale work (without it a pair costs ~25% less). Q8_0
 // (measured on a Sapphire Rapids class Xeon): 1.1-1.16x the AVX2 kernel from DRAM.
-
 // Per format: its block, the offset that makes its quants unsigned, the bits above a nibble (Q5_0), the unsigned
 // quant bytes of block pair (b, b + 1) in the step's layout (below), and the single-row kernel's final sum.
 //

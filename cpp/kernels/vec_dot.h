@@ -50,9 +50,9 @@ using vec_dot_rows_fn = void (*)(int64_t n, const void* w, size_t rb, const void
 // Batched matmul with the tokens in the vector lanes (prefill of the K formats): kLaneTokens tokens' Q8_K blocks are
 // packed together once per matmul call (lanes_pack_q8_K_fn: per super-block, 64 groups of 4 int8 x 16 tokens, then
 // the 16 tokens' d, their paired bsums summed as floats, and the same pairs as two int16: kLanesQ8KBytes bytes), and
-// a block of nrows rows runs against a packed group, y[t * ldy + r]. One VPDPBUSD takes 4 weights (broadcast) x 16 tokens; no horizontal sums, no
-// per-token unpack. Every output is bit for bit the path's vec_dot_fn: the matvec's per-lane partial sums and its
-// closing tree are kept, with the tokens in the lanes (matvec_avx512vnni.cpp, lanes_qK_vnni).
+// a block of nrows rows runs against a packed group, y[t * ldy + r]. One VPDPBUSD takes 4 weights (broadcast) x 16
+// tokens; no horizontal sums, no per-token unpack. Every output is bit for bit the path's vec_dot_fn: the matvec's per-lane partial sums and its
+// closing tree are kept, with the tokens in the lanes (matvec_avx512vnni.cpp: lanes_qK_vnni, lanes_q6_K_vnni).
 constexpr int kLaneTokens = 16;
 constexpr size_t kLanesQ8KBytes = 64 * kLaneTokens * 4 + kLaneTokens * 4 + 2 * 8 * kLaneTokens * 4;
 using lanes_pack_q8_K_fn = void (*)(int64_t n, const void* const* xs, void* packed);

@@ -190,10 +190,6 @@ void down_thinned(const LayerWeights& L, const FFNSparsity& sp, float* H, int64_
     }
 }
 
-}  // namespace
-
-namespace {
-
 // Row-skip (decode at the gate / up sites): y[r] = dot(W[r], x) for the listed rows (ascending), 0 elsewhere. A
 // float-activation matrix computes every row with matmul_float and zeroes the others: the listed rows' values are
 // the same, the time a dense product's.
@@ -203,12 +199,7 @@ void row_skip(const Matrix& m, const float* x, const int32_t* idx, int64_t cnt, 
         return;
     }
     product(m, x, 1, y);
-    int64_t r = 0;
-    for (int64_t k = 0; k <= cnt; ++k) {
-        const int64_t e = k < cnt ? idx[k] : m.rows;
-        for (; r < e; ++r) y[r] = 0.f;
-        r = e + 1;
-    }
+    keep_only(y, m.rows, idx, cnt);
 }
 
 }  // namespace
