@@ -1,0 +1,159 @@
+// The memory floor of the input-sparse matvec: how long single calls from DRAM take (cache flushed before each, as
+// bench_sparse.py times them) for the kernel, and for a pure read of exactly the bytes it reads (the active
+// columns' lines and the touched groups' scale panels, in the kernel's walk order: group, then tile) with and
+// without the kernel's software prefetch, all relative to the dense matvec of the same matrix, interleaved, medians.
+// Where the kernel's ratio is above the pure read's, the layout is not what limits it (its bytes come in that fast),
+// the kernel's work between the loads is.
+//
+//   bash tools/build_inplace.sh                      # builds it with the C++ tests: build/dev/sparse_floor
+//   build/dev/sparse_floor Q4_K 1536 8960 [reps=15] [flush MiB=900]     # the Qwen2.5-1.5B down matrix
+//
+// Types: Q4_0 Q4_K Q5_0 Q6_K Q8_0. Random weights (valid scales), uniform random active sets at s = 0 .. 0.9.
+// Prints per s: kernel | read + prefetch | read without prefetch, each as its time over the dense time, and the
+// layout's ideal (bytes the kernel must read over the dense bytes). One thread; results vary with the machine's
+// memory speed from minute to minute, so compare the columns of one line, not lines of different runs.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "common/thread_pool.h"
+#include "kernels/matvec.h"
+#include "quant/types.h"
+#include "sparse/sparse_matrix.h"
+
+using namespace pysparse;
+
+namespace {
+
+// Reads every byte sparse_matvec reads for the active list idx, group by group and tile by tile as tile_avx512
+// walks them (a column slice of 64 bytes is one line; 5/6-bit formats add their plane), optionally with its two
+// prefetches (about 24 lines ahead into L1, 256 into L2); returns a checksum.
+uint64_t read_walk(const SparseMatrix& m, const std::vector<int32_t>& idx, bool prefetch) {
+    uint64_t acc = 0;
+    const int64_t nt = m.n_tiles, T = m.tile;
+    const uint8_t *lo = m.lo.data(), *hi = m.hi.data();
+    auto lines = [&](const uint8_t* p, int64_t bytes) {  // one 8-byte load per 64-byte line brings the line in
+        for (int64_t o = 0; o < bytes; o += 64) {
+            uint64_t v;
+            std::memcpy(&v, p + o, 8);
+            acc ^= v;
+        }
+    };
+    for (size_t k = 0; k < idx.size();) {
+        const int32_t g = idx[k] / m.group;
+        size_t e = k;
+        while (e < idx.size() && idx[e] / m.group == g) ++e;
+        const int64_t n = (int64_t)(e - k);
+        const int64_t d1 = std::clamp<int64_t>(24 / n, 1, 16), d2 = std::clamp<int64_t>(256 / n, 4, 16);
+        for (int64_t t = 0; t < nt; ++t) {
+            for (size_t c = k; prefetch && c < e; ++c) {
+                const size_t cs = m.col_slice(0, idx[c]);
+                if (t + d1 < nt) __builtin_prefetch(lo + (cs + t + d1) * m.lo_bytes, 0, 3);
+                if (t + d2 < nt) __builtin_prefetch(lo + (cs + t + d2) * m.lo_bytes, 0, 2);
+            }
+            for (size_t c = k; c < e; ++c) {
+                const size_t cs = m.col_slice(t, idx[c]);
+                lines(lo + cs * m.lo_bytes, m.lo_bytes);
+                if (m.hi_bytes) lines(hi + cs * m.hi_bytes, m.hi_bytes);
+            }
+            const size_t at = m.panel(t, g) * T;
+            lines(m.gs.data() + at * m.gs_elem, T * m.gs_elem);
+            if (m.gm_elem) lines(m.gm.data() + at * m.gm_elem, T * m.gm_elem);
+            if (m.groups_per_super) {  // read again by every group of the super-block: cached after the first
+                const size_t as = m.panel(t, g / m.groups_per_super) * T * 2;
+                lines(m.sd.data() + as, T * 2);
+                if (m.sm.size()) lines(m.sm.data() + as, T * 2);
+            }
+        }
+        k = e;
+    }
+    return acc;
+}
+
+// A row-major matrix of random quants with scales in a sane range: random bytes, then each block's fp16 scale
+// fields overwritten (K formats: d = 2^-6, dmin = 2^-7; the 32-element formats: d = 2^-6).
+std::vector<uint8_t> random_weights(GGMLType type, int64_t rows, int64_t cols, std::mt19937& rng) {
+    const TypeTraits& tr = type_traits(type);
+    std::vector<uint8_t> w(row_bytes(type, cols) * rows);
+    for (auto& b : w) b = (uint8_t)rng();
+    const uint16_t d = 0x2400, dmin = 0x2000;  // fp16 2^-6, 2^-7
+    for (size_t b = 0; b < w.size() / tr.type_size; ++b) {
+        uint8_t* p = w.data() + b * tr.type_size;
+        auto put = [](uint8_t* q, uint16_t v) { q[0] = (uint8_t)v, q[1] = (uint8_t)(v >> 8); };
+        if (type == GGMLType::Q6_K) put(p + tr.type_size - 2, d);  // d is the last field
+        else if (type == GGMLType::Q4_K) put(p, d), put(p + 2, dmin);
+        else put(p, d);  // Q4_0, Q5_0, Q8_0: d first
+    }
+    return w;
+}
+
+}  // namespace
+
+int run(int argc, char** argv);
+
+int main(int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const std::exception& e) {  // a bad type or shape: the engine's message
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return 2;
+    }
+}
+
+int run(int argc, char** argv) {
+    if (argc < 4) {
+        std::fprintf(stderr, "usage: %s TYPE rows cols [reps] [flush MiB]\n", argv[0]);
+        return 2;
+    }
+    const std::string tn = argv[1];
+    const int64_t rows = std::atol(argv[2]), cols = std::atol(argv[3]);
+    const int reps = argc > 4 ? std::atoi(argv[4]) : 15;
+    const size_t flush_mib = argc > 5 ? std::atol(argv[5]) : 900;
+    const GGMLType type = type_from_name(tn);
+    ThreadPool::global().set_num_threads(1);
+    std::mt19937 rng(1);
+    const std::vector<uint8_t> w = random_weights(type, rows, cols, rng);
+    const SparseMatrix m = repack_input_major(type, w.data(), rows, cols);
+    std::vector<float> x(cols), y(rows);
+    std::normal_distribution<float> nd;
+    for (auto& v : x) v = nd(rng);
+    std::vector<uint64_t> flush_buf((flush_mib << 20) / 8, 1);
+    uint64_t sink = 0;
+    auto flush = [&] {
+        for (size_t i = 0; i < flush_buf.size(); i += 8) sink += flush_buf[i];
+    };
+    std::printf("%s %ldx%ld, 1 thread, %d cold calls each (flush %zu MiB): kernel | read+prefetch | read, over dense "
+                "(ideal)\n", tn.c_str(), (long)rows, (long)cols, reps, flush_mib);
+    for (double s : {0.0, 0.5, 0.7, 0.8, 0.9}) {
+        std::vector<int32_t> idx(cols);
+        for (int64_t i = 0; i < cols; ++i) idx[i] = (int32_t)i;
+        std::shuffle(idx.begin(), idx.end(), rng);
+        idx.resize((size_t)((1 - s) * cols));
+        std::sort(idx.begin(), idx.end());
+        int64_t touched = 0;
+        for (size_t k = 0; k < idx.size(); ++k) touched += k == 0 || idx[k] / m.group != idx[k - 1] / m.group;
+        const double ideal = (double)sparse_bytes_touched(m, (int64_t)idx.size(), touched) / (double)w.size();
+        std::vector<double> t[4];
+        for (int r = 0; r < reps; ++r)
+            for (int v = 0; v < 4; ++v) {
+                flush();
+                const auto t0 = std::chrono::steady_clock::now();
+                if (v == 0) matvec(type, w.data(), rows, cols, x.data(), y.data());
+                else if (v == 1) sparse_matvec(m, x.data(), idx.data(), (int64_t)idx.size(), y.data());
+                else sink += read_walk(m, idx, v == 2);
+                t[v].push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+            }
+        for (auto& v : t) std::sort(v.begin(), v.end());
+        const double dense = t[0][reps / 2];
+        std::printf("  s=%.1f  %.2f | %.2f | %.2f  (%.2f)   dense %.0f us\n", s, t[1][reps / 2] / dense,
+                    t[2][reps / 2] / dense, t[3][reps / 2] / dense, ideal, dense * 1e6);
+        std::fflush(stdout);
+    }
+    std::printf("(checksum %llu)\n", (unsigned long long)(sink & 0xff));  // keeps the flushes and reads
+    return 0;
+}
