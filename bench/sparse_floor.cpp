@@ -8,7 +8,8 @@
 //   bash tools/build_inplace.sh                      # builds it with the C++ tests: build/dev/sparse_floor
 //   build/dev/sparse_floor Q4_K 1536 8960 [reps=15] [flush MiB=900]     # the Qwen2.5-1.5B down matrix
 //
-// Types: Q4_0 Q4_K Q5_0 Q6_K Q8_0. Random weights (valid scales), uniform random active sets at s = 0 .. 0.9.
+// Types: every type the sparse layout takes. Random weights quantised by the engine, uniform random active sets
+// at s = 0 .. 0.9.
 // Prints per s: kernel | read + prefetch | read without prefetch, each as its time over the dense time, and the
 // layout's ideal (bytes the kernel must read over the dense bytes). One thread; results vary with the machine's
 // memory speed from minute to minute, so compare the columns of one line, not lines of different runs.
@@ -23,7 +24,9 @@
 
 #include "common/thread_pool.h"
 #include "kernels/matvec.h"
+#include "quant/quantize.h"
 #include "quant/types.h"
+#include "sparse/axpy.h"
 #include "sparse/sparse_matrix.h"
 
 using namespace pysparse;
@@ -32,7 +35,7 @@ namespace {
 
 // Reads every byte sparse_matvec reads for the active list idx, group by group and tile by tile as tile_avx512
 // walks them (a column slice of 64 bytes is one line; 5/6-bit formats add their plane), optionally with its two
-// prefetches (about 24 lines ahead into L1, 256 into L2); returns a checksum.
+// prefetches at its distances; returns a checksum.
 uint64_t read_walk(const SparseMatrix& m, const std::vector<int32_t>& idx, bool prefetch) {
     uint64_t acc = 0;
     const int64_t nt = m.n_tiles, T = m.tile;
@@ -49,12 +52,13 @@ uint64_t read_walk(const SparseMatrix& m, const std::vector<int32_t>& idx, bool 
         size_t e = k;
         while (e < idx.size() && idx[e] / m.group == g) ++e;
         const int64_t n = (int64_t)(e - k);
-        const int64_t d1 = std::clamp<int64_t>(24 / n, 1, 16), d2 = std::clamp<int64_t>(256 / n, 4, 16);
+        // the kernels' distances in tiles (sparse/axpy.h; d2 = 0: PYSPARSE_SPARSE_L2_LINES=0 switched it off)
+        const int64_t d1 = sparse_detail::prefetch_tiles((int32_t)n), d2 = sparse_detail::prefetch_tiles_l2((int32_t)n);
         for (int64_t t = 0; t < nt; ++t) {
             for (size_t c = k; prefetch && c < e; ++c) {
                 const size_t cs = m.col_slice(0, idx[c]);
                 if (t + d1 < nt) __builtin_prefetch(lo + (cs + t + d1) * m.lo_bytes, 0, 3);
-                if (t + d2 < nt) __builtin_prefetch(lo + (cs + t + d2) * m.lo_bytes, 0, 2);
+                if (d2 && t + d2 < nt) __builtin_prefetch(lo + (cs + t + d2) * m.lo_bytes, 0, 2);
             }
             for (size_t c = k; c < e; ++c) {
                 const size_t cs = m.col_slice(t, idx[c]);
@@ -75,20 +79,13 @@ uint64_t read_walk(const SparseMatrix& m, const std::vector<int32_t>& idx, bool 
     return acc;
 }
 
-// A row-major matrix of random quants with scales in a sane range: random bytes, then each block's fp16 scale
-// fields overwritten (K formats: d = 2^-6, dmin = 2^-7; the 32-element formats: d = 2^-6).
+// A row-major matrix of real quantised weights: normal random values through the engine's quantiser.
 std::vector<uint8_t> random_weights(GGMLType type, int64_t rows, int64_t cols, std::mt19937& rng) {
-    const TypeTraits& tr = type_traits(type);
+    std::vector<float> f(static_cast<size_t>(rows) * cols);
+    std::normal_distribution<float> nd(0.f, 0.02f);
+    for (auto& v : f) v = nd(rng);
     std::vector<uint8_t> w(row_bytes(type, cols) * rows);
-    for (auto& b : w) b = (uint8_t)rng();
-    const uint16_t d = 0x2400, dmin = 0x2000;  // fp16 2^-6, 2^-7
-    for (size_t b = 0; b < w.size() / tr.type_size; ++b) {
-        uint8_t* p = w.data() + b * tr.type_size;
-        auto put = [](uint8_t* q, uint16_t v) { q[0] = (uint8_t)v, q[1] = (uint8_t)(v >> 8); };
-        if (type == GGMLType::Q6_K) put(p + tr.type_size - 2, d);  // d is the last field
-        else if (type == GGMLType::Q4_K) put(p, d), put(p + 2, dmin);
-        else put(p, d);  // Q4_0, Q5_0, Q8_0: d first
-    }
+    quantize_rows(type, f.data(), w.data(), rows, cols);
     return w;
 }
 
