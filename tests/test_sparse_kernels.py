@@ -16,17 +16,21 @@ from conftest import real_model_path
 
 TYPES = ["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q4_K", "Q5_K", "Q6_K", "F16", "F32"]
 ISAS = [i for i in ("generic", "avx2", "avx512", "neon") if i in _core.supported_isas()]
-# The AVX-512 path has a VNNI build (VPDPBUSD) and a plain one; on a VNNI CPU both run, "avx512:novnni" the latter.
+# The AVX-512 and AVX2 paths have a VNNI build (VPDPBUSD) and a plain one; on a CPU with the feature both run,
+# "avx512:novnni" / "avx2:novnni" the latter.
 if "avx512_vnni" in _core.cpu_features():
     ISAS.append("avx512:novnni")
+if "avx_vnni" in _core.cpu_features() and "avx2" in ISAS:
+    ISAS.append("avx2:novnni")
 
 
 def use_path(path):
-    """Select an ISA path of ISAS (a trailing ":novnni" switches AVX-512 VNNI off)."""
+    """Select an ISA path of ISAS (a trailing ":novnni" switches AVX-512 VNNI and AVX-VNNI off)."""
     isa, _, opt = path.partition(":")
     _core.set_isa(isa)
-    if "avx512_vnni" in _core.cpu_features():
-        _core.set_feature_enabled("avx512_vnni", opt != "novnni")
+    for feature in ("avx512_vnni", "avx_vnni"):
+        if feature in _core.cpu_features():
+            _core.set_feature_enabled(feature, opt != "novnni")
 
 
 def cols_for(qtype, n):
@@ -44,14 +48,15 @@ def _restore_engine_state():
 
 
 LOW_BITS = ("Q4_0", "Q4_1", "Q4_K", "Q5_0", "Q5_1", "Q5_K", "Q6_K")
-INT_PATH = {(p, t) for p in ("avx2", "avx512", "avx512:novnni", "neon") for t in LOW_BITS} | {("neon", "Q8_0")}
+INT_PATH = {(p, t) for p in ("avx2", "avx2:novnni", "avx512", "avx512:novnni", "neon") for t in LOW_BITS}
+INT_PATH |= {("neon", "Q8_0"), ("avx2", "Q8_0"), ("avx2:novnni", "Q8_0")}
 if "avx512_vnni" in _core.cpu_features():
     INT_PATH.add(("avx512", "Q8_0"))
 
 
 def isa_bound(isa, qtype, W, x, idx):
     """Per-output error bound of a path: float math 1e-5 * |W| @ |x_active|; the integer paths (AVX2, AVX-512 and
-    NEON for the 4/5/6-bit formats, AVX-512 VNNI and NEON also for Q8_0) quantise the active x per group (32; Q6_K 16) to int8
+    NEON for the 4/5/6-bit formats, AVX2, AVX-512 VNNI and NEON also for Q8_0) quantise the active x per group (32; Q6_K 16) to int8
     (dx = max |x| / 127), adding |W| @ (dx_g(j) / 2)."""
     tol = sp.tolerance_bound(W, x, idx) + 1e-30
     if (isa, qtype) in INT_PATH:

@@ -120,9 +120,9 @@ constexpr PathSets<SparseKernels> kSparseSets = PathSets<SparseKernels>{}
     .with(KernelPath::generic, &kSparseGeneric)
 #if defined(PYSPARSE_X86)
     .with(KernelPath::avx2, &kSparseAvx2)
+    .with(KernelPath::avx_vnni, &kSparseAvxVnni)
     .with(KernelPath::avx512, &kSparseAvx512)
     .with(KernelPath::avx512_vnni, &kSparseAvx512Vnni)
-    .with(KernelPath::avx512_vbmi, &kSparseAvx512Vbmi)
 #endif
 #if defined(PYSPARSE_ARM)
     .with(KernelPath::neon, &kSparseNeon)

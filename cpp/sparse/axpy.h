@@ -70,10 +70,10 @@ struct SparseKernels {
 };
 extern const SparseKernels kSparseGeneric;  // axpy_generic.cpp: every kind
 #if defined(PYSPARSE_X86)
-extern const SparseKernels kSparseAvx2;        // axpy_avx2.cpp
+extern const SparseKernels kSparseAvx2;        // axpy_avx2.cpp (kernels: axpy_avx2_impl.h)
+extern const SparseKernels kSparseAvxVnni;     // axpy_avxvnni.cpp (built with -mavxvnni): the integer kinds
 extern const SparseKernels kSparseAvx512;      // axpy_avx512.cpp: F16 / F32 and the integer dots without VNNI
 extern const SparseKernels kSparseAvx512Vnni;  // axpy_avx512vnni.cpp (built with -mavx512vnni): the integer kinds
-extern const SparseKernels kSparseAvx512Vbmi;  // axpy_avx512vbmi.cpp (+ -mavx512vbmi): Q6_K only
 #endif
 #if defined(PYSPARSE_ARM)
 extern const SparseKernels kSparseNeon;     // axpy_neon.cpp

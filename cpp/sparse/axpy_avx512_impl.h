@@ -15,8 +15,7 @@
 // Two walk orders for the integer paths, bitwise the same outputs: tile by tile (per group, each tile's active
 // columns; long columns) and column passes (colpass_avx512: per group, 8 active columns over all the range's tiles,
 // int32 sums buffered per tile; ranges of at most colpass_max_tiles(bits) tiles, by default Q6_K only: there the
-// tile order interleaved 16 short runs per group and gained little from sparsity from DRAM). A third build, axpy_avx512vbmi.cpp
-// (PYSPARSE_SPARSE_VBMI 1), decodes Q6_K's 2-bit plane with VPMULTISHIFTQB (column_values<6>).
+// tile order interleaved 16 short runs per group and gained little from sparsity from DRAM).
 #pragma once
 #include <immintrin.h>
 
@@ -29,9 +28,6 @@
 
 #ifndef PYSPARSE_SPARSE_VNNI
 #error "define PYSPARSE_SPARSE_VNNI (0 or 1) before including axpy_avx512_impl.h"
-#endif
-#ifndef PYSPARSE_SPARSE_VBMI
-#define PYSPARSE_SPARSE_VBMI 0
 #endif
 
 namespace pysparse {
@@ -73,24 +69,6 @@ inline void untranspose_scale(const __m512i* q, float dx, __m512* r) {
     r[3] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_shuffle_i32x4(t2, t3, 0xDD)), d);
 }
 
-// vpshufb indices and bit tests for the Q6_K plane (below): byte i of 128-bit lane L of the low-nibble vector is
-// row 64(L/2) + 16(L%2) + i, whose 2 bits sit at bits 2(i%4) of plane byte 16(L/2) + 4(L%2) + i/4.
-alignas(64) const uint8_t kQ6PlaneIdx[64] = {
-    0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7,
-    0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7};
-
-#if PYSPARSE_SPARSE_VBMI
-// Multishift controls for the Q6_K plane (VBMI): byte B takes the 8 plane bits from bit (2(B%32) - 4) mod 64.
-#define PYSPARSE_Q6MS(b) (uint8_t)((2 * ((b) % 32) - 4) & 63)
-alignas(64) const uint8_t kQ6Multishift[64] = {
-#define PYSPARSE_Q6MS8(b) PYSPARSE_Q6MS(b), PYSPARSE_Q6MS(b + 1), PYSPARSE_Q6MS(b + 2), PYSPARSE_Q6MS(b + 3), \
-    PYSPARSE_Q6MS(b + 4), PYSPARSE_Q6MS(b + 5), PYSPARSE_Q6MS(b + 6), PYSPARSE_Q6MS(b + 7)
-    PYSPARSE_Q6MS8(0), PYSPARSE_Q6MS8(8), PYSPARSE_Q6MS8(16), PYSPARSE_Q6MS8(24),
-    PYSPARSE_Q6MS8(32), PYSPARSE_Q6MS8(40), PYSPARSE_Q6MS8(48), PYSPARSE_Q6MS8(56)};
-#undef PYSPARSE_Q6MS8
-#undef PYSPARSE_Q6MS
-#endif
-
 // One column slice of a 5/6-bit format as two vectors of full values (byte B of the 64 lo bytes): l = rows
 // 64(B/32) + B%32, u = those rows + 32. The high plane's bits are added with byte masks.
 template <int BITS>
@@ -104,34 +82,16 @@ inline void column_values(__m512i v, const uint8_t* hp, __m512i* l, __m512i* u) 
         const __m512i c10 = _mm512_set1_epi8(0x10);
         *l = _mm512_mask_add_epi8(*l, (__mmask64)((uint64_t)w[0] | (uint64_t)w[2] << 32), *l, c10);
         *u = _mm512_mask_add_epi8(*u, (__mmask64)((uint64_t)w[1] | (uint64_t)w[3] << 32), *u, c10);
-#if PYSPARSE_SPARSE_VBMI
     } else if constexpr (BITS == 6) {
-        // VBMI: l byte B is row 64(B/32) + B%32, whose 2 bits sit at bit 2(B%32) of plane qword 2(B/32) (u: the
-        // next qword). A qword permute puts that plane qword in every destination qword, one multishift moves
-        // each byte's 2 bits to bits 4-5 (control 2(B%32) - 4 mod 64), and one ternlog merges nibble | (bits & 0x30).
-        const __m512i p = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(hp)));
-        const __m512i pl = _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2), p);
-        const __m512i pu = _mm512_permutexvar_epi64(_mm512_setr_epi64(1, 1, 1, 1, 3, 3, 3, 3), p);
-        const __m512i ctl = _mm512_loadu_si512(kQ6Multishift);
+        // Plane byte b holds bits 4-5 of rows b, 32 + b, 64 + b, 96 + b at bits 0, 2, 4, 6 (sparse_matrix.h). With
+        // the 32 plane bytes in both halves, l (rows 0-31 | 64-95) is the plane shifted left by 4 | by 0 and u
+        // (rows 32-63 | 96-127) left by 2 | right by 2: one masked shift each, merged as nibble | (bits & 0x30).
+        const __m512i p = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(hp)));
+        const __m512i pl = _mm512_mask_slli_epi16(p, (__mmask32)0x0000FFFFu, p, 4);
+        const __m512i pu = _mm512_mask_srli_epi16(_mm512_slli_epi16(p, 2), (__mmask32)0xFFFF0000u, p, 2);
         const __m512i c30 = _mm512_set1_epi8(0x30);
-        *l = _mm512_ternarylogic_epi32(*l, _mm512_multishift_epi64_epi8(ctl, pl), c30, 0xF8);  // l | (m & 0x30)
-        *u = _mm512_ternarylogic_epi32(*u, _mm512_multishift_epi64_epi8(ctl, pu), c30, 0xF8);
-#else
-    } else if constexpr (BITS == 6) {  // plane bits 2r, 2r + 1 = bits 4, 5 of row r
-        // 128-bit lanes (P0, P0, P1, P1), P0 = plane bytes 0-15 (rows 0-63), P1 = 16-31 (rows 64-127).
-        const __m512i p = _mm512_permutexvar_epi64(_mm512_setr_epi32(0, 0, 1, 0, 0, 0, 1, 0, 2, 0, 3, 0, 2, 0, 3, 0),
-                                                   _mm512_castsi256_si512(_mm256_loadu_si256(
-                                                       reinterpret_cast<const __m256i*>(hp))));
-        const __m512i il = _mm512_loadu_si512(kQ6PlaneIdx);
-        const __m512i bl = _mm512_shuffle_epi8(p, il);
-        const __m512i bu = _mm512_shuffle_epi8(p, _mm512_add_epi32(il, _mm512_set1_epi8(8)));
-        const __m512i t4 = _mm512_set1_epi32(0x40100401), t5 = _mm512_set1_epi32((int)0x80200802u);
-        const __m512i c10 = _mm512_set1_epi8(0x10), c20 = _mm512_set1_epi8(0x20);
-        *l = _mm512_mask_add_epi8(*l, _mm512_test_epi8_mask(bl, t4), *l, c10);
-        *l = _mm512_mask_add_epi8(*l, _mm512_test_epi8_mask(bl, t5), *l, c20);
-        *u = _mm512_mask_add_epi8(*u, _mm512_test_epi8_mask(bu, t4), *u, c10);
-        *u = _mm512_mask_add_epi8(*u, _mm512_test_epi8_mask(bu, t5), *u, c20);
-#endif
+        *l = _mm512_ternarylogic_epi32(*l, pl, c30, 0xF8);  // l | (pl & 0x30)
+        *u = _mm512_ternarylogic_epi32(*u, pu, c30, 0xF8);
     }
 }
 

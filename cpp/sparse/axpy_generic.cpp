@@ -31,7 +31,7 @@ inline void unpack_column(const uint8_t* lo, const uint8_t* hi, int T, float* co
             const int h = r / 64, rr = r % 64;
             int v = (lo[32 * h + rr % 32] >> (4 * (rr / 32))) & 0xF;
             if constexpr (K == Kind::q5_0 || K == Kind::q5_1 || K == Kind::q5_k) v |= ((hi[r / 8] >> (r % 8)) & 1) << 4;
-            if constexpr (K == Kind::q6_k) v |= ((hi[r / 4] >> (2 * (r % 4))) & 3) << 4;
+            if constexpr (K == Kind::q6_k) v |= ((hi[r % 32] >> (2 * (r / 32))) & 3) << 4;
             col[r] = (float)v;
         }
     }

@@ -10,7 +10,7 @@
 // them the transposition) and 8 without, against 11 for the float path it replaced (widen, convert, FMA per
 // column). F16 / F32: float FMAs per column. Unpacking: 16 quant bytes give 16 rows from the low nibbles and 16
 // rows (32 further) from the high nibbles; 5-bit high bits come from two plane bytes per 16 rows (vtst against the
-// lane's bit), 6-bit from four.
+// lane's bit), 6-bit from 16 plane bytes, one shift and a mask.
 #pragma once
 #include <arm_neon.h>
 
@@ -31,14 +31,10 @@ inline uint8x16_t high_bits(const uint8_t* hi, int block16) {
         static const uint8_t kBit[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
         const uint8x16_t b = vcombine_u8(vdup_n_u8(hi[2 * block16]), vdup_n_u8(hi[2 * block16 + 1]));
         return vandq_u8(vtstq_u8(b, vld1q_u8(kBit)), vdupq_n_u8(16));
-    } else {
-        static const uint8_t kIdx[16] = {0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3};
-        static const int8_t kShift[16] = {0, -2, -4, -6, 0, -2, -4, -6, 0, -2, -4, -6, 0, -2, -4, -6};
-        uint32_t v;
-        std::memcpy(&v, hi + 4 * block16, 4);
-        const uint8x16_t b = vqtbl1q_u8(vreinterpretq_u8_u32(vdupq_n_u32(v)), vld1q_u8(kIdx));
-        const uint8x16_t two = vandq_u8(vshlq_u8(b, vld1q_s8(kShift)), vdupq_n_u8(3));
-        return vshlq_n_u8(two, 4);
+    } else {  // row 32k + b's bits at 2k of plane byte b: one shift to bits 4-5 (by 4 - 2k: 4, 2, 0, -2) and a mask
+        const int k = block16 / 2;
+        const uint8x16_t p = vld1q_u8(hi + 16 * (block16 % 2));
+        return vandq_u8(vshlq_u8(p, vdupq_n_s8((int8_t)(4 - 2 * k))), vdupq_n_u8(0x30));
     }
 }
 

@@ -21,7 +21,7 @@ inline uint8_t get_quant(const uint8_t* lo, const uint8_t* hi, int bits, int r) 
     const int h = r / 64, rr = r % 64;
     uint8_t v = (lo[32 * h + rr % 32] >> (4 * (rr / 32))) & 0xF;
     if (bits == 5) v |= (uint8_t)(((hi[r / 8] >> (r % 8)) & 1) << 4);
-    if (bits == 6) v |= (uint8_t)(((hi[r / 4] >> (2 * (r % 4))) & 3) << 4);
+    if (bits == 6) v |= (uint8_t)(((hi[r % 32] >> (2 * (r / 32))) & 3) << 4);
     return v;
 }
 

@@ -30,7 +30,7 @@ inline void put_quant(uint8_t* lo, uint8_t* hi, int bits, int r, uint8_t v) {
     const int h = r / 64, rr = r % 64;
     lo[32 * h + rr % 32] |= (uint8_t)((v & 0xF) << (4 * (rr / 32)));
     if (bits == 5) hi[r / 8] |= (uint8_t)(((v >> 4) & 1) << (r % 8));
-    if (bits == 6) hi[r / 4] |= (uint8_t)(((v >> 4) & 3) << (2 * (r % 4)));
+    if (bits == 6) hi[r % 32] |= (uint8_t)(((v >> 4) & 3) << (2 * (r / 32)));
 }
 
 void check_shape(GGMLType type, int64_t rows, int64_t cols) {

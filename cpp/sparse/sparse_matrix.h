@@ -18,8 +18,10 @@
 //
 // Quant column packing (tile T = 128, 4-bit low part): byte 32h + b (h = 0, 1; b < 32) holds row 64h + b in its
 // low nibble and row 64h + 32 + b in its high nibble. 5-bit: plus a high-bit plane of T/8 bytes per column (bit
-// r%8 of byte r/8 is bit 4 of row r). 6-bit (Q6_K): plus a plane of T/4 bytes (bits 2(r%4).. of byte r/4 are bits
-// 4-5 of row r). 8-bit: byte r is row r (int8). F16 / F32: the values themselves.
+// r%8 of byte r/8 is bit 4 of row r). 6-bit (Q6_K): plus a plane of T/4 = 32 bytes (bits 2k, 2k + 1 of byte b are
+// bits 4-5 of row 32k + b, ggml's own qh order): the bits of 32 consecutive rows are one shift and one mask of the
+// 32-byte plane, in row order (the first order, byte r/4 for row r, took a byte shuffle and two compares per 32 rows
+// in the AVX2 kernel). 8-bit: byte r is row r (int8). F16 / F32: the values themselves.
 //
 // Decoding gives exactly gguf.quants.dequantize of the source (same float operations in the same order).
 // Rows beyond `rows` in the last tile are padding (zero quants and zero scales) and are never returned.

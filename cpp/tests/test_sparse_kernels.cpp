@@ -107,28 +107,41 @@ TEST(sparse_decode_equals_row_major_decode) {
     }
 }
 
-// Whether a path quantises the active x to int8 per group (sparse/axpy.h): AVX2 and AVX-512 for the 4/5/6-bit
-// formats, AVX-512 with VNNI and NEON also for Q8_0.
+// Whether a path quantises the active x to int8 per group (sparse/axpy.h): AVX2 and NEON for the 4/5/6-bit formats
+// and Q8_0, AVX-512 for the 4/5/6-bit formats and, with VNNI, Q8_0.
 bool sparse_int_path(Isa isa, GGMLType t) {
     const bool low_bits = t == GGMLType::Q4_0 || t == GGMLType::Q4_1 || t == GGMLType::Q4_K || t == GGMLType::Q5_0 ||
                           t == GGMLType::Q5_1 || t == GGMLType::Q5_K || t == GGMLType::Q6_K;
-    if (isa == Isa::avx2) return low_bits;
-    if (isa == Isa::neon) return low_bits || t == GGMLType::Q8_0;
+    if (isa == Isa::avx2 || isa == Isa::neon) return low_bits || t == GGMLType::Q8_0;
     if (isa == Isa::avx512) return low_bits || (t == GGMLType::Q8_0 && feature_enabled(CpuFeature::avx512_vnni));
     return false;
 }
 
-// The AVX-512 path has two builds (VNNI and plain): the test runs under each the CPU has.
+// The AVX-512 and AVX2 paths have two builds each (VNNI and plain): the tests run under each the CPU has.
 std::vector<bool> vnni_settings(Isa isa) {
     if (isa == Isa::avx512 && cpu_has_feature(CpuFeature::avx512_vnni)) return {true, false};
+    if (isa == Isa::avx2 && cpu_has_feature(CpuFeature::avx_vnni)) return {true, false};
     return {false};
 }
+// Switches both VNNI features (those the CPU has) on or off; the guard puts them back as they were.
+void set_vnni(bool on) {
+    for (CpuFeature f : {CpuFeature::avx512_vnni, CpuFeature::avx_vnni})
+        if (cpu_has_feature(f)) set_feature_enabled(f, on);
+}
+struct VnniGuard {
+    bool avx512 = feature_enabled(CpuFeature::avx512_vnni), avx = feature_enabled(CpuFeature::avx_vnni);
+    ~VnniGuard() {
+        if (cpu_has_feature(CpuFeature::avx512_vnni)) set_feature_enabled(CpuFeature::avx512_vnni, avx512);
+        if (cpu_has_feature(CpuFeature::avx_vnni)) set_feature_enabled(CpuFeature::avx_vnni, avx);
+    }
+};
 
 TEST(sparse_matvec_matches_reference_and_generic) {
     const Isa isa = active_isa();
+    VnniGuard guard;
     for (bool vnni : vnni_settings(isa))
     for (GGMLType t : kTypes) {
-        if (cpu_has_feature(CpuFeature::avx512_vnni)) set_feature_enabled(CpuFeature::avx512_vnni, vnni);
+        set_vnni(vnni);
         const int64_t rows = 200, cols = cols_for(t, 3);
         auto w = random_weight(t, rows, cols, 2);
         SparseMatrix m = repack_input_major(t, w.data(), rows, cols);
@@ -168,7 +181,6 @@ TEST(sparse_matvec_matches_reference_and_generic) {
             CHECK(bad == 0);
         }
     }
-    if (cpu_has_feature(CpuFeature::avx512_vnni)) set_feature_enabled(CpuFeature::avx512_vnni, true);
 }
 
 TEST(sparse_matvec_threads_bitwise_identical) {
@@ -197,9 +209,10 @@ TEST(sparse_matvec_threads_bitwise_identical) {
 // tile otherwise) give bitwise the same outputs: exact int32 sums, the same float epilogue in the same order.
 TEST(sparse_colpass_equals_tile_order) {
     const Isa isa = active_isa();
+    VnniGuard guard;
     for (bool vnni : vnni_settings(isa))
     for (GGMLType t : kTypes) {
-        if (cpu_has_feature(CpuFeature::avx512_vnni)) set_feature_enabled(CpuFeature::avx512_vnni, vnni);
+        set_vnni(vnni);
         const int64_t rows = 1100, cols = cols_for(t, 3);  // 9 tiles (18 for the 64-row formats)
         auto w = random_weight(t, rows, cols, 31);
         SparseMatrix m = repack_input_major(t, w.data(), rows, cols);
@@ -218,28 +231,30 @@ TEST(sparse_colpass_equals_tile_order) {
             CHECK(std::memcmp(y0.data(), y2.data(), rows * 4) == 0);
         }
     }
-    if (cpu_has_feature(CpuFeature::avx512_vnni)) set_feature_enabled(CpuFeature::avx512_vnni, true);
 }
 
-// AVX-512 VBMI (the Q6_K kernel's multishift decode) gives bitwise the VNNI kernel's outputs, in both orders.
-TEST(sparse_q6k_vbmi_equals_vnni) {
-    if (active_isa() != Isa::avx512 || !cpu_has_feature(CpuFeature::avx512_vbmi)) return;
-    const GGMLType t = GGMLType::Q6_K;
-    const int64_t rows = 1100, cols = cols_for(t, 3);
-    SparseMatrix m = repack_input_major(t, random_weight(t, rows, cols, 41).data(), rows, cols);
-    std::vector<float> x(cols);
-    for (int64_t j = 0; j < cols; ++j) x[j] = std::cos(0.31f * j) * (1 + j % 5);
-    for (int64_t cp : {0, 1 << 20})
-        for (double s : {0.0, 0.5, 0.9}) {
-            auto idx = random_active(cols, s, 42);
-            std::vector<float> y0(rows, -1.f), y1(rows, -2.f);
-            sparse_detail::set_colpass_max_tiles(cp);
-            set_feature_enabled(CpuFeature::avx512_vbmi, false);
-            sparse_matvec(m, x.data(), idx.data(), (int64_t)idx.size(), y0.data());
-            set_feature_enabled(CpuFeature::avx512_vbmi, true);
-            sparse_matvec(m, x.data(), idx.data(), (int64_t)idx.size(), y1.data());
-            CHECK(std::memcmp(y0.data(), y1.data(), rows * 4) == 0);
-        }
+// The AVX2 path's AVX-VNNI build (quads with VPDPBUSD) gives bitwise the plain build's outputs (pairs with
+// VPMADDUBSW; Q8_0 with the sign trick instead of the +128 offset): the same exact int32 sums, the same epilogue.
+TEST(sparse_avx_vnni_equals_plain_avx2) {
+    if (active_isa() != Isa::avx2 || !cpu_has_feature(CpuFeature::avx_vnni)) return;
+    VnniGuard guard;
+    for (GGMLType t : kTypes) {
+        const int64_t rows = 1100, cols = cols_for(t, 3);
+        SparseMatrix m = repack_input_major(t, random_weight(t, rows, cols, 51).data(), rows, cols);
+        std::vector<float> x(cols);
+        for (int64_t j = 0; j < cols; ++j) x[j] = std::cos(0.29f * j) * (1 + j % 5);
+        for (int64_t cp : {0, 1 << 20})
+            for (double s : {0.0, 0.5, 0.9}) {
+                auto idx = random_active(cols, s, 52);
+                std::vector<float> y0(rows, -1.f), y1(rows, -2.f);
+                sparse_detail::set_colpass_max_tiles(cp);
+                set_vnni(false);
+                sparse_matvec(m, x.data(), idx.data(), (int64_t)idx.size(), y0.data());
+                set_vnni(true);
+                sparse_matvec(m, x.data(), idx.data(), (int64_t)idx.size(), y1.data());
+                CHECK(std::memcmp(y0.data(), y1.data(), rows * 4) == 0);
+            }
+    }
     sparse_detail::set_colpass_max_tiles(-1);
 }
 
@@ -249,9 +264,10 @@ TEST(sparse_matmul_equals_per_token_matvec) {
     const Isa isa = active_isa();
     ThreadPool& pool = ThreadPool::global();
     const int saved = pool.num_threads();
+    VnniGuard guard;
     for (bool vnni : vnni_settings(isa))
     for (GGMLType t : kTypes) {
-        if (cpu_has_feature(CpuFeature::avx512_vnni)) set_feature_enabled(CpuFeature::avx512_vnni, vnni);
+        set_vnni(vnni);
         const int64_t rows = 1100, cols = cols_for(t, 2), n = 7;  // 1100 rows: several L2 blocks of tiles
         auto w = random_weight(t, rows, cols, 11);
         SparseMatrix m = repack_input_major(t, w.data(), rows, cols);
@@ -292,7 +308,6 @@ TEST(sparse_matmul_equals_per_token_matvec) {
             CHECK_THROWS(sparse_matmul(m, X.data(), n, off.data(), bad.data(), Y.data()));
         }
     }
-    if (cpu_has_feature(CpuFeature::avx512_vnni)) set_feature_enabled(CpuFeature::avx512_vnni, true);
 }
 
 TEST(sparse_fused_gate_up_equals_separate) {
