@@ -55,7 +55,6 @@ CpuFeatures detect_cpu_features() {
     f.avx512bw = b & (1u << 30);
     f.avx512vl = b & (1u << 31);
     f.avx512vnni = c & (1u << 11);
-    f.avx512vbmi = c & (1u << 1);
     unsigned a1 = 0, b1, c1, d1;
     if (a >= 1) __cpuid_count(7, 1, a1, b1, c1, d1);  // a = the highest leaf-7 sub-leaf
     f.avx_vnni = a1 & (1u << 4);
@@ -75,7 +74,6 @@ PathSupport path_support(const CpuFeatures& f, bool neon_needs_dotprod) {
     p.avx2 = f.os_ymm && f.avx2 && f.fma && f.f16c && f.bmi2;
     p.avx512 = p.avx2 && f.os_zmm && f.avx512f && f.avx512dq && f.avx512bw && f.avx512vl;
     p.avx512_vnni = p.avx512 && f.avx512vnni;
-    p.avx512_vbmi = p.avx512_vnni && f.avx512vbmi;  // the VBMI files are built with -mavx512vnni too
     p.avx_vnni = p.avx2 && f.avx_vnni;
     p.neon = f.neon && (f.dotprod || !neon_needs_dotprod);
     p.neon_dotprod = p.neon && f.dotprod;
@@ -92,11 +90,11 @@ PathSupport this_cpu() {
     static const PathSupport p = [] {
         PathSupport s = path_support(detect_cpu_features());
 #if !defined(PYSPARSE_X86)
-        s.avx2 = s.avx512 = s.avx512_vnni = s.avx512_vbmi = s.avx_vnni = false;
+        s.avx2 = s.avx512 = s.avx512_vnni = s.avx_vnni = false;
 #elif defined(PYSPARSE_EMULATE_AVX512)
         // Test build (CMake PYSPARSE_EMULATE_AVX512): the *_avx512*.cpp and *_avxvnni.cpp files are AVX2 code
         // emulating the AVX-512 and AVX-VNNI intrinsics (cpp/tests/avx512_emulation), so they run wherever AVX2 does.
-        s.avx512 = s.avx512_vnni = s.avx512_vbmi = s.avx_vnni = s.avx2;
+        s.avx512 = s.avx512_vnni = s.avx_vnni = s.avx2;
 #endif
 #if !defined(PYSPARSE_ARM)
         s.neon = s.neon_dotprod = false;
@@ -121,7 +119,6 @@ const char* feature_name(CpuFeature f) {
     switch (f) {
         case CpuFeature::avx512_vnni: return "avx512_vnni";
         case CpuFeature::avx_vnni: return "avx_vnni";
-        case CpuFeature::avx512_vbmi: return "avx512_vbmi";
         case CpuFeature::dotprod: return "dotprod";
     }
     return "?";
@@ -130,15 +127,13 @@ const char* feature_name(CpuFeature f) {
 CpuFeature feature_from_name(const std::string& name) {
     if (name == "avx512_vnni") return CpuFeature::avx512_vnni;
     if (name == "avx_vnni") return CpuFeature::avx_vnni;
-    if (name == "avx512_vbmi") return CpuFeature::avx512_vbmi;
     if (name == "dotprod") return CpuFeature::dotprod;
-    throw ValueError("unknown CPU feature '" + name + "' (expected avx512_vnni, avx_vnni, avx512_vbmi or dotprod)");
+    throw ValueError("unknown CPU feature '" + name + "' (expected avx512_vnni, avx_vnni or dotprod)");
 }
 
 bool cpu_has_feature(CpuFeature f) {
     switch (f) {
         case CpuFeature::avx512_vnni: return this_cpu().avx512_vnni;
-        case CpuFeature::avx512_vbmi: return this_cpu().avx512_vbmi;
         case CpuFeature::avx_vnni: return this_cpu().avx_vnni;
         case CpuFeature::dotprod: return this_cpu().neon_dotprod;
     }
@@ -152,11 +147,11 @@ std::atomic<bool> g_disabled_read{false};
 unsigned disabled_mask() {
     if (!g_disabled_read.load(std::memory_order_acquire)) {
         const char* env = std::getenv("PYSPARSE_NO_VNNI");
-        if (env && *env && std::string(env) != "0") g_disabled.fetch_or(3u);
-        const char* env_vbmi = std::getenv("PYSPARSE_NO_VBMI");
-        if (env_vbmi && *env_vbmi && std::string(env_vbmi) != "0") g_disabled.fetch_or(4u);
+        auto bit = [](CpuFeature f) { return 1u << static_cast<int>(f); };
+        if (env && *env && std::string(env) != "0")
+            g_disabled.fetch_or(bit(CpuFeature::avx512_vnni) | bit(CpuFeature::avx_vnni));
         const char* env_dp = std::getenv("PYSPARSE_NO_DOTPROD");
-        if (env_dp && *env_dp && std::string(env_dp) != "0") g_disabled.fetch_or(8u);
+        if (env_dp && *env_dp && std::string(env_dp) != "0") g_disabled.fetch_or(bit(CpuFeature::dotprod));
         g_disabled_read.store(true, std::memory_order_release);
     }
     return g_disabled.load(std::memory_order_relaxed);

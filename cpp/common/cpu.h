@@ -22,9 +22,8 @@ void set_isa(Isa isa);       // throws ValueError if !cpu_supports(isa)
 // Optional features a path uses when the CPU has them, inside one ISA path (e.g. the AVX-512 sparse kernels use
 // VPDPBUSD when AVX-512 VNNI is present, VPMADDUBSW + VPMADDWD otherwise). Checked at run time like the paths;
 // tests switch one off to exercise the fallback on a CPU that has it. PYSPARSE_NO_VNNI=1 disables both VNNI kinds,
-// PYSPARSE_NO_VBMI=1 AVX-512 VBMI (the sparse Q6_K kernel's 6-bit decode with VPMULTISHIFTQB), PYSPARSE_NO_DOTPROD=1
-// the aarch64 dotprod files (*_neondot.cpp, built with -march=armv8.2-a+dotprod).
-enum class CpuFeature { avx512_vnni = 0, avx_vnni = 1, avx512_vbmi = 2, dotprod = 3 };
+// PYSPARSE_NO_DOTPROD=1 the aarch64 dotprod files (*_neondot.cpp, built with -march=armv8.2-a+dotprod).
+enum class CpuFeature { avx512_vnni = 0, avx_vnni = 1, dotprod = 2 };
 const char* feature_name(CpuFeature f);
 CpuFeature feature_from_name(const std::string& name);  // throws ValueError on an unknown name
 bool cpu_has_feature(CpuFeature f);                      // the CPU (and build) has it, enabled or not
@@ -37,19 +36,19 @@ struct CpuFeatures {
     bool os_ymm = false, os_zmm = false;  // the OS saves the AVX (ymm) / AVX-512 (zmm, opmask) state
     bool avx2 = false, fma = false, f16c = false, bmi2 = false;
     bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false;
-    bool avx512vnni = false, avx512vbmi = false, avx_vnni = false;
+    bool avx512vnni = false, avx_vnni = false;
     bool neon = false, dotprod = false;  // aarch64: Advanced SIMD, and SDOT/UDOT (armv8.2-a dotprod)
 };
 CpuFeatures detect_cpu_features();  // this CPU (all false on a CPU family this build has no paths for)
 
 // Which paths and in-path features a CPU with features f can run. A path needs every flag its files are compiled
 // with (CMakeLists.txt PYSPARSE_ISA_FLAGS_*): *_avx2.cpp -mavx2 -mfma -mf16c -mbmi2; *_avx512.cpp those plus
-// -mavx512f -mavx512bw -mavx512vl -mavx512dq; *_avx512vnni.cpp plus -mavx512vnni; *_avx512vbmi.cpp plus -mavx512vbmi.
+// -mavx512f -mavx512bw -mavx512vl -mavx512dq; *_avx512vnni.cpp plus -mavx512vnni; *_avxvnni.cpp the AVX2 flags plus -mavxvnni.
 // NEON is baseline on aarch64, but a build compiled for dotprod as a whole (-march=armv8.2-a+dotprod: every NEON
 // file then uses SDOT) needs the CPU to have it: neon_needs_dotprod says whether this build was. *_neondot.cpp
 // files are always built for dotprod and chosen only where the CPU has it (neon_dotprod).
 struct PathSupport {
-    bool avx2 = false, avx512 = false, avx512_vnni = false, avx512_vbmi = false, avx_vnni = false, neon = false;
+    bool avx2 = false, avx512 = false, avx512_vnni = false, avx_vnni = false, neon = false;
     bool neon_dotprod = false;
 };
 #if defined(__ARM_FEATURE_DOTPROD)

@@ -2,13 +2,12 @@
 
 namespace pysparse {
 
-PathChain path_chain(Isa isa, bool avx512_vnni, bool avx512_vbmi, bool dotprod, bool avx_vnni) {
+PathChain path_chain(Isa isa, bool avx512_vnni, bool dotprod, bool avx_vnni) {
     PathChain c{};
     c.size = 0;
     auto add = [&](KernelPath p) { c.path[c.size++] = p; };
     switch (isa) {
         case Isa::avx512:
-            if (avx512_vnni && avx512_vbmi) add(KernelPath::avx512_vbmi);
             if (avx512_vnni) add(KernelPath::avx512_vnni);
             add(KernelPath::avx512);
             if (avx_vnni) add(KernelPath::avx_vnni);  // for the types the AVX-512 sets leave to AVX2
@@ -29,11 +28,10 @@ PathChain path_chain(Isa isa, bool avx512_vnni, bool avx512_vbmi, bool dotprod, 
 }
 
 PathChain path_chain(Isa isa) {
-    if (isa == Isa::neon) return path_chain(isa, false, false, feature_enabled(CpuFeature::dotprod));
+    if (isa == Isa::neon) return path_chain(isa, false, feature_enabled(CpuFeature::dotprod));
     const bool avx_vnni = feature_enabled(CpuFeature::avx_vnni);
-    if (isa != Isa::avx512) return path_chain(isa, false, false, false, avx_vnni);
-    return path_chain(isa, feature_enabled(CpuFeature::avx512_vnni), feature_enabled(CpuFeature::avx512_vbmi), false,
-                      avx_vnni);
+    if (isa != Isa::avx512) return path_chain(isa, false, false, avx_vnni);
+    return path_chain(isa, feature_enabled(CpuFeature::avx512_vnni), false, avx_vnni);
 }
 
 }  // namespace pysparse

@@ -6,7 +6,7 @@
 // nullptr wherever it has no kernel of its own; per-type kernels sit in a TypeKernels table indexed by the type's
 // row in kTypeTable (quant/types.h). The family's dispatch file lists its sets in a PathSets, and select_path
 // walks the active ISA's chain of paths, best first, and returns the first non-null kernel:
-//   avx512: avx512_vbmi (AVX-512 VNNI and VBMI enabled) -> avx512_vnni (VNNI enabled) -> avx512
+//   avx512: avx512_vnni (AVX-512 VNNI enabled) -> avx512
 //           -> avx_vnni (AVX-VNNI enabled) -> avx2 -> generic
 //   avx2:   avx_vnni (AVX-VNNI enabled) -> avx2 -> generic
 //   neon:   neon_dotprod (dotprod enabled) -> neon -> generic    generic: generic
@@ -24,8 +24,8 @@ namespace pysparse {
 
 // Kernel paths: an ISA path, or an ISA path with optional features (files compiled with more flags, chosen only
 // when the CPU has them and they are enabled: cpu.h feature_enabled).
-enum class KernelPath { generic = 0, avx2, avx512, avx512_vnni, avx512_vbmi, neon, neon_dotprod, avx_vnni };
-constexpr int kKernelPathCount = 8;
+enum class KernelPath { generic = 0, avx2, avx512, avx512_vnni, neon, neon_dotprod, avx_vnni };
+constexpr int kKernelPathCount = 7;
 
 // The paths to try for `isa` with the features enabled now, best first, generic last.
 struct PathChain {
@@ -35,8 +35,8 @@ struct PathChain {
     const KernelPath* end() const { return path + size; }
 };
 // The rule (pure; tested in test_common.cpp).
-PathChain path_chain(Isa isa, bool avx512_vnni, bool avx512_vbmi, bool dotprod = false, bool avx_vnni = false);
-PathChain path_chain(Isa isa);  // with feature_enabled(CpuFeature::avx512_vnni / avx512_vbmi / dotprod / avx_vnni)
+PathChain path_chain(Isa isa, bool avx512_vnni, bool dotprod = false, bool avx_vnni = false);
+PathChain path_chain(Isa isa);  // with feature_enabled(CpuFeature::avx512_vnni / dotprod / avx_vnni)
 
 // A family's kernel sets by path (nullptr where this build has none), built with .with(path, &set).
 template <class Set>

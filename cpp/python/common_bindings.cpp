@@ -24,10 +24,10 @@ void bind_common(py::module_& m) {
           "Force an ISA path (generic, avx2, avx512, neon); ValueError if this CPU cannot run it.");
     m.def("cpu_features", [] {
         std::map<std::string, bool> out;
-        for (CpuFeature f : {CpuFeature::avx512_vnni, CpuFeature::avx_vnni, CpuFeature::avx512_vbmi, CpuFeature::dotprod})
+        for (CpuFeature f : {CpuFeature::avx512_vnni, CpuFeature::avx_vnni, CpuFeature::dotprod})
             if (cpu_has_feature(f)) out[feature_name(f)] = feature_enabled(f);
         return out;
-    }, "The optional CPU features this CPU and build have (avx512_vnni, avx_vnni, avx512_vbmi; aarch64: dotprod), each "
+    }, "The optional CPU features this CPU and build have (avx512_vnni, avx_vnni; aarch64: dotprod), each "
        "mapped to whether the "
        "kernels use it now.");
     m.def("set_feature_enabled", [](const std::string& name, bool on) { set_feature_enabled(feature_from_name(name), on); },

@@ -22,7 +22,7 @@ cmake --build "$BUILD" -j "${JOBS:-$(nproc)}"
 
 # The emulated objects must hold AVX2 code only: a zmm register, an opmask k-register or xmm/ymm16-31 (EVEX only)
 # means an AVX-512 intrinsic slipped past the shim and this run would not be testing what it claims (and could not run here).
-objs=$(find "$BUILD" -name '*_avx512.cpp.o' -o -name '*_avx512vnni.cpp.o' -o -name '*_avx512vbmi.cpp.o')
+objs=$(find "$BUILD" -name '*_avx512.cpp.o' -o -name '*_avx512vnni.cpp.o')
 vnni_objs=$(find "$BUILD" -name '*_avxvnni.cpp.o')
 [ -n "$vnni_objs" ] || { echo "no *_avxvnni.cpp objects found in $BUILD" >&2; exit 1; }
 for o in $vnni_objs; do  # AVX-VNNI emulated too: no real VPDPBUSD / VPDPWSSD

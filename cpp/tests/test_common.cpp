@@ -89,15 +89,14 @@ TEST(isa_selection_needs_every_compiled_flag) {
         f.*flag = false;
         CHECK(best_isa(path_support(f)) == Isa::avx2);
     }
-    // In-path features need their path (and VBMI's files need VNNI too).
+    // In-path features need their path.
     CpuFeatures f = avx2;
-    f.avx512vnni = f.avx512vbmi = true;
-    CHECK(!path_support(f).avx512_vnni && !path_support(f).avx512_vbmi);
-    f = avx512;
-    f.avx512vbmi = true;
-    CHECK(!path_support(f).avx512_vnni && !path_support(f).avx512_vbmi);
     f.avx512vnni = true;
-    CHECK(path_support(f).avx512_vnni && path_support(f).avx512_vbmi);
+    CHECK(!path_support(f).avx512_vnni);
+    f = avx512;
+    CHECK(!path_support(f).avx512_vnni);
+    f.avx512vnni = true;
+    CHECK(path_support(f).avx512_vnni);
     f = avx2;
     f.bmi2 = false;
     f.avx_vnni = true;
@@ -115,32 +114,29 @@ TEST(isa_selection_needs_every_compiled_flag) {
 
 // The dispatch idiom (common/dispatch.h): the chain per ISA and features, and select_path's fallback on made-up sets.
 TEST(dispatch_walks_the_path_chain) {
-    auto chain = [](Isa isa, bool vnni, bool vbmi, bool dotprod = false) {
+    auto chain = [](Isa isa, bool vnni, bool dotprod = false) {
         std::vector<KernelPath> v;
-        for (KernelPath p : path_chain(isa, vnni, vbmi, dotprod)) v.push_back(p);
+        for (KernelPath p : path_chain(isa, vnni, dotprod)) v.push_back(p);
         return v;
     };
     using P = KernelPath;
     CHECK(chain(Isa::generic, true, true) == std::vector<P>{P::generic});
-    CHECK(chain(Isa::avx2, true, true) == (std::vector<P>{P::avx2, P::generic}));
+    CHECK(chain(Isa::avx2, true) == (std::vector<P>{P::avx2, P::generic}));
     auto chain_vnni = [](Isa isa, bool vnni) {  // AVX-VNNI enabled: before AVX2 on both x86 chains
         std::vector<KernelPath> v;
-        for (KernelPath p : path_chain(isa, vnni, false, false, true)) v.push_back(p);
+        for (KernelPath p : path_chain(isa, vnni, false, true)) v.push_back(p);
         return v;
     };
     CHECK(chain_vnni(Isa::avx2, false) == (std::vector<P>{P::avx_vnni, P::avx2, P::generic}));
     CHECK(chain_vnni(Isa::avx512, true) ==
           (std::vector<P>{P::avx512_vnni, P::avx512, P::avx_vnni, P::avx2, P::generic}));
     CHECK(chain_vnni(Isa::neon, false) == (std::vector<P>{P::neon, P::generic}));
-    CHECK(chain(Isa::neon, false, false) == (std::vector<P>{P::neon, P::generic}));
-    CHECK(chain(Isa::neon, false, false, true) == (std::vector<P>{P::neon_dotprod, P::neon, P::generic}));
-    CHECK(chain(Isa::avx512, true, true, true) ==
-          (std::vector<P>{P::avx512_vbmi, P::avx512_vnni, P::avx512, P::avx2, P::generic}));  // dotprod: aarch64 only
-    CHECK(chain(Isa::avx512, false, false) == (std::vector<P>{P::avx512, P::avx2, P::generic}));
-    CHECK(chain(Isa::avx512, false, true) == (std::vector<P>{P::avx512, P::avx2, P::generic}));  // VBMI needs VNNI
-    CHECK(chain(Isa::avx512, true, false) == (std::vector<P>{P::avx512_vnni, P::avx512, P::avx2, P::generic}));
+    CHECK(chain(Isa::neon, false) == (std::vector<P>{P::neon, P::generic}));
+    CHECK(chain(Isa::neon, false, true) == (std::vector<P>{P::neon_dotprod, P::neon, P::generic}));
     CHECK(chain(Isa::avx512, true, true) ==
-          (std::vector<P>{P::avx512_vbmi, P::avx512_vnni, P::avx512, P::avx2, P::generic}));
+          (std::vector<P>{P::avx512_vnni, P::avx512, P::avx2, P::generic}));  // dotprod: aarch64 only
+    CHECK(chain(Isa::avx512, false) == (std::vector<P>{P::avx512, P::avx2, P::generic}));
+    CHECK(chain(Isa::avx512, true) == (std::vector<P>{P::avx512_vnni, P::avx512, P::avx2, P::generic}));
 
     struct Set { int (*a)(); TypeKernels<int (*)()> t; };
     static constexpr auto one = [] { return 1; };

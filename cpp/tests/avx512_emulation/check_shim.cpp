@@ -233,16 +233,18 @@ void check_integer() {
         // The AVX-512 VNNI dense kernels (kernels/matvec_avx512vnni.cpp).
         {
             auto ua16 = lanes<uint16_t, 32>(A16);
-            Lanes<uint16_t, 32> c16, el, er, em;
+            Lanes<uint16_t, 32> c16, el, er, em, eml;
             for (int i = 0; i < 32; ++i) c16[i] = (uint16_t)(rng() % 20);
             for (int i = 0; i < 32; ++i) {
                 el[i] = c16[i] >= 16 ? 0 : (uint16_t)(ua16[i] << c16[i]);
                 er[i] = c16[i] >= 16 ? 0 : (uint16_t)(ua16[i] >> c16[i]);
                 em[i] = ((k32 >> i) & 1) ? (uint16_t)(ua16[i] >> 4) : lanes<uint16_t, 32>(B16)[i];
+                eml[i] = ((k32 >> i) & 1) ? (uint16_t)(ua16[i] << 2) : lanes<uint16_t, 32>(B16)[i];
             }
             report("_mm512_sllv_epi16", lanes<uint16_t, 32>(_mm512_sllv_epi16(A16, vec<__m512i>(c16))) == el);
             report("_mm512_srlv_epi16", lanes<uint16_t, 32>(_mm512_srlv_epi16(A16, vec<__m512i>(c16))) == er);
             report("_mm512_mask_srli_epi16", lanes<uint16_t, 32>(_mm512_mask_srli_epi16(B16, k32, A16, 4)) == em);
+            report("_mm512_mask_slli_epi16", lanes<uint16_t, 32>(_mm512_mask_slli_epi16(B16, k32, A16, 2)) == eml);
             Lanes<int16_t, 32> p16;
             for (int i = 0; i < 32; ++i) p16[i] = a16[b16[i] & 31];
             report("_mm512_permutexvar_epi16", lanes<int16_t, 32>(_mm512_permutexvar_epi16(B16, A16)) == p16);

@@ -123,6 +123,13 @@ inline simde__m512i mask_srli_epi16(simde__m512i src, uint32_t k, simde__m512i a
     for (int i = 0; i < 32; ++i) s[i] = ((k >> i) & 1) ? v[i] : s[i];
     return from_lanes<simde__m512i>(s);
 }
+inline simde__m512i mask_slli_epi16(simde__m512i src, uint32_t k, simde__m512i a, unsigned imm) {
+    uint16_t s[32], v[32];
+    to_lanes(src, s);
+    to_lanes(simde_mm512_slli_epi16(a, imm), v);
+    for (int i = 0; i < 32; ++i) s[i] = ((k >> i) & 1) ? v[i] : s[i];
+    return from_lanes<simde__m512i>(s);
+}
 inline simde__m512i load_si512(const void* p) {
     require_aligned64(p, "_mm512_load_si512");
     return simde_mm512_loadu_si512(p);
@@ -152,6 +159,8 @@ inline void store_pd(void* p, simde__m512d a) {
 #define _mm512_reduce_max_epu32(a) avx512_shim::reduce_max_epu32(a)
 #define _mm512_zextsi256_si512(a) avx512_shim::zextsi256_si512(a)
 #define _mm512_mask_srli_epi16(src, k, a, imm) avx512_shim::mask_srli_epi16(src, k, a, imm)
+#undef _mm512_mask_slli_epi16
+#define _mm512_mask_slli_epi16(src, k, a, imm) avx512_shim::mask_slli_epi16(src, k, a, imm)
 
 #undef _mm512_load_si512
 #define _mm512_load_si512(p) avx512_shim::load_si512(p)
