@@ -49,14 +49,12 @@ def _restore_engine_state():
 
 LOW_BITS = ("Q4_0", "Q4_1", "Q4_K", "Q5_0", "Q5_1", "Q5_K", "Q6_K")
 INT_PATH = {(p, t) for p in ("avx2", "avx2:novnni", "avx512", "avx512:novnni", "neon") for t in LOW_BITS}
-INT_PATH |= {("neon", "Q8_0"), ("avx2", "Q8_0"), ("avx2:novnni", "Q8_0")}
-if "avx512_vnni" in _core.cpu_features():
-    INT_PATH.add(("avx512", "Q8_0"))
+INT_PATH |= {(p, "Q8_0") for p in ("avx2", "avx2:novnni", "avx512", "avx512:novnni", "neon")}
 
 
 def isa_bound(isa, qtype, W, x, idx):
     """Per-output error bound of a path: float math 1e-5 * |W| @ |x_active|; the integer paths (AVX2, AVX-512 and
-    NEON for the 4/5/6-bit formats, AVX2, AVX-512 VNNI and NEON also for Q8_0) quantise the active x per group (32; Q6_K 16) to int8
+    NEON, for the 4/5/6-bit formats and Q8_0) quantise the active x per group (32; Q6_K 16) to int8
     (dx = max |x| / 127), adding |W| @ (dx_g(j) / 2)."""
     tol = sp.tolerance_bound(W, x, idx) + 1e-30
     if (isa, qtype) in INT_PATH:

@@ -4,14 +4,15 @@
 // builds never share an inline function compiled for the other's flags.
 //
 // A whole 128-row tile fits in 8 zmm accumulators, so each active line is read once per tile (no halves).
-// 4/5/6-bit formats (and Q8_0 with VNNI) use integer math on the group's active x quantised to int8 (ActiveSet,
+// 4/5/6-bit formats and Q8_0 use integer math on the group's active x quantised to int8 (ActiveSet,
 // axpy.h: the same quantisation as the AVX2 integer path, so the same error bound): four active columns at a time,
 // their 64-byte slices are transposed into byte quads (int32 lane = one row's values in the four columns) and
 // multiplied with the broadcast quad of their int8 x in one VPDPBUSD (or VPMADDUBSW + VPMADDWD), accumulating
 // in int32; per group and tile the int32 sums are put back in row order, scaled by dx and the scale panel.
 // Measured reason (issue 8): on a fast-memory CPU the float path (16 int->float conversions and FMAs per
 // column slice) was compute-bound at 1.5x the dense time at s = 0, slower than the AVX2 integer path.
-// F16 / F32 (and Q8_0 without VNNI, whose u8 x s8 pairs would saturate VPMADDUBSW) use float FMAs.
+// Q8_0's signed weights: offset by +128 into u8 for VPDPBUSD; without VNNI (u8 x s8 pairs of up to 255 x 127 would
+// saturate VPMADDUBSW) ggml's sign trick, |w| times x with w's sign. F16 / F32 use float FMAs.
 // Two walk orders for the integer paths, bitwise the same outputs: tile by tile (per group, each tile's active
 // columns; long columns) and column passes (colpass_avx512: per group, 8 active columns over all the range's tiles,
 // int32 sums buffered per tile; ranges of at most colpass_max_tiles(bits) tiles, by default Q6_K only: there the
@@ -45,6 +46,13 @@ inline __m512i dot4(__m512i acc, __m512i w, __m512i x) {
     return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(w, x), _mm512_set1_epi16(1)));
 #endif
 }
+// The same for signed w (Q8_0 without VNNI): |w| times x negated where w < 0 (|pair| <= 2 * 128 * 127 = 32512).
+inline __m512i dot4_signed(__m512i acc, __m512i w, __m512i x) {
+    const __m512i xs = _mm512_mask_sub_epi8(x, _mm512_movepi8_mask(w), _mm512_setzero_si512(), x);
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(_mm512_abs_epi8(w), xs), _mm512_set1_epi16(1)));
+}
+// Q8_0's weight offset in the integer sums: +128 into u8 for VPDPBUSD; 0 for the sign trick.
+constexpr int32_t kQ8Bias = PYSPARSE_SPARSE_VNNI ? 128 : 0;
 
 // Four 64-byte column slices v[c] -> four vectors of byte quads: lane 4L + i of q[j] holds byte 16L + 4j + i of
 // v[0], v[1], v[2], v[3] (in that byte order). The unpacks work within 128-bit lanes L.
@@ -134,10 +142,10 @@ inline void quad_tile(const uint8_t* lo, const uint8_t* hi, const int64_t* cs0, 
             ah[j] = dot4(ah[j], _mm512_and_si512(_mm512_srli_epi16(q[j], 4), m0f), xb);
         }
     } else if constexpr (BITS == 8) {
-        const __m512i bias = _mm512_set1_epi8((char)0x80);
-        for (int c = 0; c < 4; ++c) v[c] = _mm512_xor_si512(v[c], bias);
+        if constexpr (kQ8Bias != 0)
+            for (int c = 0; c < 4; ++c) v[c] = _mm512_xor_si512(v[c], _mm512_set1_epi8((char)0x80));
         transpose_quads(v, q);
-        for (int j = 0; j < 4; ++j) al[j] = dot4(al[j], q[j], xb);
+        for (int j = 0; j < 4; ++j) al[j] = kQ8Bias != 0 ? dot4(al[j], q[j], xb) : dot4_signed(al[j], q[j], xb);
     } else {
         __m512i l[4], u[4];
         for (int c = 0; c < 4; ++c) column_values<BITS>(v[c], hi + cs[c] * HB, &l[c], &u[c]);
@@ -150,7 +158,7 @@ inline void quad_tile(const uint8_t* lo, const uint8_t* hi, const int64_t* cs0, 
 
 // The int32 sums of one group and tile (al, ah: all the group's active columns) to floats in row order:
 // acc[a] (rows 16a ..) = dx * (sum - qoff). qoff = offset * sum(xq) over the group (offset: the format's, or
-// Q8_0's +128) is taken off in integers, so a row whose active weights are all zero gives exactly 0, whatever the
+// Q8_0's kQ8Bias) is taken off in integers, so a row whose active weights are all zero gives exactly 0, whatever the
 // compiler contracts in the float scaling.
 template <int BITS>
 inline void finish_tile(__m512i* al, __m512i* ah, float dx, int32_t qoff, __m512* acc) {
@@ -168,8 +176,7 @@ inline void finish_tile(__m512i* al, __m512i* ah, float dx, int32_t qoff, __m512
 }
 
 // One tile of one group, 4/5/6-bit formats: acc[a] (rows 16a ..) = dx * sum over the group's active columns of
-// q * xq (int32 sums; at most 32 columns * 63 * 127). Q8_0 (VNNI builds): the same on the 64-row int8 slices,
-// the weights offset by +128 into u8.
+// q * xq (int32 sums; at most 32 columns * 63 * 127). Q8_0: the same on the 64-row int8 slices (kQ8Bias).
 template <int BITS>
 inline void int_group_tile(const uint8_t* lo, const uint8_t* hi, const int64_t* cs0, const int8_t* xq, int64_t toff,
                            int32_t begin, int32_t end, float dx, int32_t qoff, __m512* acc) {
@@ -179,14 +186,12 @@ inline void int_group_tile(const uint8_t* lo, const uint8_t* hi, const int64_t* 
     finish_tile<BITS>(al, ah, dx, qoff, acc);
 }
 
-// acc[a] (rows 16a .. 16a+15), a < 4, += q * x for one 64-row column slice of Q8_0 (without VNNI) / F16 / F32.
+// acc[a] (rows 16a .. 16a+15), a < 4, += w * x for one 64-row column slice of F16 / F32.
 template <Kind K>
 inline void column_wide(const uint8_t* lo, __m512 xb, __m512* acc) {
     for (int a = 0; a < 4; ++a) {
         __m512 w;
-        if constexpr (K == Kind::q8_0)
-            w = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(lo + 16 * a))));
-        else if constexpr (K == Kind::f16)
+        if constexpr (K == Kind::f16)
             w = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(lo + 32 * a)));
         else
             w = _mm512_loadu_ps(reinterpret_cast<const float*>(lo + 64 * a));
@@ -302,7 +307,7 @@ void colpass_avx512(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveS
         const int64_t sb = m.groups_per_super ? ag.g / m.groups_per_super : 0;
         int32_t qsum = 0;
         for (int32_t k = ag.begin; k < ag.end; ++k) qsum += xq[k];
-        const int32_t qoff = (BITS == 8 ? 128 : quant_offset(K)) * qsum;
+        const int32_t qoff = (BITS == 8 ? kQ8Bias : quant_offset(K)) * qsum;
         for (int64_t i = 0; i < nt * 8; ++i) _mm512_store_si512(sums + i, _mm512_setzero_si512());
         for (int32_t k = ag.begin; k < ag.end; k += kPassCols) {
             for (int64_t t = tb; t < te; ++t) {
@@ -331,7 +336,7 @@ template <Kind K>
 void tile_avx512(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet& a, float* y) {
     constexpr int BITS = bits_of(K);
     constexpr int LINES = BITS == 32 ? 4 : BITS == 16 ? 2 : 1;
-    constexpr bool kIntPath = BITS <= 6 || (BITS == 8 && PYSPARSE_SPARSE_VNNI);
+    constexpr bool kIntPath = BITS <= 8;
     const int T = m.tile, NA = T / 16;
     for (int64_t r = 0; r < (te - tb) * T; r += 16) _mm512_storeu_ps(y + r, _mm512_setzero_ps());
     const int64_t LB = m.lo_bytes, HB = m.hi_bytes, G = m.slice_step();
@@ -369,7 +374,7 @@ void tile_avx512(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet&
         int32_t qsum = 0;  // the integer paths' offset correction
         if constexpr (kIntPath)
             for (int32_t k = ag.begin; k < ag.end; ++k) qsum += xq[k];
-        const int32_t qoff = (BITS == 8 ? 128 : quant_offset(K)) * qsum;
+        const int32_t qoff = (BITS == 8 ? kQ8Bias : quant_offset(K)) * qsum;
         for (int64_t t = tb; t < te; ++t) {
             const int64_t tp = t + prefetch_tiles(ag.end - ag.begin);
             if (tp < te) prefetch(ag, tp);

@@ -107,14 +107,12 @@ TEST(sparse_decode_equals_row_major_decode) {
     }
 }
 
-// Whether a path quantises the active x to int8 per group (sparse/axpy.h): AVX2 and NEON for the 4/5/6-bit formats
-// and Q8_0, AVX-512 for the 4/5/6-bit formats and, with VNNI, Q8_0.
+// Whether a path quantises the active x to int8 per group (sparse/axpy.h): the SIMD paths for the 4/5/6-bit formats
+// and Q8_0.
 bool sparse_int_path(Isa isa, GGMLType t) {
     const bool low_bits = t == GGMLType::Q4_0 || t == GGMLType::Q4_1 || t == GGMLType::Q4_K || t == GGMLType::Q5_0 ||
                           t == GGMLType::Q5_1 || t == GGMLType::Q5_K || t == GGMLType::Q6_K;
-    if (isa == Isa::avx2 || isa == Isa::neon) return low_bits || t == GGMLType::Q8_0;
-    if (isa == Isa::avx512) return low_bits || (t == GGMLType::Q8_0 && feature_enabled(CpuFeature::avx512_vnni));
-    return false;
+    return isa != Isa::generic && (low_bits || t == GGMLType::Q8_0);
 }
 
 // The AVX-512 and AVX2 paths have two builds each (VNNI and plain): the tests run under each the CPU has.

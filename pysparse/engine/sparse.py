@@ -14,9 +14,9 @@ rules already return ascending lists). Any integer dtype is accepted here and co
 range check.
 
 Numerical contract: the kernels accumulate per group of 32 inputs (16 for Q6_K) and apply the group's scale once.
-Float paths (generic; F16 / F32 everywhere; Q8_0 on AVX2 and on AVX-512 without VNNI) equal the float64 reference
-within ``1e-5 * (|W| @ |x_active|)`` per output (``tolerance_bound``). The AVX2, AVX-512 and NEON paths of the 4-,
-5- and 6-bit formats (Q4_0 Q4_1 Q4_K Q5_0 Q5_1 Q5_K Q6_K), and Q8_0 on AVX-512 VNNI and NEON, are integer, as
+Float paths (generic; F16 / F32 everywhere) equal the float64 reference within ``1e-5 * (|W| @ |x_active|)`` per
+output (``tolerance_bound``). The AVX2, AVX-512 and NEON paths of the 4-, 5- and 6-bit formats (Q4_0 Q4_1 Q4_K
+Q5_0 Q5_1 Q5_K Q6_K) and of Q8_0 are integer, as
 llama.cpp's dense kernels are: the group's active x are quantised to int8 (dx = max |x| / 127, round-half-even) and
 multiplied as integers (vpmaddubsw, vpdpbusd, SDOT), which adds at most ``|W| @ (dx_g(j) / 2)``
 (``x_quantisation_bound``) to the error. Results are bitwise identical for any thread count; different ISA paths
