@@ -9,17 +9,7 @@ namespace sparse_detail {
 
 // Every kind but the requant reference (generic only).
 constexpr SparseKernels kSparseAvx2 = {
-    TypeKernels<TileKernel>{}
-        .with(GGMLType::Q4_0, tile_avx2<Kind::q4_0>)
-        .with(GGMLType::Q4_1, tile_avx2<Kind::q4_1>)
-        .with(GGMLType::Q5_0, tile_avx2<Kind::q5_0>)
-        .with(GGMLType::Q5_1, tile_avx2<Kind::q5_1>)
-        .with(GGMLType::Q8_0, tile_avx2<Kind::q8_0>)
-        .with(GGMLType::Q4_K, tile_avx2<Kind::q4_k>)
-        .with(GGMLType::Q5_K, tile_avx2<Kind::q5_k>)
-        .with(GGMLType::Q6_K, tile_avx2<Kind::q6_k>)
-        .with(GGMLType::F16, tile_avx2<Kind::f16>)
-        .with(GGMLType::F32, tile_avx2<Kind::f32>),
+    int_kernels_avx2().with(GGMLType::F16, tile_avx2<Kind::f16>).with(GGMLType::F32, tile_avx2<Kind::f32>),
     nullptr,
 };
 

@@ -456,6 +456,19 @@ void tile_avx2(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet& a
     }
 }
 
+// The integer kinds' kernels of this build: the AVX-VNNI set is exactly these, the AVX2 set adds F16 / F32.
+constexpr TypeKernels<TileKernel> int_kernels_avx2() {
+    return TypeKernels<TileKernel>{}
+        .with(GGMLType::Q4_0, tile_avx2<Kind::q4_0>)
+        .with(GGMLType::Q4_1, tile_avx2<Kind::q4_1>)
+        .with(GGMLType::Q5_0, tile_avx2<Kind::q5_0>)
+        .with(GGMLType::Q5_1, tile_avx2<Kind::q5_1>)
+        .with(GGMLType::Q8_0, tile_avx2<Kind::q8_0>)
+        .with(GGMLType::Q4_K, tile_avx2<Kind::q4_k>)
+        .with(GGMLType::Q5_K, tile_avx2<Kind::q5_k>)
+        .with(GGMLType::Q6_K, tile_avx2<Kind::q6_k>);
+}
+
 }  // namespace
 }  // namespace sparse_detail
 }  // namespace pysparse

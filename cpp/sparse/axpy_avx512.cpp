@@ -10,17 +10,7 @@ namespace sparse_detail {
 // Every kind but the requant reference (generic only). The VNNI set comes first on the chain when the CPU
 // has AVX-512 VNNI and it is enabled (common/dispatch.h), so on such a CPU this set serves F16 and F32.
 constexpr SparseKernels kSparseAvx512 = {
-    TypeKernels<TileKernel>{}
-        .with(GGMLType::Q4_0, tile_avx512<Kind::q4_0>)
-        .with(GGMLType::Q4_1, tile_avx512<Kind::q4_1>)
-        .with(GGMLType::Q5_0, tile_avx512<Kind::q5_0>)
-        .with(GGMLType::Q5_1, tile_avx512<Kind::q5_1>)
-        .with(GGMLType::Q8_0, tile_avx512<Kind::q8_0>)
-        .with(GGMLType::Q4_K, tile_avx512<Kind::q4_k>)
-        .with(GGMLType::Q5_K, tile_avx512<Kind::q5_k>)
-        .with(GGMLType::Q6_K, tile_avx512<Kind::q6_k>)
-        .with(GGMLType::F16, tile_avx512<Kind::f16>)
-        .with(GGMLType::F32, tile_avx512<Kind::f32>),
+    int_kernels_avx512().with(GGMLType::F16, tile_avx512<Kind::f16>).with(GGMLType::F32, tile_avx512<Kind::f32>),
     nullptr,
 };
 

@@ -400,6 +400,19 @@ void tile_avx512(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet&
     }
 }
 
+// The integer kinds' kernels of this build: the VNNI set is exactly these, the plain set adds F16 / F32.
+constexpr TypeKernels<TileKernel> int_kernels_avx512() {
+    return TypeKernels<TileKernel>{}
+        .with(GGMLType::Q4_0, tile_avx512<Kind::q4_0>)
+        .with(GGMLType::Q4_1, tile_avx512<Kind::q4_1>)
+        .with(GGMLType::Q5_0, tile_avx512<Kind::q5_0>)
+        .with(GGMLType::Q5_1, tile_avx512<Kind::q5_1>)
+        .with(GGMLType::Q8_0, tile_avx512<Kind::q8_0>)
+        .with(GGMLType::Q4_K, tile_avx512<Kind::q4_k>)
+        .with(GGMLType::Q5_K, tile_avx512<Kind::q5_k>)
+        .with(GGMLType::Q6_K, tile_avx512<Kind::q6_k>);
+}
+
 }  // namespace
 }  // namespace sparse_detail
 }  // namespace pysparse

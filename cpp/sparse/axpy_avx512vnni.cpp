@@ -8,18 +8,7 @@ namespace pysparse {
 namespace sparse_detail {
 
 // The integer kinds; F16 / F32 fall back to the float kernels of axpy_avx512.cpp, requant to generic.
-constexpr SparseKernels kSparseAvx512Vnni = {
-    TypeKernels<TileKernel>{}
-        .with(GGMLType::Q4_0, tile_avx512<Kind::q4_0>)
-        .with(GGMLType::Q4_1, tile_avx512<Kind::q4_1>)
-        .with(GGMLType::Q5_0, tile_avx512<Kind::q5_0>)
-        .with(GGMLType::Q5_1, tile_avx512<Kind::q5_1>)
-        .with(GGMLType::Q8_0, tile_avx512<Kind::q8_0>)
-        .with(GGMLType::Q4_K, tile_avx512<Kind::q4_k>)
-        .with(GGMLType::Q5_K, tile_avx512<Kind::q5_k>)
-        .with(GGMLType::Q6_K, tile_avx512<Kind::q6_k>),
-    nullptr,
-};
+constexpr SparseKernels kSparseAvx512Vnni = {int_kernels_avx512(), nullptr};
 
 }  // namespace sparse_detail
 }  // namespace pysparse

@@ -9,18 +9,7 @@ namespace pysparse {
 namespace sparse_detail {
 
 // The integer kinds; F16 / F32 fall back to the AVX2 set, requant to generic.
-constexpr SparseKernels kSparseAvxVnni = {
-    TypeKernels<TileKernel>{}
-        .with(GGMLType::Q4_0, tile_avx2<Kind::q4_0>)
-        .with(GGMLType::Q4_1, tile_avx2<Kind::q4_1>)
-        .with(GGMLType::Q5_0, tile_avx2<Kind::q5_0>)
-        .with(GGMLType::Q5_1, tile_avx2<Kind::q5_1>)
-        .with(GGMLType::Q8_0, tile_avx2<Kind::q8_0>)
-        .with(GGMLType::Q4_K, tile_avx2<Kind::q4_k>)
-        .with(GGMLType::Q5_K, tile_avx2<Kind::q5_k>)
-        .with(GGMLType::Q6_K, tile_avx2<Kind::q6_k>),
-    nullptr,
-};
+constexpr SparseKernels kSparseAvxVnni = {int_kernels_avx2(), nullptr};
 
 }  // namespace sparse_detail
 }  // namespace pysparse

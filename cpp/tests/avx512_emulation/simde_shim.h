@@ -116,19 +116,19 @@ inline void require_aligned64(const void* p, const char* what) {
 inline simde__m512i zextsi256_si512(simde__m256i a) {
     return simde_mm512_inserti64x4(simde_mm512_setzero_si512(), a, 0);
 }
-inline simde__m512i mask_srli_epi16(simde__m512i src, uint32_t k, simde__m512i a, unsigned imm) {
-    uint16_t s[32], v[32];
+// Word lane i: v's where bit i of k is set, src's elsewhere (the masked 16-bit shifts below).
+inline simde__m512i mask_words(simde__m512i src, uint32_t k, simde__m512i v) {
+    uint16_t s[32], w[32];
     to_lanes(src, s);
-    to_lanes(simde_mm512_srli_epi16(a, imm), v);
-    for (int i = 0; i < 32; ++i) s[i] = ((k >> i) & 1) ? v[i] : s[i];
+    to_lanes(v, w);
+    for (int i = 0; i < 32; ++i) s[i] = ((k >> i) & 1) ? w[i] : s[i];
     return from_lanes<simde__m512i>(s);
 }
+inline simde__m512i mask_srli_epi16(simde__m512i src, uint32_t k, simde__m512i a, unsigned imm) {
+    return mask_words(src, k, simde_mm512_srli_epi16(a, imm));
+}
 inline simde__m512i mask_slli_epi16(simde__m512i src, uint32_t k, simde__m512i a, unsigned imm) {
-    uint16_t s[32], v[32];
-    to_lanes(src, s);
-    to_lanes(simde_mm512_slli_epi16(a, imm), v);
-    for (int i = 0; i < 32; ++i) s[i] = ((k >> i) & 1) ? v[i] : s[i];
-    return from_lanes<simde__m512i>(s);
+    return mask_words(src, k, simde_mm512_slli_epi16(a, imm));
 }
 inline simde__m512i load_si512(const void* p) {
     require_aligned64(p, "_mm512_load_si512");
