@@ -43,7 +43,8 @@ CpuFeatures detect_cpu_features();  // this CPU (all false on a CPU family this 
 
 // Which paths and in-path features a CPU with features f can run. A path needs every flag its files are compiled
 // with (CMakeLists.txt PYSPARSE_ISA_FLAGS_*): *_avx2.cpp -mavx2 -mfma -mf16c -mbmi2; *_avx512.cpp those plus
-// -mavx512f -mavx512bw -mavx512vl -mavx512dq; *_avx512vnni.cpp plus -mavx512vnni; *_avxvnni.cpp the AVX2 flags plus -mavxvnni.
+// -mavx512f -mavx512bw -mavx512vl -mavx512dq; *_avx512vnni.cpp plus -mavx512vnni; *_avxvnni.cpp the AVX2 flags
+// plus -mavxvnni.
 // NEON is baseline on aarch64, but a build compiled for dotprod as a whole (-march=armv8.2-a+dotprod: every NEON
 // file then uses SDOT) needs the CPU to have it: neon_needs_dotprod says whether this build was. *_neondot.cpp
 // files are always built for dotprod and chosen only where the CPU has it (neon_dotprod).

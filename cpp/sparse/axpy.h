@@ -2,9 +2,9 @@
 // A range kernel computes the outputs of row tiles [tb, te) from the active columns (the ActiveSet, built once
 // per call by axpy.cpp) into y[0, (te - tb) * tile) (padding rows included). It walks the touched groups in order
 // and, inside a group, the tiles in order (each active column is one sequential run); the AVX2 / AVX-512 integer
-// kernels walk short ranges (at most colpass_max_tiles(bits) tiles; by default Q6_K only) in column passes instead: per group, 8 active
-// columns over all the range's tiles at a time, int32 sums buffered per tile, bitwise the same outputs (see
-// colpass_avx512). Threads run it on disjoint tile ranges.
+// kernels walk short ranges (at most colpass_max_tiles(bits) tiles; by default Q6_K only) in column passes
+// instead: per group, 8 active columns over all the range's tiles at a time, int32 sums buffered per tile, bitwise
+// the same outputs (see colpass_avx512). Threads run it on disjoint tile ranges.
 #pragma once
 #include <array>
 #include <cstdint>
@@ -36,8 +36,9 @@ constexpr int bits_of(Kind k) { return kind_traits(k).bits; }
 
 // A run of active entries [begin, end) of one scale group g (plain float and requant layouts, which have no
 // groups: runs of up to 32 active entries, g = -1). xsum = sum of their x values, added in index order.
-// For the integer paths (AVX2 and AVX-512: 4/5/6-bit formats; AVX-512 VNNI: also Q8_0): the group's active x quantised to int8, xq = round(x / dx) with
-// dx = max |x| / 127 over the group's active entries, and xsumq = dx * sum xq (the quantised x's sum).
+// For the integer paths (AVX2, AVX-512 and NEON: the 4/5/6-bit formats and Q8_0): the group's active x quantised to
+// int8, xq = round(x / dx) with dx = max |x| / 127 over the group's active entries, and xsumq = dx * sum xq (the
+// quantised x's sum).
 struct ActiveGroup {
     int32_t g, begin, end;
     float xsum;
@@ -106,14 +107,14 @@ inline int64_t prefetch_tiles_l2(int32_t n_active) {
     return d < 4 ? 4 : d > 16 ? 16 : d;
 }
 
-// Column-pass order of the SIMD integer kernels (axpy_avx512_impl.h colpass_avx512): used when the thread's range
-// has at most colpass_max_tiles(bits) tiles: kColpassMaxTiles for Q6_K, 0 (off) for the other formats, where
-// repeated A/B runs at 1536x8960 Q4_K were within the noise of the tile order (+-0.1 of the dense time, some runs
-// better, some worse); Q6_K gained in every run. PYSPARSE_SPARSE_COLPASS=<tiles> sets the bound for every format
-// (0 switches it off); set_colpass_max_tiles does the same from tests, -1 restores the default. Its prefetch
-// distances in steps of the walk (one step: a pass's 8 columns in one tile), by the format's bits: into L1 1 step ahead and into L2 8 (Q6_K:
-// 3 and 32). One A/B run at 1536x8960 (1 thread, from DRAM, load ~3.5): Q4_K sparse/dense at s = 0.5 0.87 with
-// 1 / 8 against 1.06 with 3 / 32; Q6_K 1.16 with 3 / 32 against 1.22. PYSPARSE_SPARSE_COLPASS_L1 / _L2 override.
+// Column-pass order of the SIMD integer kernels (axpy_avx512_impl.h colpass_avx512): used when the thread's range has
+// at most colpass_max_tiles(bits) tiles: kColpassMaxTiles for Q6_K, 0 (off) for the other formats, where repeated A/B
+// runs at 1536x8960 Q4_K were within the noise of the tile order (+-0.1 of the dense time, some runs better, some
+// worse); Q6_K gained in every run. PYSPARSE_SPARSE_COLPASS=<tiles> sets the bound for every format (0 switches it
+// off); set_colpass_max_tiles does the same from tests, -1 restores the default. Its prefetch distances in steps of the
+// walk (one step: a pass's 8 columns in one tile), by the format's bits: into L1 1 step ahead and into L2 8 (Q6_K: 3
+// and 32). One A/B run at 1536x8960 (1 thread, from DRAM, load ~3.5): Q4_K sparse/dense at s = 0.5 0.87 with 1 / 8
+// against 1.06 with 3 / 32; Q6_K 1.16 with 3 / 32 against 1.22. PYSPARSE_SPARSE_COLPASS_L1 / _L2 override.
 constexpr int kColpassMaxTiles = 32;
 int64_t colpass_max_tiles(int bits);
 void set_colpass_max_tiles(int64_t n);

@@ -209,13 +209,13 @@ inline __m512 load_s8x16(const uint8_t* p) {
     return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
 }
 
-// y[16a ..] += the group's contribution for the tile's T rows (see axpy_generic.cpp apply_panel).
-// xsum: the group's sum of x for the min term; xoff: the sum the format's offset multiplies (0 when the integer
-// path has taken the offset off already); sb: the K formats' super-block of the group (ag.g / groups_per_super,
-// divided once per group by the caller, not once per tile). The panel pointers are locals and the row loop has a compile-time
-// count (T is 128 for the 4/5/6-bit formats, 64 for the others: NA = 8 or 4): with m's members read through the
-// loop, every store to y made the compiler reload them (y might alias), and at s = 0.9 this epilogue was ~45% of
-// the kernel's time (perf, 1536 x 8960 Q4_K); unrolled it is one pass of loads, FMAs and stores.
+// y[16a ..] += the group's contribution for the tile's T rows (see axpy_generic.cpp apply_panel). xsum: the group's sum
+// of x for the min term; xoff: the sum the format's offset multiplies (0 when the integer path has taken the offset off
+// already); sb: the K formats' super-block of the group (ag.g / groups_per_super, divided once per group by the caller,
+// not once per tile). The panel pointers are locals and the row loop has a compile-time count (T is 128 for the
+// 4/5/6-bit formats, 64 for the others: NA = 8 or 4): with m's members read through the loop, every store to y made the
+// compiler reload them (y might alias), and at s = 0.9 this epilogue was ~45% of the kernel's time (perf, 1536 x 8960
+// Q4_K); unrolled it is one pass of loads, FMAs and stores.
 template <Kind K>
 inline void apply_panel(const SparseMatrix& m, int64_t t, const ActiveGroup& ag, int64_t sb, float xsum, float xoff,
                         const __m512* acc, float* y) {

@@ -1,6 +1,7 @@
 // The sparse layouts and kernels on the ISA path given by --isa: decode of the repacked layout equals the exact
-// row-major decode; the active path's sparse matvec equals a double-precision reference within 1e-5 * sum |w||x|
-// per output (plus the x-quantisation bound on the integer paths: AVX2 / AVX-512 4/5/6-bit formats, AVX-512 VNNI and NEON Q8_0); 1, 2 and 3 threads give bitwise identical results; bad index lists throw.
+// row-major decode; the active path's sparse matvec equals a double-precision reference within 1e-5 * sum |w||x| per
+// output (plus the x-quantisation bound on the integer paths: the SIMD paths' 4/5/6-bit formats and Q8_0); 1, 2 and 3
+// threads give bitwise identical results; bad index lists throw.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
