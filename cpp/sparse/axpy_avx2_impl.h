@@ -10,7 +10,7 @@
 //    (int32 lane = one row's bytes in the four columns) and multiplied with the broadcast quad of their int8 x, one
 //    VPDPBUSD per 8 rows (Q8_0: the weights offset by +128 into u8; without VNNI, ggml's sign trick, |w| times x with
 //    w's sign through VPMADDUBSW + VPMADDWD); the sums come out in quad order and are put back in row order once
-//    per group and tile (quads_to_rows). About 7 instructions per column and half for Q4_K against ~10 for pairs.
+//    per group and tile (sums_to_rows). About 7 instructions per column and half for Q4_K against ~10 for pairs.
 //  - pairs (4/5/6-bit without VNNI): two columns' nibbles interleaved byte-wise, VPMADDUBSW with the pair of x,
 //    int16 sums widened to int32 every few columns (chunk_half). Measured ~1.7x faster than the float path this
 //    file had first (4096 x 11008, s = 0, compute-bound at 1.4x the dense time).
