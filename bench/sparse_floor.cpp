@@ -6,12 +6,16 @@
 // the kernel's work between the loads is.
 //
 //   bash tools/build_inplace.sh                      # builds it with the C++ tests: build/dev/sparse_floor
-//   build/dev/sparse_floor Q4_K 1536 8960 [reps=15] [flush MiB=900]     # the Qwen2.5-1.5B down matrix
+//   build/dev/sparse_floor Q4_K 1536 8960 [reps=15] [flush MiB=900] [L2 budgets, e.g. 0,256]
+//
+// (1536 x 8960: the Qwen2.5-1.5B down matrix.) The optional last argument adds the kernel once per L2 prefetch
+// budget listed (sparse/axpy.h prefetch_tiles_l2, in lines; 0: off), interleaved with the rest in the same process:
+// on a host whose memory speed moves between processes, the way to compare settings.
 //
 // Types: every type the sparse layout takes. Random weights quantised by the engine, uniform random active sets
 // at s = 0 .. 0.9.
 // Prints per s: kernel | read + prefetch | read without prefetch, each as its time over the dense time, and the
-// layout's ideal (bytes the kernel must read over the dense bytes). One thread; results vary with the machine's
+// layout's ideal (bytes the kernel must read over the dense bytes); then the kernel at each listed L2 budget. One thread; results vary with the machine's
 // memory speed from minute to minute, so compare the columns of one line, not lines of different runs.
 #include <algorithm>
 #include <chrono>
@@ -104,13 +108,25 @@ int main(int argc, char** argv) {
 
 int run(int argc, char** argv) {
     if (argc < 4) {
-        std::fprintf(stderr, "usage: %s TYPE rows cols [reps] [flush MiB]\n", argv[0]);
+        std::fprintf(stderr, "usage: %s TYPE rows cols [reps] [flush MiB] [L2 budgets, e.g. 0,256]\n", argv[0]);
         return 2;
     }
     const std::string tn = argv[1];
     const int64_t rows = std::atol(argv[2]), cols = std::atol(argv[3]);
     const int reps = argc > 4 ? std::atoi(argv[4]) : 15;
     const size_t flush_mib = argc > 5 ? std::atol(argv[5]) : 900;
+    std::vector<int64_t> l2;  // the kernel's L2 prefetch budgets to compare (lines)
+    if (argc > 6)
+        for (const char* p = argv[6]; *p;) {
+            char* end = nullptr;
+            const long v = std::strtol(p, &end, 10);
+            if (end == p || v < 0) {
+                std::fprintf(stderr, "L2 budgets: a comma-separated list of lines >= 0, got '%s'\n", argv[6]);
+                return 2;
+            }
+            l2.push_back(v);
+            p = *end == ',' ? end + 1 : end;
+        }
     const GGMLType type = type_from_name(tn);
     ThreadPool::global().set_num_threads(1);
     std::mt19937 rng(1);
@@ -125,7 +141,10 @@ int run(int argc, char** argv) {
         for (size_t i = 0; i < flush_buf.size(); i += 8) sink += flush_buf[i];
     };
     std::printf("%s %ldx%ld, 1 thread, %d cold calls each (flush %zu MiB): kernel | read+prefetch | read, over dense "
-                "(ideal)\n", tn.c_str(), (long)rows, (long)cols, reps, flush_mib);
+                "(ideal)", tn.c_str(), (long)rows, (long)cols, reps, flush_mib);
+    for (int64_t b : l2) std::printf(" | kernel L2=%ld", (long)b);
+    std::printf("\n");
+    const int nv = 4 + (int)l2.size();
     for (double s : {0.0, 0.5, 0.7, 0.8, 0.9}) {
         std::vector<int32_t> idx(cols);
         for (int64_t i = 0; i < cols; ++i) idx[i] = (int32_t)i;
@@ -135,20 +154,24 @@ int run(int argc, char** argv) {
         int64_t touched = 0;
         for (size_t k = 0; k < idx.size(); ++k) touched += k == 0 || idx[k] / m.group != idx[k - 1] / m.group;
         const double ideal = (double)sparse_bytes_touched(m, (int64_t)idx.size(), touched) / (double)w.size();
-        std::vector<double> t[4];
+        std::vector<std::vector<double>> t(nv);
         for (int r = 0; r < reps; ++r)
-            for (int v = 0; v < 4; ++v) {
+            for (int v = 0; v < nv; ++v) {
+                sparse_detail::set_l2_lines_ahead(v >= 4 ? l2[v - 4] : -1);
                 flush();
                 const auto t0 = std::chrono::steady_clock::now();
                 if (v == 0) matvec(type, w.data(), rows, cols, x.data(), y.data());
-                else if (v == 1) sparse_matvec(m, x.data(), idx.data(), (int64_t)idx.size(), y.data());
+                else if (v == 1 || v >= 4) sparse_matvec(m, x.data(), idx.data(), (int64_t)idx.size(), y.data());
                 else sink += read_walk(m, idx, v == 2);
                 t[v].push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
             }
+        sparse_detail::set_l2_lines_ahead(-1);
         for (auto& v : t) std::sort(v.begin(), v.end());
         const double dense = t[0][reps / 2];
-        std::printf("  s=%.1f  %.2f | %.2f | %.2f  (%.2f)   dense %.0f us\n", s, t[1][reps / 2] / dense,
-                    t[2][reps / 2] / dense, t[3][reps / 2] / dense, ideal, dense * 1e6);
+        std::printf("  s=%.1f  %.2f | %.2f | %.2f  (%.2f)", s, t[1][reps / 2] / dense, t[2][reps / 2] / dense,
+                    t[3][reps / 2] / dense, ideal);
+        for (int v = 4; v < nv; ++v) std::printf(" | %.2f", t[v][reps / 2] / dense);
+        std::printf("   dense %.0f us\n", dense * 1e6);
         std::fflush(stdout);
     }
     std::printf("(checksum %llu)\n", (unsigned long long)(sink & 0xff));  // keeps the flushes and reads

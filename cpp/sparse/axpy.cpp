@@ -23,14 +23,16 @@ Kind kind_of(const SparseMatrix& m) {
     return static_cast<Kind>(m.type);
 }
 
-int64_t l2_lines_ahead() {
-    static const int64_t v = env_int("PYSPARSE_SPARSE_L2_LINES", kL2LinesAhead);
-    return v;
-}
-
 namespace {
+int64_t g_l2_override = -1;
 int64_t g_colpass_override = -1;
 }  // namespace
+
+int64_t l2_lines_ahead() {
+    static const int64_t v = env_int("PYSPARSE_SPARSE_L2_LINES", kL2LinesAhead);
+    return g_l2_override >= 0 ? g_l2_override : v;
+}
+void set_l2_lines_ahead(int64_t n) { g_l2_override = n; }
 
 int64_t colpass_max_tiles(int bits) {
     static const int64_t v = env_int("PYSPARSE_SPARSE_COLPASS", -1);

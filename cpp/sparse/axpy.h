@@ -98,7 +98,8 @@ inline int64_t prefetch_tiles(int32_t n_active) {
 // hardware prefetchers do not follow 32 interleaved column runs. Rough A/B on the loaded development machine
 // (AMD EPYC, AVX-512, Q4_K, DRAM-resident): sparse/dense at s = 0 from ~1.5 to ~1.0. PYSPARSE_SPARSE_L2_LINES
 // sets the budget (0 switches it off) for A/B runs on a quiet machine.
-int64_t l2_lines_ahead();  // axpy.cpp: PYSPARSE_SPARSE_L2_LINES, else kL2LinesAhead
+int64_t l2_lines_ahead();  // axpy.cpp: set_l2_lines_ahead's value, else PYSPARSE_SPARSE_L2_LINES, else kL2LinesAhead
+void set_l2_lines_ahead(int64_t n);  // for in-process A/B runs (bench/sparse_floor.cpp); -1 restores the default
 constexpr int kL2LinesAhead = 256;
 inline int64_t prefetch_tiles_l2(int32_t n_active) {
     const int64_t lines = l2_lines_ahead();
