@@ -84,6 +84,38 @@ extern const SparseKernels kSparseNeonDot;  // axpy_neondot.cpp (built for dotpr
 // The offset a symmetric format's raw values carry (value = d * (q - offset)), 0 for the others.
 constexpr int quant_offset(Kind k) { return k == Kind::requant_q8_0 ? 0 : kind_traits(k).offset; }
 
+// The SIMD kernels' software prefetch. PF is the ISA's prefetch instruction for the level wanted (prefetcht0 or
+// prefetcht1 on x86, prfm on ARM), passed as a template argument so the call inlines to one instruction. Prefetches
+// are hints: a line fetched for nothing costs bandwidth, never a wrong result.
+using PrefetchFn = void (*)(const void*);
+
+// The lines of tile t of active columns [k0, k1): LINES lines of each column's lo slice (F16 / F32 slices span 2
+// or 4) and its hi slice, where the format has one.
+template <int LINES, PrefetchFn PF>
+inline void prefetch_columns(const SparseMatrix& m, const ActiveSet& a, int32_t k0, int32_t k1, int64_t t) {
+    const uint8_t* lo = m.lo.data();
+    const uint8_t* hi = m.hi.data();
+    const int64_t LB = m.lo_bytes, HB = m.hi_bytes, G = m.slice_step();
+    for (int32_t k = k0; k < k1; ++k) {
+        const int64_t cs = a.cs0[k] + t * G;
+        for (int l = 0; l < LINES; ++l) PF(lo + cs * LB + 64 * l);
+        if (HB) PF(hi + cs * HB);
+    }
+}
+
+// The tile order's prefetch, `ahead` tiles past (group gi, tile t) in the walk over tiles [tb, te): that tile of
+// the same group or, past te, one of the next group's first tiles.
+template <int LINES, PrefetchFn PF>
+inline void prefetch_tile_ahead(const SparseMatrix& m, const ActiveSet& a, size_t gi, int64_t t, int64_t ahead,
+                                int64_t tb, int64_t te) {
+    int64_t tp = t + ahead;
+    if (tp >= te) {
+        tp = tb + (tp - te);
+        if (++gi >= a.groups.size() || tp >= te) return;
+    }
+    prefetch_columns<LINES, PF>(m, a, a.groups[gi].begin, a.groups[gi].end, tp);
+}
+
 // How many tiles ahead the SIMD kernels prefetch a group's active lines: about kLinesInFlight lines (the L1 miss
 // buffers hold ~20-24), so few tiles ahead when a group has many active columns and more when it has few.
 constexpr int kLinesInFlight = 24;
@@ -145,12 +177,12 @@ struct ColpassCursor {
         if (k < a.groups[gi].end) return;
         if (++gi < a.groups.size()) k = a.groups[gi].begin;
     }
-    // f(slice) for each active column of the step's pass: slice = the column's slice index in tile t.
-    template <class F>
-    void for_slices(const ActiveSet& a, F f) const {
+    // Prefetch (PF: see prefetch_columns) the lines of the step's pass: its active columns' slices in tile t.
+    template <PrefetchFn PF>
+    void prefetch(const SparseMatrix& m, const ActiveSet& a) const {
         if (gi >= a.groups.size()) return;
         const int32_t e = k + kPassCols < a.groups[gi].end ? k + kPassCols : a.groups[gi].end;
-        for (int32_t j = k; j < e; ++j) f(a.cs0[j] + t);
+        prefetch_columns<1, PF>(m, a, k, e, t);
     }
 };
 

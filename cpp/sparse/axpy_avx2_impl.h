@@ -316,11 +316,6 @@ inline int32_t group_qoff(const int8_t* xq, const ActiveGroup& ag) {
     return (bits_of(K) == 8 ? kQ8Bias : quant_offset(K)) * qsum;
 }
 
-template <int LINES>
-inline void prefetch_lines(const uint8_t* p) {
-    for (int l = 0; l < LINES; ++l) prefetch_t0(p + 64 * l);
-}
-
 // Column-pass order for short ranges of tiles (axpy.h colpass_max_tiles; the AVX-512 kernel's colpass_avx512 says
 // why): per group, kPassCols active columns over all the range's tiles, the int32 sums of both halves of every
 // tile in a buffer (16 ymm = 512 bytes per tile), then the epilogue per group and tile. Bitwise the tile order's.
@@ -342,17 +337,6 @@ void colpass_avx2(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet
     const size_t need = (size_t)nt * 16 * sizeof(__m256i);
     if (ibuf.size() < need) ibuf = AlignedBytes(need);
     __m256i* sums = reinterpret_cast<__m256i*>(ibuf.data());
-    auto prefetch = [&](const ColpassCursor& c, bool l1) {
-        c.for_slices(a, [&](int64_t cs) {
-            if (l1) {
-                prefetch_t0(lo + cs * LB);
-                if (HB) prefetch_t0(hi + cs * HB);
-            } else {
-                prefetch_t1(lo + cs * LB);
-                if (HB) prefetch_t1(hi + cs * HB);
-            }
-        });
-    };
     const int64_t d1 = colpass_l1_steps(BITS), d2 = colpass_l2_steps(BITS);
     ColpassCursor c1 = ColpassCursor::at(a, tb, te, d1), c2 = ColpassCursor::at(a, tb, te, d2);
     for (size_t gi = 0; gi < ng; ++gi) {
@@ -362,8 +346,8 @@ void colpass_avx2(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet
         for (int32_t k = ag.begin; k < ag.end; k += kPassCols) {
             const int32_t ke = std::min(k + kPassCols, ag.end);
             for (int64_t t = tb; t < te; ++t) {
-                prefetch(c1, true), c1.advance(a, tb, te);
-                if (d2 > d1) prefetch(c2, false), c2.advance(a, tb, te);
+                c1.prefetch<prefetch_t0>(m, a), c1.advance(a, tb, te);
+                if (d2 > d1) c2.prefetch<prefetch_t1>(m, a), c2.advance(a, tb, te);
                 for (int h = 0; h < NH; ++h) {
                     __m256i* s = sums + (t - tb) * 16 + 8 * h;
                     __m256i a32[8];
@@ -401,20 +385,6 @@ void tile_avx2(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet& a
     const float* xv = a.xv.data();
     const int8_t* xq = a.xq.data();
     const size_t ng = a.groups.size();
-    auto prefetch = [&](const ActiveGroup& ag, int64_t t) {
-        for (int32_t k = ag.begin; k < ag.end; ++k) {
-            const int64_t cs = cs0[k] + t * G;
-            prefetch_lines<LINES>(lo + cs * LB);
-            if (HB) prefetch_t0(hi + cs * HB);
-        }
-    };
-    auto prefetch_l2 = [&](const ActiveGroup& ag, int64_t t) {  // see prefetch_tiles_l2 (axpy.h)
-        for (int32_t k = ag.begin; k < ag.end; ++k) {
-            const int64_t cs = cs0[k] + t * G;
-            for (int l = 0; l < LINES; ++l) prefetch_t1(lo + cs * LB + 64 * l);
-            if (HB) prefetch_t1(hi + cs * HB);
-        }
-    };
     if constexpr (kIntPath) {
         // repack.cpp's invariants, which quad_half's compile-time slice sizes and apply_panel's halves assume
         if (T != (BITS <= 6 ? 128 : 64) || LB != 64 || HB != (BITS == 5 ? 16 : BITS == 6 ? 32 : 0)) std::abort();
@@ -427,15 +397,10 @@ void tile_avx2(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet& a
         const ActiveGroup& ag = a.groups[gi];
         const int32_t qoff = kIntPath ? group_qoff<K>(xq, ag) : 0;
         for (int64_t t = tb; t < te; ++t) {
-            // Prefetch this group's active lines a few tiles ahead, or the next group's first tiles.
-            const int64_t tp = t + prefetch_tiles(ag.end - ag.begin);
-            if (tp < te) prefetch(ag, tp);
-            else if (gi + 1 < ng && tb + (tp - te) < te) prefetch(a.groups[gi + 1], tb + (tp - te));
-            if (const int64_t d2 = prefetch_tiles_l2(ag.end - ag.begin)) {
-                const int64_t t2 = t + d2;
-                if (t2 < te) prefetch_l2(ag, t2);
-                else if (gi + 1 < ng && tb + (t2 - te) < te) prefetch_l2(a.groups[gi + 1], tb + (t2 - te));
-            }
+            // This group's active lines a few tiles ahead (or the next group's first tiles), and farther into L2.
+            prefetch_tile_ahead<LINES, prefetch_t0>(m, a, gi, t, prefetch_tiles(ag.end - ag.begin), tb, te);
+            if (const int64_t d2 = prefetch_tiles_l2(ag.end - ag.begin))
+                prefetch_tile_ahead<LINES, prefetch_t1>(m, a, gi, t, d2, tb, te);
             for (int h = 0; h < NH; ++h) {
                 __m256 acc[8];
                 if constexpr (kIntPath) {  // x quantised per group (ActiveGroup::dx)

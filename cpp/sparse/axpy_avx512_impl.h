@@ -289,17 +289,6 @@ void colpass_avx512(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveS
     const size_t need = (size_t)nt * 8 * sizeof(__m512i);
     if (ibuf.size() < need) ibuf = AlignedBytes(need);
     __m512i* sums = reinterpret_cast<__m512i*>(ibuf.data());
-    auto prefetch = [&](const ColpassCursor& c, bool l1) {
-        c.for_slices(a, [&](int64_t cs) {
-            if (l1) {
-                prefetch_t0(lo + cs * LB);
-                if (HB) prefetch_t0(hi + cs * HB);
-            } else {
-                prefetch_t1(lo + cs * LB);
-                if (HB) prefetch_t1(hi + cs * HB);
-            }
-        });
-    };
     const int64_t d1 = colpass_l1_steps(BITS), d2 = colpass_l2_steps(BITS);
     ColpassCursor c1 = ColpassCursor::at(a, tb, te, d1), c2 = ColpassCursor::at(a, tb, te, d2);
     for (size_t gi = 0; gi < ng; ++gi) {
@@ -311,8 +300,8 @@ void colpass_avx512(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveS
         for (int64_t i = 0; i < nt * 8; ++i) _mm512_store_si512(sums + i, _mm512_setzero_si512());
         for (int32_t k = ag.begin; k < ag.end; k += kPassCols) {
             for (int64_t t = tb; t < te; ++t) {
-                prefetch(c1, true), c1.advance(a, tb, te);
-                if (d2 > d1) prefetch(c2, false), c2.advance(a, tb, te);
+                c1.prefetch<prefetch_t0>(m, a), c1.advance(a, tb, te);
+                if (d2 > d1) c2.prefetch<prefetch_t1>(m, a), c2.advance(a, tb, te);
                 __m512i* s = sums + (t - tb) * 8;
                 __m512i al[4], ah[4];
                 for (int j = 0; j < 4; ++j) al[j] = _mm512_loadu_si512(s + j), ah[j] = _mm512_loadu_si512(s + 4 + j);
@@ -346,20 +335,6 @@ void tile_avx512(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet&
     const float* xv = a.xv.data();
     const int8_t* xq = a.xq.data();
     const size_t ng = a.groups.size();
-    auto prefetch = [&](const ActiveGroup& ag, int64_t t) {
-        for (int32_t k = ag.begin; k < ag.end; ++k) {
-            const int64_t cs = cs0[k] + t * G;
-            for (int l = 0; l < LINES; ++l) prefetch_t0(lo + cs * LB + 64 * l);
-            if (HB) prefetch_t0(hi + cs * HB);
-        }
-    };
-    auto prefetch_l2 = [&](const ActiveGroup& ag, int64_t t) {
-        for (int32_t k = ag.begin; k < ag.end; ++k) {
-            const int64_t cs = cs0[k] + t * G;
-            for (int l = 0; l < LINES; ++l) prefetch_t1(lo + cs * LB + 64 * l);
-            if (HB) prefetch_t1(hi + cs * HB);
-        }
-    };
     if (T != (BITS <= 6 ? 128 : 64)) std::abort();  // repack.cpp's invariant, which apply_panel's NA assumes
     if constexpr (kIntPath) {
         if (m.lo_bytes != kLoBytes<BITS> || m.hi_bytes != kHiBytes<BITS>) std::abort();  // repack.cpp's invariant
@@ -376,14 +351,10 @@ void tile_avx512(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet&
             for (int32_t k = ag.begin; k < ag.end; ++k) qsum += xq[k];
         const int32_t qoff = (BITS == 8 ? kQ8Bias : quant_offset(K)) * qsum;
         for (int64_t t = tb; t < te; ++t) {
-            const int64_t tp = t + prefetch_tiles(ag.end - ag.begin);
-            if (tp < te) prefetch(ag, tp);
-            else if (gi + 1 < ng && tb + (tp - te) < te) prefetch(a.groups[gi + 1], tb + (tp - te));
-            if (const int64_t d2 = prefetch_tiles_l2(ag.end - ag.begin)) {
-                const int64_t t2 = t + d2;
-                if (t2 < te) prefetch_l2(ag, t2);
-                else if (gi + 1 < ng && tb + (t2 - te) < te) prefetch_l2(a.groups[gi + 1], tb + (t2 - te));
-            }
+            // This group's active lines a few tiles ahead (or the next group's first tiles), and farther into L2.
+            prefetch_tile_ahead<LINES, prefetch_t0>(m, a, gi, t, prefetch_tiles(ag.end - ag.begin), tb, te);
+            if (const int64_t d2 = prefetch_tiles_l2(ag.end - ag.begin))
+                prefetch_tile_ahead<LINES, prefetch_t1>(m, a, gi, t, d2, tb, te);
             __m512 acc[8];
             if constexpr (kIntPath) {
                 int_group_tile<BITS>(lo, hi, cs0, xq, t * G, ag.begin, ag.end, ag.dx, qoff, acc);

@@ -180,19 +180,10 @@ void tile_neon(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet& a
     const float* xv = a.xv.data();
     const int8_t* xq = a.xq.data();
     const size_t ng = a.groups.size();
-    auto prefetch = [&](const ActiveGroup& ag, int64_t t) {
-        for (int32_t k = ag.begin; k < ag.end; ++k) {
-            const int64_t cs = cs0[k] + t * G;
-            for (int l = 0; l < LINES; ++l) prefetch_l1(lo + cs * LB + 64 * l);
-            if (HB) prefetch_l1(hi + cs * HB);
-        }
-    };
     for (size_t gi = 0; gi < ng; ++gi) {
         const ActiveGroup& ag = a.groups[gi];
         for (int64_t t = tb; t < te; ++t) {
-            const int64_t tp = t + prefetch_tiles(ag.end - ag.begin);
-            if (tp < te) prefetch(ag, tp);
-            else if (gi + 1 < ng && tb + (tp - te) < te) prefetch(a.groups[gi + 1], tb + (tp - te));
+            prefetch_tile_ahead<LINES, prefetch_l1>(m, a, gi, t, prefetch_tiles(ag.end - ag.begin), tb, te);
             for (int h = 0; h < NH; ++h) {
                 float32x4_t acc[16];
                 if constexpr (kInt) {
