@@ -182,8 +182,9 @@ void tile_neon(const SparseMatrix& m, int64_t tb, int64_t te, const ActiveSet& a
     const size_t ng = a.groups.size();
     for (size_t gi = 0; gi < ng; ++gi) {
         const ActiveGroup& ag = a.groups[gi];
+        const int64_t d1 = prefetch_tiles(ag.end - ag.begin);  // per group: it divides
         for (int64_t t = tb; t < te; ++t) {
-            prefetch_tile_ahead<LINES, prefetch_l1>(m, a, gi, t, prefetch_tiles(ag.end - ag.begin), tb, te);
+            prefetch_tile_ahead<LINES, prefetch_l1>(m, a, gi, t, d1, tb, te);
             for (int h = 0; h < NH; ++h) {
                 float32x4_t acc[16];
                 if constexpr (kInt) {
