@@ -493,12 +493,14 @@ inline __m512i nibble_pair(const uint8_t* qa, const uint8_t* qb, bool pair) {
 }
 struct Q4_0R {
     using BW = block_q4_0;
+    using BX = block_q8_0;
     static constexpr int kOffset = 8;
     static __m512i quants(const BW* w, int64_t b, bool pair) { return nibble_pair(w[b].qs, w[pair ? b + 1 : b].qs, pair); }
     static float finish(__m512 acc) { return gemm::finish_avx2_pair(acc); }
 };
 struct Q5_0R {
     using BW = block_q5_0;
+    using BX = block_q8_0;
     static constexpr int kOffset = 16;
     // Bit j of qh: + 16 on element j; blocks b (mask bits 0..31) and b + 1 (32..63).
     static __m512i quants(const BW* w, int64_t b, bool pair) {
@@ -513,6 +515,7 @@ struct Q5_0R {
 // blocks, the layout of this zmm's halves; its int32 lanes (sums of 4 products |w| * +-x) are these exactly.
 struct Q8_0R {
     using BW = block_q8_0;
+    using BX = block_q8_0;
     static constexpr int kOffset = 128;
     static __m512i quants(const BW* w, int64_t b, bool pair) {
         const __m256i lo = load256(w[b].qs);
@@ -520,6 +523,60 @@ struct Q8_0R {
         return _mm512_xor_si512(q, _mm512_set1_epi8(static_cast<char>(0x80)));
     }
     static float finish(__m512 acc) { return gemm::finish_avx2_pair(acc); }
+};
+// The formats with a min (w = d * q + m; x as Q8_1, whose s = d_x * sum q_x): no offset, and each row also sums
+// m * s per block in float, in the order of the single-row kernel the path picks (`Mins`, `add_mins`, `finish`).
+// Q4_1: the AVX2 vec_dot_q4_1_q8_1 (sum_blocks2): even blocks' terms in m0, odd ones' in m1, then
+// hsum(a0 + a1) + (m0 + m1); its two float accumulators are this zmm's halves as for Q4_0.
+struct Q4_1R {
+    using BW = block_q4_1;
+    using BX = block_q8_1;
+    static constexpr int kOffset = 0;
+    struct Mins {
+        float m0 = 0.0f, m1 = 0.0f;
+    };
+    static __m512i quants(const BW* w, int64_t b, bool pair) { return nibble_pair(w[b].qs, w[pair ? b + 1 : b].qs, pair); }
+    static void add_mins(Mins& s, const BW* w, const BX* x, int64_t b, bool pair) {
+        s.m0 += f16(w[b].m) * x[b].s;
+        if (pair) s.m1 += f16(w[b + 1].m) * x[b + 1].s;
+    }
+    static float finish(__m512 acc, const Mins& s) {
+        const __m256 lo = _mm512_castps512_ps256(acc);
+        const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1));
+        return hsum_f32x8(_mm256_add_ps(lo, hi)) + (s.m0 + s.m1);
+    }
+};
+// Q5_1: matvec_avx512.cpp's vec_dot_32_avx512<Q5_1T>: summs += (m_b s_b + m_b+1 s_b+1) per pair (the odd last
+// block's alone), then reduce_add(acc) + summs.
+struct Q5_1R {
+    using BW = block_q5_1;
+    using BX = block_q8_1;
+    static constexpr int kOffset = 0;
+    struct Mins {
+        float summs = 0.0f;
+    };
+    static __m512i quants(const BW* w, int64_t b, bool pair) {
+        const __m512i q = nibble_pair(w[b].qs, w[pair ? b + 1 : b].qs, pair);
+        const uint64_t lo = load_u32(w[b].qh), hi = pair ? load_u32(w[b + 1].qh) : 0;
+        return _mm512_mask_add_epi8(q, static_cast<__mmask64>(lo | hi << 32), q, _mm512_set1_epi8(16));
+    }
+    static void add_mins(Mins& s, const BW* w, const BX* x, int64_t b, bool pair) {
+        if (pair) s.summs += f16(w[b].m) * x[b].s + f16(w[b + 1].m) * x[b + 1].s;
+        else s.summs += f16(w[b].m) * x[b].s;
+    }
+    static float finish(__m512 acc, const Mins& s) { return _mm512_reduce_add_ps(acc) + s.summs; }
+};
+template <class F, class = void>
+struct HasMins : std::false_type {};
+template <class F>
+struct HasMins<F, std::void_t<typename F::Mins>> : std::true_type {};
+template <class F, class = void>
+struct MinsOf {
+    struct type {};
+};
+template <class F>
+struct MinsOf<F, std::void_t<typename F::Mins>> {
+    using type = typename F::Mins;
 };
 
 // The fp16 scales of two blocks (the first 2 bytes of each) -> a 128-bit register {d_a, d_b, ?, ?} of floats
@@ -542,16 +599,25 @@ struct XPair32 {
     __m512i off;
     __m128 d;
 };
-inline __m512i x_bytes(const block_q8_0* x, int64_t b, bool pair) {
+template <class BX>
+inline __m512i x_bytes(const BX* x, int64_t b, bool pair) {
     const __m256i lo = load256(x[b].qs);
     return pair ? join(lo, load256(x[b + 1].qs)) : _mm512_zextsi256_si512(lo);
 }
+// x's scales: fp16 in Q8_0, float in Q8_1.
+inline __m128 x_scales(const block_q8_0* x, int64_t b, bool pair) { return pair ? two_scales(x[b], x[b + 1]) : one_scale(x[b].d); }
+inline __m128 x_scales(const block_q8_1* x, int64_t b, bool pair) { return _mm_setr_ps(x[b].d, pair ? x[b + 1].d : 0.0f, 0.0f, 0.0f); }
 template <class F>
-inline XPair32 x_pair(const block_q8_0* x, int64_t b, bool pair) {
-    const __m512i offset = _mm512_set1_epi8(static_cast<char>(F::kOffset));
+inline XPair32 x_pair(const typename F::BX* x, int64_t b, bool pair) {
     XPair32 p;
-    p.off = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), offset, x_bytes(x, b, pair)));
-    p.d = pair ? two_scales(x[b], x[b + 1]) : one_scale(x[b].d);
+    if constexpr (F::kOffset == 0) {
+        p.off = _mm512_setzero_si512();
+    } else {
+        const __m512i offset = _mm512_set1_epi8(static_cast<char>(F::kOffset));
+        p.off = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                 _mm512_dpbusd_epi32(_mm512_setzero_si512(), offset, x_bytes(x, b, pair)));
+    }
+    p.d = x_scales(x, b, pair);
     return p;
 }
 
@@ -564,7 +630,7 @@ constexpr int64_t kBufferedPairs = 64;
 template <class F, bool kBuffered>
 void rows4_32_vnni(int64_t n, const void* vw, size_t rb, const void* vx, float* out) {
     const __m512i spread = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-    const auto* x = static_cast<const block_q8_0*>(vx);
+    const auto* x = static_cast<const typename F::BX*>(vx);
     const int64_t nb = n / 32, npairs = (nb + 1) / 2;  // the last pair of an odd nb is block nb - 1 and zeros
     XPair32 buf[kBuffered ? kBufferedPairs : 1];
     if (kBuffered)
@@ -574,6 +640,7 @@ void rows4_32_vnni(int64_t n, const void* vw, size_t rb, const void* vx, float* 
     for (int r = 0; r < kDotRows; ++r) {
         const auto* w = reinterpret_cast<const typename F::BW*>(static_cast<const uint8_t*>(vw) + r * rb);
         acc[r] = _mm512_setzero_ps();
+        [[maybe_unused]] typename MinsOf<F>::type mins{};
         auto step = [&](int64_t i, bool pair) {
             const int64_t b = 2 * i;
             prefetch_ahead(&w[b], 2 * sizeof(typename F::BW) > 64 ? 2 : 1);
@@ -585,12 +652,14 @@ void rows4_32_vnni(int64_t n, const void* vw, size_t rb, const void* vx, float* 
                 _mm512_permutexvar_epi32(spread, _mm512_zextsi256_si512(_mm256_castsi128_si256(_mm_castps_si128(d)))));
             const __m512i sums = _mm512_dpbusd_epi32(xp.off, q, x_bytes(x, b, pair));
             acc[r] = _mm512_fmadd_ps(d16, _mm512_cvtepi32_ps(sums), acc[r]);
+            if constexpr (HasMins<F>::value) F::add_mins(mins, w, x, b, pair);
         };
         // Full pairs, then the odd last block with zeros: two loops, so the first has no branch.
         for (int64_t i = 0; i < nb / 2; ++i) step(i, true);
         if (nb % 2) step(nb / 2, false);
+        if constexpr (HasMins<F>::value) out[r] = F::finish(acc[r], mins);
+        else out[r] = F::finish(acc[r]);
     }
-    for (int r = 0; r < kDotRows; ++r) out[r] = F::finish(acc[r]);
 }
 
 template <class F>
@@ -604,6 +673,8 @@ void rows4_32(int64_t n, const void* w, size_t rb, const void* x, float* out) {
 void rows4_q4_0_vnni(int64_t n, const void* w, size_t rb, const void* x, float* out) { rows4_32<Q4_0R>(n, w, rb, x, out); }
 void rows4_q5_0_vnni(int64_t n, const void* w, size_t rb, const void* x, float* out) { rows4_32<Q5_0R>(n, w, rb, x, out); }
 void rows4_q8_0_vnni(int64_t n, const void* w, size_t rb, const void* x, float* out) { rows4_32<Q8_0R>(n, w, rb, x, out); }
+void rows4_q4_1_vnni(int64_t n, const void* w, size_t rb, const void* x, float* out) { rows4_32<Q4_1R>(n, w, rb, x, out); }
+void rows4_q5_1_vnni(int64_t n, const void* w, size_t rb, const void* x, float* out) { rows4_32<Q5_1R>(n, w, rb, x, out); }
 
 }  // namespace
 }  // namespace pysparse
@@ -632,7 +703,9 @@ constexpr DenseKernels kDenseAvx512Vnni = {
         .with(GGMLType::Q6_K, rows4_q6_K_vnni)
         .with(GGMLType::Q4_0, rows4_q4_0_vnni)
         .with(GGMLType::Q5_0, rows4_q5_0_vnni)
-        .with(GGMLType::Q8_0, rows4_q8_0_vnni),
+        .with(GGMLType::Q8_0, rows4_q8_0_vnni)
+        .with(GGMLType::Q4_1, rows4_q4_1_vnni)
+        .with(GGMLType::Q5_1, rows4_q5_1_vnni),
     TypeKernels<lanes_gemm_fn>{}
         .with(GGMLType::Q4_K, lanes_qK_vnni<block_q4_K>)
         .with(GGMLType::Q5_K, lanes_qK_vnni<block_q5_K>)

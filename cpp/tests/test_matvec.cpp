@@ -347,9 +347,9 @@ TEST(dot_rows_kernels_equal_vec_dot) {
             }
         }
     });
-    // the AVX-512 VNNI path has Q4_K's, Q5_K's, Q6_K's, Q4_0's, Q5_0's and Q8_0's (run natively, or under the SIMDe
-    // build)
-    if (vnni && active_isa() == Isa::avx512) CHECK(kernels_seen >= 6);
+    // the AVX-512 VNNI path has Q4_K's, Q5_K's, Q6_K's, Q4_0's, Q4_1's, Q5_0's, Q5_1's and Q8_0's (run natively, or
+    // under the SIMDe build)
+    if (vnni && active_isa() == Isa::avx512) CHECK(kernels_seen >= 8);
 }
 
 TEST(lane_kernels_equal_vec_dot) {
