@@ -681,8 +681,8 @@ void rows4_q5_1_vnni(int64_t n, const void* w, size_t rb, const void* x, float* 
 
 namespace pysparse {
 
-// The K formats above (Q4_K, Q5_K, Q6_K) with their four-token and four-row kernels, the four-row kernels of Q4_0,
-// Q5_0 and Q8_0, and the VPDPBUSD tiles; everything else falls back to
+// The K formats above (Q4_K, Q5_K, Q6_K) with their four-token and four-row kernels, the four-row kernels of the
+// 32-element formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0), and the VPDPBUSD tiles; everything else falls back to
 // kDenseAvx512 (then kDenseAvx2).
 constexpr DenseKernels kDenseAvx512Vnni = {
     TypeKernels<vec_dot_fn>{}
