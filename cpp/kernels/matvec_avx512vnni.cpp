@@ -491,6 +491,13 @@ inline __m512i nibble_pair(const uint8_t* qa, const uint8_t* qb, bool pair) {
                            : _mm512_zextsi256_si512(lo);
     return _mm512_and_si512(_mm512_mask_srli_epi16(q, 0xFF00FF00u, q, 4), _mm512_set1_epi8(0x0F));
 }
+// Q5_0 / Q5_1: the nibbles plus 16 where bit j of qh is set; blocks b (mask bits 0..31) and b + 1 (32..63).
+template <class BW>
+inline __m512i five_bit_pair(const BW* w, int64_t b, bool pair) {
+    const __m512i q = nibble_pair(w[b].qs, w[pair ? b + 1 : b].qs, pair);
+    const uint64_t lo = load_u32(w[b].qh), hi = pair ? load_u32(w[b + 1].qh) : 0;
+    return _mm512_mask_add_epi8(q, static_cast<__mmask64>(lo | hi << 32), q, _mm512_set1_epi8(16));
+}
 struct Q4_0R {
     using BW = block_q4_0;
     using BX = block_q8_0;
@@ -502,12 +509,7 @@ struct Q5_0R {
     using BW = block_q5_0;
     using BX = block_q8_0;
     static constexpr int kOffset = 16;
-    // Bit j of qh: + 16 on element j; blocks b (mask bits 0..31) and b + 1 (32..63).
-    static __m512i quants(const BW* w, int64_t b, bool pair) {
-        const __m512i q = nibble_pair(w[b].qs, w[pair ? b + 1 : b].qs, pair);
-        const uint64_t lo = load_u32(w[b].qh), hi = pair ? load_u32(w[b + 1].qh) : 0;
-        return _mm512_mask_add_epi8(q, static_cast<__mmask64>(lo | hi << 32), q, _mm512_set1_epi8(16));
-    }
+    static __m512i quants(const BW* w, int64_t b, bool pair) { return five_bit_pair(w, b, pair); }
     static float finish(__m512 acc) { return gemm::finish_avx512(acc); }
 };
 // Q8_0: the signed quants as unsigned bytes w ^ 0x80 = w + 128, so the activations' offset term is -128 * sum x.
@@ -535,7 +537,9 @@ struct Q4_1R {
     struct Mins {
         float m0 = 0.0f, m1 = 0.0f;
     };
-    static __m512i quants(const BW* w, int64_t b, bool pair) { return nibble_pair(w[b].qs, w[pair ? b + 1 : b].qs, pair); }
+    static __m512i quants(const BW* w, int64_t b, bool pair) {
+        return nibble_pair(w[b].qs, w[pair ? b + 1 : b].qs, pair);
+    }
     static void add_mins(Mins& s, const BW* w, const BX* x, int64_t b, bool pair) {
         s.m0 += f16(w[b].m) * x[b].s;
         if (pair) s.m1 += f16(w[b + 1].m) * x[b + 1].s;
@@ -555,27 +559,22 @@ struct Q5_1R {
     struct Mins {
         float summs = 0.0f;
     };
-    static __m512i quants(const BW* w, int64_t b, bool pair) {
-        const __m512i q = nibble_pair(w[b].qs, w[pair ? b + 1 : b].qs, pair);
-        const uint64_t lo = load_u32(w[b].qh), hi = pair ? load_u32(w[b + 1].qh) : 0;
-        return _mm512_mask_add_epi8(q, static_cast<__mmask64>(lo | hi << 32), q, _mm512_set1_epi8(16));
-    }
+    static __m512i quants(const BW* w, int64_t b, bool pair) { return five_bit_pair(w, b, pair); }
     static void add_mins(Mins& s, const BW* w, const BX* x, int64_t b, bool pair) {
         if (pair) s.summs += f16(w[b].m) * x[b].s + f16(w[b + 1].m) * x[b + 1].s;
         else s.summs += f16(w[b].m) * x[b].s;
     }
     static float finish(__m512 acc, const Mins& s) { return _mm512_reduce_add_ps(acc) + s.summs; }
 };
-template <class F, class = void>
-struct HasMins : std::false_type {};
-template <class F>
-struct HasMins<F, std::void_t<typename F::Mins>> : std::true_type {};
+// A format's per-row min state (F::Mins), or nothing for the formats without a min.
 template <class F, class = void>
 struct MinsOf {
+    static constexpr bool has = false;
     struct type {};
 };
 template <class F>
 struct MinsOf<F, std::void_t<typename F::Mins>> {
+    static constexpr bool has = true;
     using type = typename F::Mins;
 };
 
@@ -605,8 +604,12 @@ inline __m512i x_bytes(const BX* x, int64_t b, bool pair) {
     return pair ? join(lo, load256(x[b + 1].qs)) : _mm512_zextsi256_si512(lo);
 }
 // x's scales: fp16 in Q8_0, float in Q8_1.
-inline __m128 x_scales(const block_q8_0* x, int64_t b, bool pair) { return pair ? two_scales(x[b], x[b + 1]) : one_scale(x[b].d); }
-inline __m128 x_scales(const block_q8_1* x, int64_t b, bool pair) { return _mm_setr_ps(x[b].d, pair ? x[b + 1].d : 0.0f, 0.0f, 0.0f); }
+inline __m128 x_scales(const block_q8_0* x, int64_t b, bool pair) {
+    return pair ? two_scales(x[b], x[b + 1]) : one_scale(x[b].d);
+}
+inline __m128 x_scales(const block_q8_1* x, int64_t b, bool pair) {
+    return _mm_setr_ps(x[b].d, pair ? x[b + 1].d : 0.0f, 0.0f, 0.0f);
+}
 template <class F>
 inline XPair32 x_pair(const typename F::BX* x, int64_t b, bool pair) {
     XPair32 p;
@@ -652,12 +655,12 @@ void rows4_32_vnni(int64_t n, const void* vw, size_t rb, const void* vx, float* 
                 _mm512_permutexvar_epi32(spread, _mm512_zextsi256_si512(_mm256_castsi128_si256(_mm_castps_si128(d)))));
             const __m512i sums = _mm512_dpbusd_epi32(xp.off, q, x_bytes(x, b, pair));
             acc[r] = _mm512_fmadd_ps(d16, _mm512_cvtepi32_ps(sums), acc[r]);
-            if constexpr (HasMins<F>::value) F::add_mins(mins, w, x, b, pair);
+            if constexpr (MinsOf<F>::has) F::add_mins(mins, w, x, b, pair);
         };
         // Full pairs, then the odd last block with zeros: two loops, so the first has no branch.
         for (int64_t i = 0; i < nb / 2; ++i) step(i, true);
         if (nb % 2) step(nb / 2, false);
-        if constexpr (HasMins<F>::value) out[r] = F::finish(acc[r], mins);
+        if constexpr (MinsOf<F>::has) out[r] = F::finish(acc[r], mins);
         else out[r] = F::finish(acc[r]);
     }
 }
@@ -673,8 +676,12 @@ void rows4_32(int64_t n, const void* w, size_t rb, const void* x, float* out) {
 void rows4_q4_0_vnni(int64_t n, const void* w, size_t rb, const void* x, float* out) { rows4_32<Q4_0R>(n, w, rb, x, out); }
 void rows4_q5_0_vnni(int64_t n, const void* w, size_t rb, const void* x, float* out) { rows4_32<Q5_0R>(n, w, rb, x, out); }
 void rows4_q8_0_vnni(int64_t n, const void* w, size_t rb, const void* x, float* out) { rows4_32<Q8_0R>(n, w, rb, x, out); }
-void rows4_q4_1_vnni(int64_t n, const void* w, size_t rb, const void* x, float* out) { rows4_32<Q4_1R>(n, w, rb, x, out); }
-void rows4_q5_1_vnni(int64_t n, const void* w, size_t rb, const void* x, float* out) { rows4_32<Q5_1R>(n, w, rb, x, out); }
+void rows4_q4_1_vnni(int64_t n, const void* w, size_t rb, const void* x, float* out) {
+    rows4_32<Q4_1R>(n, w, rb, x, out);
+}
+void rows4_q5_1_vnni(int64_t n, const void* w, size_t rb, const void* x, float* out) {
+    rows4_32<Q5_1R>(n, w, rb, x, out);
+}
 
 }  // namespace
 }  // namespace pysparse
