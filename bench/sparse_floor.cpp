@@ -15,8 +15,9 @@
 // Types: every type the sparse layout takes. Random weights quantised by the engine, uniform random active sets
 // at s = 0 .. 0.9.
 // Prints per s: kernel | read + prefetch | read without prefetch, each as its time over the dense time, and the
-// layout's ideal (bytes the kernel must read over the dense bytes); then the kernel at each listed L2 budget. One thread; results vary with the machine's
-// memory speed from minute to minute, so compare the columns of one line, not lines of different runs.
+// layout's ideal (bytes the kernel must read over the dense bytes); then the kernel at each listed L2 budget. One
+// thread; results vary with the machine's memory speed from minute to minute, so compare the columns of one line,
+// not lines of different runs.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>

@@ -78,14 +78,17 @@ inline __m512 lane_pair(__m256 v, int i) {
 // Per weight format: the block type, its 32 quants as bytes (Q8_0 signed, else unsigned), the offset taken off
 // the unsigned quants, and the final horizontal sum of the single-row kernel the path picks (hsum_f32x8:
 // common/simd_x86.h, as matvec_avx2.cpp's).
-// sum_blocks2 (matvec_avx2.cpp): hsum(even + odd) + (m0 + m1), the min sums being 0.0f for these formats.
-inline float finish_avx2_pair(__m512 acc) {
+// sum_blocks2 (matvec_avx2.cpp): hsum(even + odd) + (m0 + m1); mins = m0 + m1, 0.0f + 0.0f for the formats
+// without a min.
+inline float finish_avx2_pair(__m512 acc, float mins = 0.0f + 0.0f) {
     const __m256 lo = _mm512_castps512_ps256(acc);
     const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1));
-    return hsum_f32x8(_mm256_add_ps(lo, hi)) + (0.0f + 0.0f);
+    return hsum_f32x8(_mm256_add_ps(lo, hi)) + mins;
 }
 // vec_dot_32_avx512 (matvec_avx512.cpp): reduce_add(acc) + summs, summs = 0.0f + (0.0f + 0.0f) for Q5_0.
-inline float finish_avx512(__m512 acc) { return _mm512_reduce_add_ps(acc) + (0.0f + (0.0f + 0.0f)); }
+inline float finish_avx512(__m512 acc, float summs = 0.0f + (0.0f + 0.0f)) {
+    return _mm512_reduce_add_ps(acc) + summs;
+}
 
 struct Q8_0F {
     using BW = block_q8_0;

@@ -491,10 +491,15 @@ inline __m512i nibble_pair(const uint8_t* qa, const uint8_t* qb, bool pair) {
                            : _mm512_zextsi256_si512(lo);
     return _mm512_and_si512(_mm512_mask_srli_epi16(q, 0xFF00FF00u, q, 4), _mm512_set1_epi8(0x0F));
 }
+// Q4_0 / Q4_1: the nibbles of blocks b and b + 1.
+template <class BW>
+inline __m512i four_bit_pair(const BW* w, int64_t b, bool pair) {
+    return nibble_pair(w[b].qs, w[pair ? b + 1 : b].qs, pair);
+}
 // Q5_0 / Q5_1: the nibbles plus 16 where bit j of qh is set; blocks b (mask bits 0..31) and b + 1 (32..63).
 template <class BW>
 inline __m512i five_bit_pair(const BW* w, int64_t b, bool pair) {
-    const __m512i q = nibble_pair(w[b].qs, w[pair ? b + 1 : b].qs, pair);
+    const __m512i q = four_bit_pair(w, b, pair);
     const uint64_t lo = load_u32(w[b].qh), hi = pair ? load_u32(w[b + 1].qh) : 0;
     return _mm512_mask_add_epi8(q, static_cast<__mmask64>(lo | hi << 32), q, _mm512_set1_epi8(16));
 }
@@ -502,7 +507,7 @@ struct Q4_0R {
     using BW = block_q4_0;
     using BX = block_q8_0;
     static constexpr int kOffset = 8;
-    static __m512i quants(const BW* w, int64_t b, bool pair) { return nibble_pair(w[b].qs, w[pair ? b + 1 : b].qs, pair); }
+    static __m512i quants(const BW* w, int64_t b, bool pair) { return four_bit_pair(w, b, pair); }
     static float finish(__m512 acc) { return gemm::finish_avx2_pair(acc); }
 };
 struct Q5_0R {
@@ -537,18 +542,12 @@ struct Q4_1R {
     struct Mins {
         float m0 = 0.0f, m1 = 0.0f;
     };
-    static __m512i quants(const BW* w, int64_t b, bool pair) {
-        return nibble_pair(w[b].qs, w[pair ? b + 1 : b].qs, pair);
-    }
+    static __m512i quants(const BW* w, int64_t b, bool pair) { return four_bit_pair(w, b, pair); }
     static void add_mins(Mins& s, const BW* w, const BX* x, int64_t b, bool pair) {
         s.m0 += f16(w[b].m) * x[b].s;
         if (pair) s.m1 += f16(w[b + 1].m) * x[b + 1].s;
     }
-    static float finish(__m512 acc, const Mins& s) {
-        const __m256 lo = _mm512_castps512_ps256(acc);
-        const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1));
-        return hsum_f32x8(_mm256_add_ps(lo, hi)) + (s.m0 + s.m1);
-    }
+    static float finish(__m512 acc, const Mins& s) { return gemm::finish_avx2_pair(acc, s.m0 + s.m1); }
 };
 // Q5_1: matvec_avx512.cpp's vec_dot_32_avx512<Q5_1T>: summs += (m_b s_b + m_b+1 s_b+1) per pair (the odd last
 // block's alone), then reduce_add(acc) + summs.
@@ -564,7 +563,7 @@ struct Q5_1R {
         if (pair) s.summs += f16(w[b].m) * x[b].s + f16(w[b + 1].m) * x[b + 1].s;
         else s.summs += f16(w[b].m) * x[b].s;
     }
-    static float finish(__m512 acc, const Mins& s) { return _mm512_reduce_add_ps(acc) + s.summs; }
+    static float finish(__m512 acc, const Mins& s) { return gemm::finish_avx512(acc, s.summs); }
 };
 // A format's per-row min state (F::Mins), or nothing for the formats without a min.
 template <class F, class = void>
